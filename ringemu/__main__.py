@@ -1,0 +1,5 @@
+"""``python -m ringemu`` runs the CLI."""
+
+from ringemu.cli import main
+
+main()

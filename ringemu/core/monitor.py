@@ -1,0 +1,216 @@
+"""The snapshot monitor's logic: schedule snapshots, collect parts, judge, alarm, recover.
+
+Sans-I/O like the rest of the core. The shell (the simulator, or the live monitor process):
+
+1. calls ``begin(now)`` every snapshot interval and tells the returned initiator to start the
+   returned snapshot id;
+2. feeds every station's finished part to ``on_report(part, now)``;
+3. calls ``poll(now)`` at ``next_deadline`` so silent stations turn into an INCOMPLETE verdict;
+4. feeds the active monitor's purge completions to ``on_purge_done(epoch, now)``;
+5. acts on the returned events: ``SnapshotResult`` and ``AlarmEvent`` are published, a
+   ``PurgeRequest`` is sent to the active monitor station.
+
+Recovery by purge (on unless ``recovery=False``): a LOST or DUPLICATE verdict makes the monitor
+ask the active monitor to purge, once; no further purge is asked until that one completes (or
+``purge_timeout`` passes). A cut that finds the active monitor purging is ``RECOVERING``; a cut
+from before the last completed purge is marked stale. Neither raises nor clears alarms, so the
+alarm from the fault stands until the first snapshot after the purge counts one token, and a
+later fault is detected on its own.
+
+The deadline adapts to the ring: ``max(min_deadline, deadline_factor * slowest recent snapshot)``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from ringemu.core.snapshot import LocalSnapshot
+from ringemu.core.verdict import (
+    DUPLICATE,
+    INCOMPLETE,
+    LOST,
+    RECOVERING,
+    AlarmEvent,
+    AlarmTracker,
+    SnapshotResult,
+    count_tokens,
+    verdict_for,
+)
+from ringemu.errors import LocalProtocolError
+
+
+@dataclass(slots=True)
+class PurgeRequest:
+    """Ask ``station`` (the active monitor) to purge the ring, because of ``snapshot_id``."""
+
+    station: int
+    snapshot_id: int
+    t: float
+
+    def as_dict(self) -> dict:
+        return {"event": "purge_request", "station": self.station, "snapshot": self.snapshot_id,
+                "t": self.t}
+
+
+class _Pending:
+    __slots__ = ("sid", "initiator", "started", "deadline", "parts")
+
+    def __init__(self, sid: int, initiator: int, started: float, deadline: float) -> None:
+        self.sid = sid
+        self.initiator = initiator
+        self.started = started
+        self.deadline = deadline
+        self.parts: dict[int, LocalSnapshot] = {}
+
+
+MonitorEvent = SnapshotResult | AlarmEvent | PurgeRequest
+
+
+class SnapshotMonitor:
+    """Coordinates snapshots of one ring whose stations are listed in ring order."""
+
+    def __init__(
+        self,
+        stations: Sequence[int],
+        *,
+        active_monitor: int | None = None,
+        recovery: bool = True,
+        min_deadline: float = 0.2,
+        deadline_factor: float = 4.0,
+        purge_timeout: float | None = None,
+    ) -> None:
+        if len(stations) < 2:
+            raise LocalProtocolError("a ring needs at least two stations")
+        self.stations = list(stations)
+        self._position = {s: i for i, s in enumerate(self.stations)}
+        self.active_monitor = self.stations[0] if active_monitor is None else active_monitor
+        self.recovery = recovery
+        self.min_deadline = min_deadline
+        self.deadline_factor = deadline_factor
+        self.purge_timeout = purge_timeout if purge_timeout is not None else 4 * min_deadline
+        self.alarms = AlarmTracker()
+        self.completed = 0
+        self.results: deque[SnapshotResult] = deque(maxlen=256)
+        self._pending: dict[int, _Pending] = {}
+        self._next_sid = 0
+        self._next_initiator = 0
+        self._recent: deque[float] = deque(maxlen=16)
+        self._purges_done = 0
+        self._purge_asked: float | None = None
+
+    # -- scheduling ---------------------------------------------------------------------------
+    def begin(self, now: float, initiator: int | None = None) -> tuple[int, int]:
+        """Open a new snapshot; returns (snapshot id, initiator). Initiators rotate by default."""
+        if initiator is None:
+            initiator = self.stations[self._next_initiator % len(self.stations)]
+            self._next_initiator += 1
+        elif initiator not in self._position:
+            raise LocalProtocolError(f"unknown station {initiator}")
+        sid = self._next_sid
+        self._next_sid += 1
+        self._pending[sid] = _Pending(sid, initiator, now, now + self.deadline())
+        return sid, initiator
+
+    def deadline(self) -> float:
+        """How long a snapshot may take before silent stations are reported."""
+        slowest = max(self._recent, default=0.0)
+        return max(self.min_deadline, self.deadline_factor * slowest)
+
+    def deadline_of(self, sid: int) -> float | None:
+        """When snapshot ``sid`` expires (None once it is concluded)."""
+        pending = self._pending.get(sid)
+        return None if pending is None else pending.deadline
+
+    @property
+    def next_deadline(self) -> float | None:
+        return min((p.deadline for p in self._pending.values()), default=None)
+
+    @property
+    def in_progress(self) -> int:
+        return len(self._pending)
+
+    # -- inputs -------------------------------------------------------------------------------
+    def on_report(self, part: LocalSnapshot, now: float) -> list[MonitorEvent]:
+        """A station's finished part. Late parts (after the deadline) are ignored."""
+        pending = self._pending.get(part.snapshot_id)
+        if pending is None or part.node not in self._position:
+            return []
+        pending.parts[part.node] = part
+        if len(pending.parts) < len(self.stations):
+            return []
+        del self._pending[part.snapshot_id]
+        return self._judge(pending, now)
+
+    def poll(self, now: float, down: Iterable[int] = ()) -> list[MonitorEvent]:
+        """Expire snapshots past their deadline as INCOMPLETE; ``down`` names stations known dead."""
+        events: list[MonitorEvent] = []
+        down_set = set(down)
+        for sid in [s for s, p in self._pending.items() if p.deadline <= now]:
+            pending = self._pending.pop(sid)
+            events.extend(self._incomplete(pending, now, down_set))
+        return events
+
+    def on_purge_done(self, epoch: int, now: float) -> list[MonitorEvent]:
+        """The active monitor finished purge number ``epoch``."""
+        self._purges_done = max(self._purges_done, epoch)
+        self._purge_asked = None
+        return []
+
+    @property
+    def purge_pending(self) -> bool:
+        return self._purge_asked is not None
+
+    # -- judgement ------------------------------------------------------------------------------
+    def _judge(self, pending: _Pending, now: float) -> list[MonitorEvent]:
+        parts = pending.parts.values()
+        count = count_tokens(parts)
+        states = {p.node: p.state for p in parts}
+        am_state = states.get(self.active_monitor) or {}
+        purging = any(isinstance(s, dict) and s.get("mode") == "purging" for s in states.values())
+        stale = (not purging) and int(am_state.get("purges", 0)) < self._purges_done
+        verdict = RECOVERING if purging else verdict_for(count.total)
+        result = SnapshotResult(
+            pending.sid, pending.initiator, pending.started, now, verdict, count.total,
+            count.held, count.in_transit, states, stale=stale,
+        )
+        self.completed += 1
+        self._recent.append(result.duration)
+        return self._conclude(result, now)
+
+    def _incomplete(self, pending: _Pending, now: float, down: set[int]) -> list[MonitorEvent]:
+        order = self._ring_from(pending.initiator)
+        if not pending.parts:  # nobody answered: the initiator never started
+            order = [order[-1]] + order[:-1]
+        silent = [s for s in order if s not in pending.parts]
+        suspect = next((s for s in silent if s in down), silent[0] if silent else None)
+        result = SnapshotResult(
+            pending.sid, pending.initiator, pending.started, now, INCOMPLETE,
+            states={p.node: p.state for p in pending.parts.values()},
+            silent=silent, suspect=suspect,
+        )
+        return self._conclude(result, now)
+
+    def _conclude(self, result: SnapshotResult, now: float) -> list[MonitorEvent]:
+        self.results.append(result)
+        events: list[MonitorEvent] = [result]
+        events.extend(self.alarms.update(result))
+        if (
+            self.recovery
+            and result.is_alarming
+            and result.verdict in (LOST, DUPLICATE)
+            and self._may_purge(now)
+        ):
+            self._purge_asked = now
+            events.append(PurgeRequest(self.active_monitor, result.snapshot_id, now))
+        return events
+
+    def _may_purge(self, now: float) -> bool:
+        return self._purge_asked is None or now - self._purge_asked >= self.purge_timeout
+
+    def _ring_from(self, initiator: int) -> list[int]:
+        """Stations in the order a marker from ``initiator`` reaches them, initiator last."""
+        i = self._position[initiator]
+        n = len(self.stations)
+        return [self.stations[(i + k) % n] for k in range(1, n + 1)]

@@ -1,0 +1,412 @@
+"""One token-ring station as a sans-I/O state machine.
+
+Theory of operation
+-------------------
+Station ``i`` of an ``N``-station ring receives from ``i-1`` and sends to ``i+1`` (mod N). The shell
+(simulator or station process) calls:
+
+- ``on_receive(msg, now)`` for every message that arrives from upstream, and sends what it returns
+  downstream, in order;
+- ``on_malformed(reason, now)`` instead, for octets that failed validation (they are dropped and
+  counted, never delivered to the protocol);
+- ``start_snapshot(sid, now)``, ``start_purge(now)``, ``inject(kind, now)`` when told to, sending
+  what they return downstream;
+- ``on_timer(now)`` once ``now >= deadline`` (only used when ``hold`` > 0).
+
+After each call the shell drains ``outbox``: finished snapshot parts (``LocalSnapshot``) for the
+monitor, and ``StationEvent`` records (faults that fired, purges, drops).
+
+Modes (``mode``):
+
+================ ======================================================= ==============
+mode             meaning                                                  tokens counted
+================ ======================================================= ==============
+``idle``         no token here                                            0
+``holding``      holds the free token (``hold`` > 0 only)                 1
+``awaiting``     its busy frame is out on the ring; waits to strip it     0
+``purging``      active monitor purging: absorbs every token and frame    0
+================ ======================================================= ==============
+
+A busy frame *is* the captured token: while it circulates it is counted where a snapshot finds it
+(on a link), never also at its source. Processing a message is atomic, so a station that captures
+the token and transmits does so within one call; with ``hold`` > 0 the free token rests at the
+station and a snapshot finds it there.
+
+Frame life: a station with a payload queued captures the free token, sends ``Frame(src, dst)``,
+the destination copies it (sets FS A and C) and repeats it, the frame comes back and its source
+strips it, then either sends its next queued frame (while the token holding time allows) or
+releases a new free token.
+
+Recovery: the active monitor's ``start_purge`` sends a Ring Purge and absorbs everything it
+receives until that purge comes back; every other station that sees the purge drops what it holds
+and forgets a frame it was awaiting. When the purge returns the monitor releases one fresh token,
+so exactly one token exists afterwards. The active monitor also sets the M bit of frames it
+repeats and treats a frame seen twice as orphaned (removed, then a purge), as 802.5 does.
+
+Injected faults (``inject``): ``lose`` drops the next token or frame received; ``dup`` releases an
+extra free token now (or, while holding, two tokens on release); ``corrupt`` damages the next
+token or frame sent so its receiver drops it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from ringemu.core.messages import BROADCAST, FREE_TOKEN, Frame, Garbled, Marker, Purge, Token
+from ringemu.core.snapshot import SnapshotRecorder
+from ringemu.core.traffic import Traffic
+from ringemu.errors import LocalProtocolError
+
+IDLE = "idle"
+HOLDING = "holding"
+AWAITING = "awaiting"
+PURGING = "purging"
+
+FAULT_KINDS = ("lose", "dup", "corrupt")
+FAULT_EFFECT = {"lose": -1, "dup": +1, "corrupt": -1}
+"""How each fault changes the number of token units on the ring when it fires."""
+
+_EMPTY: tuple = ()
+
+
+class StationEvent:
+    """Something notable that happened at a station, for logs, run records and the monitor.
+
+    ``kind`` is one of: ``fault`` (an injected fault fired; detail has ``fault`` and ``effect``),
+    ``purge_done``, ``purge_started``, ``orphan`` (active monitor removed a circulating frame),
+    ``malformed`` (dropped bad octets),
+    ``absorbed`` (a purge removed a token unit), ``stray`` (own frame returned unexpectedly).
+    """
+
+    __slots__ = ("kind", "station", "time", "detail")
+
+    def __init__(self, kind: str, station: int, time: float, detail: dict | None = None) -> None:
+        self.kind = kind
+        self.station = station
+        self.time = time
+        self.detail = detail or {}
+
+    def as_dict(self) -> dict:
+        return {"event": self.kind, "station": self.station, "t": self.time, **self.detail}
+
+    def __repr__(self) -> str:
+        return f"StationEvent({self.kind!r}, station={self.station}, t={self.time}, {self.detail})"
+
+
+class StationStats:
+    """Counters a station keeps; cheap attribute increments on the hot path."""
+
+    __slots__ = (
+        "tokens",  # free tokens received
+        "frames",  # busy frames received (including own, returning)
+        "markers",
+        "sent",  # payload frames this station originated
+        "delivered",  # payload frames addressed here and copied
+        "acked",  # own frames that came back with the C bit set
+        "unacked",  # own frames that came back not copied
+        "malformed",  # octets dropped because they failed validation
+        "dropped",  # token units removed by an injected fault
+        "absorbed",  # token units removed by a purge (at any station)
+        "orphans",  # frames removed by the active monitor's M-bit check
+        "purges",  # purges this station completed (active monitor only)
+    )
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class Station:
+    """A token-ring station; see the module docstring."""
+
+    def __init__(
+        self,
+        index: int,
+        n_stations: int,
+        *,
+        active_monitor: bool = False,
+        traffic: Traffic | None = None,
+        holding_time: float = 0.010,
+        hold: float = 0.0,
+        max_pending_snapshots: int = 64,
+    ) -> None:
+        if n_stations < 2:
+            raise LocalProtocolError("a ring needs at least two stations")
+        if not 0 <= index < n_stations:
+            raise LocalProtocolError(f"station index {index} outside ring of {n_stations}")
+        self.index = index
+        self.n_stations = n_stations
+        self.upstream = (index - 1) % n_stations
+        self.downstream = (index + 1) % n_stations
+        self.is_active_monitor = active_monitor
+        self.traffic = traffic
+        self.holding_time = holding_time
+        self.hold = hold
+        self.recorder = SnapshotRecorder(
+            index, [self.upstream], [self.downstream], max_pending=max_pending_snapshots
+        )
+        self.mode = IDLE
+        self.deadline: float | None = None
+        self.outbox: list[Any] = []
+        self.stats = StationStats()
+        self.queue: deque[tuple[int, int | bytes]] = deque()
+        self.purge_epoch = 0
+        self._tx: Frame | None = None
+        self._tx_started = 0.0
+        self._seq = 0
+        self._lose = 0
+        self._dup = 0
+        self._corrupt = 0
+
+    # -- the hot path -----------------------------------------------------------------------
+    def on_receive(self, msg: Token | Frame | Marker | Purge, now: float) -> tuple:
+        """Handle one message from upstream; returns the messages to send downstream, in order."""
+        t = type(msg)
+        if t is Token:
+            self.stats.tokens += 1
+            if self.recorder.recording:
+                self.recorder.on_message(self.upstream, msg)
+            if self._lose:
+                return self._drop(msg, now)
+            mode = self.mode
+            if mode is not IDLE:
+                if mode is PURGING:
+                    return self._absorb(msg, now)
+                return self._send((msg,), now)  # busy here: a second token just passes
+            traffic = self.traffic
+            if traffic is not None:
+                due = traffic.on_visit()
+                if due is not None:
+                    self.queue.append(due)
+            if self.queue:
+                self._tx_started = now
+                return self._transmit(now)
+            if self.hold:
+                self.mode = HOLDING
+                self.deadline = now + self.hold
+                return _EMPTY
+            if self._dup or self._corrupt:
+                return self._send((msg,), now)
+            return (msg,)
+        if t is Frame:
+            self.stats.frames += 1
+            if self.recorder.recording:
+                self.recorder.on_message(self.upstream, msg)
+            if self._lose:
+                return self._drop(msg, now)
+            if self.mode is PURGING:
+                return self._absorb(msg, now)
+            if msg.src == self.index:
+                return self._strip(msg, now)
+            if self.is_active_monitor:
+                if msg.monitor:
+                    return self._orphan(msg, now)
+                msg.monitor = True
+            if msg.dst == self.index or msg.dst == BROADCAST:
+                msg.recognized = True
+                msg.copied = True
+                self.stats.delivered += 1
+            if self._corrupt:
+                return self._send((msg,), now)
+            return (msg,)
+        if t is Marker:
+            self.stats.markers += 1
+            dests, done = self.recorder.on_marker(msg.snapshot_id, self.upstream, self.local_state)
+            if done is not None:
+                self.outbox.append(done)
+            return (msg,) if dests else _EMPTY
+        if t is Purge:
+            if self.recorder.recording:
+                self.recorder.on_message(self.upstream, msg)
+            return self._on_purge(msg, now)
+        raise LocalProtocolError(f"station {self.index} cannot receive {msg!r}")
+
+    def on_malformed(self, reason: str, now: float) -> None:
+        """Octets from upstream failed validation: count them, never act on them."""
+        self.stats.malformed += 1
+        self.outbox.append(StationEvent("malformed", self.index, now, {"reason": reason}))
+
+    def on_timer(self, now: float) -> tuple:
+        """Release a held token once its hold time is over."""
+        if self.mode is HOLDING and self.deadline is not None and now >= self.deadline:
+            self.mode = IDLE
+            self.deadline = None
+            return self._send((FREE_TOKEN,), now)
+        return _EMPTY
+
+    # -- commands from the shell ------------------------------------------------------------
+    def issue_token(self, now: float) -> tuple:
+        """Active monitor: put the ring's first free token on the ring (ring start-up)."""
+        if not self.is_active_monitor:
+            raise LocalProtocolError(f"station {self.index} is not the active monitor")
+        return self._send((FREE_TOKEN,), now)
+
+    def start_snapshot(self, sid: int, now: float) -> tuple:
+        """Initiate snapshot ``sid`` here; returns the marker to send downstream."""
+        dests, done = self.recorder.start(sid, self.local_state())
+        if done is not None:
+            self.outbox.append(done)
+        return (Marker(sid, self.index),) if dests else _EMPTY
+
+    def start_purge(self, now: float) -> tuple:
+        """Active monitor: purge the ring (no-op while a purge is already under way)."""
+        if not self.is_active_monitor:
+            raise LocalProtocolError(f"station {self.index} is not the active monitor")
+        if self.mode is PURGING:
+            return _EMPTY
+        self._reset(now)
+        self.mode = PURGING
+        self.purge_epoch += 1
+        self.outbox.append(
+            StationEvent("purge_started", self.index, now, {"epoch": self.purge_epoch})
+        )
+        return (Purge(self.index, self.purge_epoch),)
+
+    def inject(self, kind: str, now: float) -> tuple:
+        """Arm or fire an injected fault; returns what must be sent downstream now."""
+        if kind == "lose":
+            self._lose += 1
+            return _EMPTY
+        if kind == "corrupt":
+            self._corrupt += 1
+            return _EMPTY
+        if kind == "dup":
+            if self.mode is HOLDING:
+                self._dup += 1
+                return _EMPTY
+            self._fired("dup", now)
+            return (FREE_TOKEN,)
+        raise LocalProtocolError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
+
+    def send_payload(self, dst: int, payload: bytes | int) -> None:
+        """Queue a payload (bytes, or a size to fill) for ``dst``; sent at the next capture."""
+        if not 0 <= dst < self.n_stations or dst == self.index:
+            raise LocalProtocolError(f"station {self.index} cannot send to {dst}")
+        self.queue.append((dst, payload))
+
+    # -- state ------------------------------------------------------------------------------
+    def tokens_held(self) -> int:
+        """Token units at this station that no link holds: 1 while holding the free token."""
+        return 1 if self.mode is HOLDING else 0
+
+    def local_state(self) -> dict:
+        """What a snapshot records for this station (JSON-ready)."""
+        state = {"tokens": self.tokens_held(), "mode": self.mode, "purges": self.stats.purges}
+        if self._tx is not None:
+            state["awaiting"] = [self._tx.dst, self._tx.seq]
+        return state
+
+    @property
+    def armed_faults(self) -> dict[str, int]:
+        return {"lose": self._lose, "dup": self._dup, "corrupt": self._corrupt}
+
+    # -- internals --------------------------------------------------------------------------
+    def _transmit(self, now: float) -> tuple:
+        dst, payload = self.queue.popleft()
+        self._seq += 1
+        if not isinstance(payload, bytes):
+            payload = _fill(self.index, dst, self._seq, payload)
+        frame = Frame(self.index, dst, self._seq, payload)
+        self._tx = frame
+        self.mode = AWAITING
+        self.stats.sent += 1
+        return self._send((frame,), now)
+
+    def _strip(self, frame: Frame, now: float) -> tuple:
+        tx = self._tx
+        if self.mode is not AWAITING or tx is None or frame.seq != tx.seq:
+            self.outbox.append(StationEvent("stray", self.index, now, {"seq": frame.seq}))
+            return _EMPTY
+        self._tx = None
+        if frame.copied:
+            self.stats.acked += 1
+        else:
+            self.stats.unacked += 1
+        if self.queue and now - self._tx_started < self.holding_time:
+            return self._transmit(now)
+        self.mode = IDLE
+        return self._release(now)
+
+    def _release(self, now: float) -> tuple:
+        if self.hold:
+            self.mode = HOLDING
+            self.deadline = now + self.hold
+            return _EMPTY
+        return self._send((FREE_TOKEN,), now)
+
+    def _send(self, out: tuple, now: float) -> tuple:
+        """Apply armed outgoing faults (dup, corrupt) to the token unit in ``out``."""
+        if not (self._dup or self._corrupt):
+            return out
+        unit = out[0]
+        if self._corrupt:
+            self._corrupt -= 1
+            self._fired("corrupt", now)
+            return (Garbled(unit, "bad FCS" if type(unit) is Frame else "bad ED"),) + out[1:]
+        if type(unit) is Token:
+            self._dup -= 1
+            self._fired("dup", now)
+            return (unit, FREE_TOKEN) + out[1:]
+        return out
+
+    def _drop(self, msg: Token | Frame, now: float) -> tuple:
+        self._lose -= 1
+        self.stats.dropped += 1
+        self._fired("lose", now)
+        return _EMPTY
+
+    def _absorb(self, msg: Token | Frame, now: float) -> tuple:
+        self.stats.absorbed += 1
+        self.outbox.append(StationEvent("absorbed", self.index, now, {"what": _what(msg)}))
+        return _EMPTY
+
+    def _orphan(self, frame: Frame, now: float) -> tuple:
+        self.stats.orphans += 1
+        self.outbox.append(
+            StationEvent("orphan", self.index, now, {"src": frame.src, "seq": frame.seq})
+        )
+        return self.start_purge(now)
+
+    def _on_purge(self, purge: Purge, now: float) -> tuple:
+        if purge.origin == self.index:
+            if self.mode is PURGING and purge.epoch == self.purge_epoch:
+                self.mode = IDLE
+                self.stats.purges += 1
+                self.outbox.append(
+                    StationEvent("purge_done", self.index, now, {"epoch": purge.epoch})
+                )
+                return self._send((FREE_TOKEN,), now)
+            return _EMPTY  # a stale purge of ours: it has done its work
+        self._reset(now)
+        return (purge,)
+
+    def _reset(self, now: float) -> None:
+        """Forget any token held and any frame awaited (a purge is clearing the ring)."""
+        if self.mode is HOLDING:
+            self.stats.absorbed += 1
+            self.outbox.append(StationEvent("absorbed", self.index, now, {"what": "token"}))
+        self._tx = None
+        self.deadline = None
+        if self.mode is not PURGING:
+            self.mode = IDLE
+
+    def _fired(self, kind: str, now: float) -> None:
+        self.outbox.append(
+            StationEvent("fault", self.index, now, {"fault": kind, "effect": FAULT_EFFECT[kind]})
+        )
+
+
+def _what(msg: Token | Frame) -> str:
+    return "token" if type(msg) is Token else f"frame {msg.src}->{msg.dst}"
+
+
+def _fill(src: int, dst: int, seq: int, size: int) -> bytes:
+    """A recognisable payload of ``size`` octets (readable in a capture)."""
+    head = b"ringemu %d->%d #%d " % (src, dst, seq)
+    if size <= len(head):
+        return head[:size]
+    return head + b"." * (size - len(head))

@@ -1,0 +1,108 @@
+"""The run summary shared by ``ringemu sim`` and ``ringemu run``: JSON keys and human text.
+
+Both commands report the same keys (``valid``, ``snapshots``, ``false_alarms``, ``alarms``,
+``faults``...) and exit 0 when valid, 1 when not, 2 when unknown, so scripts treat them alike.
+Only the unit of time differs: rotations in the simulator, milliseconds in a live ring.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Callable, Iterable
+
+from ringemu.checker import FaultRecord, Judgement
+from ringemu.core.verdict import Alarm, SnapshotResult
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
+
+
+def exit_code(valid: bool | str) -> int:
+    if valid is True:
+        return EXIT_VALID
+    return EXIT_INVALID if valid is False else EXIT_UNKNOWN
+
+
+def verdict_counts(results: Iterable[SnapshotResult]) -> dict[str, int]:
+    return dict(sorted(Counter(r.verdict for r in results).items()))
+
+
+def summary(
+    judgement: Judgement,
+    results: list[SnapshotResult],
+    alarms: list[Alarm],
+    to_unit: Callable[[float], float],
+    unit_key: str,
+) -> dict:
+    """The common JSON summary; ``to_unit`` converts a duration to the command's unit."""
+    false_ids = {a.alarm_id for a in judgement.false_alarms}
+    return {
+        "valid": judgement.valid,
+        "snapshots": sum(1 for r in results if r.count is not None),
+        "verdicts": verdict_counts(results),
+        "false_alarms": len(judgement.false_alarms),
+        "alarms": [alarm_dict(a, to_unit, a.alarm_id in false_ids) for a in alarms],
+        "faults": [fault_dict(f, to_unit, unit_key) for f in judgement.faults],
+    }
+
+
+def alarm_dict(a: Alarm, to_unit: Callable[[float], float], false: bool) -> dict:
+    return {
+        "kind": a.kind,
+        "snapshot": a.snapshot_id,
+        "raised": round(to_unit(a.raised), 3),
+        "cleared": None if a.cleared is None else round(to_unit(a.cleared), 3),
+        "cleared_by": a.cleared_by,
+        "station": a.station,
+        "detail": a.detail,
+        "false": false,
+    }
+
+
+def fault_dict(f: FaultRecord, to_unit: Callable[[float], float], unit_key: str) -> dict:
+    latency = f.latency
+    return {
+        "kind": f.kind,
+        "station": f.station,
+        "spec": str(f.spec),
+        "injected": round(to_unit(f.injected_at), 3),
+        "fired": None if f.fired_at is None else round(to_unit(f.fired_at), 3),
+        "detected": f.outcome == "detected",
+        "outcome": f.outcome,
+        "snapshot": f.detected_by,
+        unit_key: None if latency is None else round(to_unit(latency), 3),
+    }
+
+
+def human_lines(data: dict, unit_key: str, unit_name: str) -> list[str]:
+    """Alarms, faults and the verdict as readable lines."""
+    lines = []
+    verdicts = ", ".join(f"{k} {v}" for k, v in data["verdicts"].items()) or "none"
+    lines.append(f"snapshots  {data['snapshots']} completed ({verdicts})")
+    if data["alarms"]:
+        lines.append("alarms")
+        for a in data["alarms"]:
+            cleared = "still raised" if a["cleared"] is None else f"cleared at {a['cleared']:g}"
+            flag = "  FALSE ALARM" if a["false"] else ""
+            lines.append(
+                f"  {a['kind']:<10} raised at {a['raised']:g} by snapshot {a['snapshot']}, "
+                f"{cleared}: {a['detail']}{flag}"
+            )
+    else:
+        lines.append("alarms     none")
+    if data["faults"]:
+        lines.append("faults")
+        for f in data["faults"]:
+            if f["detected"]:
+                how = f"detected by snapshot {f['snapshot']} after {f[unit_key]:g} {unit_name}"
+            else:
+                how = {
+                    "missed": "MISSED: the next snapshot counted one token",
+                    "no-effect": "no observable effect (cancelled by another fault or a purge)",
+                    "not-fired": "never fired (no token reached the station)",
+                    "unobserved": "no snapshot completed after it",
+                }.get(f["outcome"], f["outcome"])
+            lines.append(f"  {f['spec']:<16} station {f['station']:<4} {how}")
+    lines.append(f"false alarms {data['false_alarms']}")
+    word = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}[data["valid"]]
+    lines.append(f"verdict    {word}")
+    return lines

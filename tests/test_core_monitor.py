@@ -1,0 +1,168 @@
+"""Verdicts, alarms and recovery requests from the snapshot monitor core."""
+
+from __future__ import annotations
+
+from ringemu.core.messages import FREE_TOKEN, Frame
+from ringemu.core.monitor import PurgeRequest, SnapshotMonitor
+from ringemu.core.snapshot import LocalSnapshot
+from ringemu.core.verdict import (
+    DUPLICATE,
+    INCOMPLETE,
+    LOST,
+    OK,
+    RECOVERING,
+    AlarmEvent,
+    SnapshotResult,
+    count_tokens,
+)
+
+
+def part(sid, node, tokens=0, channel=(), mode="idle", purges=0, upstream=None):
+    state = {"tokens": tokens, "mode": mode, "purges": purges}
+    return LocalSnapshot(sid, node, state, {upstream if upstream is not None else node - 1:
+                                            list(channel)})
+
+
+def complete(mon, sid, n, holder=None, in_transit=(), **kw):
+    """Feed every station's part; station 0 records ``in_transit`` on its channel."""
+    events = []
+    for node in range(n):
+        chan = in_transit if node == 0 else ()
+        events += mon.on_report(
+            part(sid, node, 1 if node == holder else 0, chan, upstream=(node - 1) % n,
+                 **(kw if node == 0 else {})), 1.0 + sid)
+    return events
+
+
+def results(events):
+    return [e for e in events if isinstance(e, SnapshotResult)]
+
+
+def alarms(events):
+    return [(e.action, e.alarm.kind) for e in events if isinstance(e, AlarmEvent)]
+
+
+def test_count_tokens_counts_held_and_in_transit_units_only():
+    c = count_tokens([
+        part(0, 0, tokens=1, channel=[FREE_TOKEN, {"kind": "purge"}], upstream=2),
+        part(0, 1, channel=[Frame(2, 1, 5)], upstream=0),
+    ])
+    assert c.total == 3
+    assert c.held == {0: 1}
+    assert [m["kind"] for m in c.in_transit] == ["token", "frame"]
+    assert c.in_transit[1]["from"] == 0 and c.in_transit[1]["to"] == 1
+
+
+def test_ok_lost_duplicate_verdicts_and_alarm_transitions():
+    mon = SnapshotMonitor(range(3), recovery=False)
+    seen = []
+    for holder, transit in [(1, ()), (None, ()), (None, ()), (2, [FREE_TOKEN]), (None, [FREE_TOKEN])]:
+        sid, _ = mon.begin(0.0)
+        ev = complete(mon, sid, 3, holder=holder, in_transit=transit)
+        seen.append((results(ev)[0].verdict, alarms(ev)))
+    assert seen == [
+        (OK, []),
+        (LOST, [("raised", LOST)]),
+        (LOST, []),  # not repeated
+        (DUPLICATE, [("cleared", LOST), ("raised", DUPLICATE)]),
+        (OK, [("cleared", DUPLICATE)]),
+    ]
+    assert len(mon.alarms.history) == 2 and not mon.alarms.active
+
+
+def test_duplicate_alarm_names_where_the_tokens_are():
+    mon = SnapshotMonitor(range(3), recovery=False)
+    sid, _ = mon.begin(0.0)
+    ev = complete(mon, sid, 3, holder=1, in_transit=[FREE_TOKEN])
+    (alarm,) = [e.alarm for e in ev if isinstance(e, AlarmEvent)]
+    assert alarm.kind == DUPLICATE and alarm.station == 1
+    assert "held by 1" in alarm.detail and "free token on 2->0" in alarm.detail
+
+
+def test_incomplete_names_the_first_silent_station_after_initiator():
+    mon = SnapshotMonitor(range(6), recovery=False, min_deadline=0.5)
+    sid, initiator = mon.begin(0.0, initiator=1)
+    assert mon.on_report(part(sid, 2, upstream=1), 0.1) == []
+    mon.on_report(part(sid, 3, upstream=2), 0.1)
+    assert mon.poll(0.4) == []
+    ev = mon.poll(0.6)
+    (r,) = results(ev)
+    assert r.verdict == INCOMPLETE
+    assert r.silent == [4, 5, 0, 1] and r.suspect == 4
+    assert alarms(ev) == [("raised", INCOMPLETE)]
+    assert "no report from station 4 (3 more" in ev[1].alarm.detail
+    # late parts of an expired snapshot are ignored
+    assert mon.on_report(part(sid, 4, upstream=3), 0.7) == []
+
+
+def test_incomplete_prefers_stations_known_down_and_initiator_when_nobody_answers():
+    mon = SnapshotMonitor(range(4), recovery=False, min_deadline=0.5)
+    sid, _ = mon.begin(0.0, initiator=0)
+    mon.on_report(part(sid, 1, upstream=0), 0.1)
+    (r,) = results(mon.poll(1.0, down=[3]))
+    assert r.suspect == 3
+    sid, _ = mon.begin(2.0, initiator=2)
+    (r,) = results(mon.poll(3.0))
+    assert r.suspect == 2 and r.silent[0] == 2
+
+
+def test_incomplete_clears_when_the_ring_answers_again():
+    mon = SnapshotMonitor(range(3), recovery=False, min_deadline=0.5)
+    mon.begin(0.0)
+    mon.poll(1.0)
+    sid, _ = mon.begin(2.0)
+    ev = complete(mon, sid, 3, holder=0)
+    assert alarms(ev) == [("cleared", INCOMPLETE)]
+
+
+def test_deadline_adapts_to_slow_snapshots():
+    mon = SnapshotMonitor(range(2), min_deadline=0.1, deadline_factor=4.0)
+    assert mon.deadline() == 0.1
+    sid, _ = mon.begin(0.0)
+    mon.on_report(part(sid, 0, 1, upstream=1), 0.2)
+    mon.on_report(part(sid, 1, upstream=0), 0.3)
+    assert abs(mon.deadline() - 4 * 0.3) < 1e-9
+
+
+def test_purge_requested_once_until_done_then_verdicts_during_purge_are_not_alarms():
+    mon = SnapshotMonitor(range(3), recovery=True, min_deadline=10.0)
+    sid, _ = mon.begin(0.0)
+    ev = complete(mon, sid, 3)  # LOST
+    assert [type(e) for e in ev] == [SnapshotResult, AlarmEvent, PurgeRequest]
+    assert ev[2].station == 0
+    sid, _ = mon.begin(1.0)
+    ev = complete(mon, sid, 3)  # still LOST, purge already asked: no second request
+    assert not any(isinstance(e, PurgeRequest) for e in ev)
+    sid, _ = mon.begin(2.0)
+    ev = complete(mon, sid, 3, mode="purging")  # the cut caught the purge
+    assert results(ev)[0].verdict == RECOVERING and alarms(ev) == []
+    mon.on_purge_done(1, 3.0)
+    sid, _ = mon.begin(3.5)
+    ev = complete(mon, sid, 3, holder=2, purges=1)
+    assert alarms(ev) == [("cleared", LOST)]
+
+
+def test_cut_older_than_last_purge_is_stale():
+    mon = SnapshotMonitor(range(3), recovery=True)
+    mon.on_purge_done(2, 0.0)
+    sid, _ = mon.begin(0.0)
+    ev = complete(mon, sid, 3, purges=1)  # the active monitor had done only one purge
+    (r,) = results(ev)
+    assert r.stale and r.verdict == LOST
+    assert alarms(ev) == [] and not any(isinstance(e, PurgeRequest) for e in ev)
+
+
+def test_initiators_rotate_round_the_ring():
+    mon = SnapshotMonitor([5, 6, 7])
+    assert [mon.begin(0.0)[1] for _ in range(4)] == [5, 6, 7, 5]
+
+
+def test_result_serialises_to_json_ready_dict():
+    import json
+
+    mon = SnapshotMonitor(range(2), recovery=False)
+    sid, _ = mon.begin(0.0)
+    ev = complete(mon, sid, 2, holder=1)
+    d = results(ev)[0].as_dict()
+    assert json.loads(json.dumps(d))["verdict"] == OK
+    assert d["held"] == {"1": 1}

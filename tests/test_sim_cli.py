@@ -1,0 +1,155 @@
+"""``ringemu sim`` as a user runs it: output, determinism, exit codes, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ringemu.checker import FaultRecord, judge
+from ringemu.core.verdict import OK, Alarm, SnapshotResult
+from ringemu.faults import FaultSpec, parse_fault, SIM_KINDS
+from ringemu.errors import ConfigError
+
+
+def ringemu(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ringemu", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_json_summary_has_the_documented_keys_and_detects_faults():
+    p = ringemu("sim", "--stations", "8", "--rotations", "120", "--seed", "4",
+                "--inject", "lose@20:3", "--inject", "dup@60:5", "--inject", "corrupt@90",
+                "--json")
+    assert p.returncode == 0, p.stderr
+    data = last_json(p.stdout)
+    for key in ("valid", "snapshots", "false_alarms", "alarms", "faults"):
+        assert key in data
+    assert data["valid"] is True and data["false_alarms"] == 0
+    assert [f["kind"] for f in data["faults"]] == ["lose", "dup", "corrupt"]
+    for f in data["faults"]:
+        assert f["detected"] is True
+        assert 0 < f["detection_rotations"] < 4
+    assert [a["kind"] for a in data["alarms"]] == ["LOST", "DUPLICATE", "LOST"]
+    assert data["snapshots"] >= 55
+    assert "simulated hops/s" in p.stderr
+
+
+def test_same_seed_same_bytes_and_other_seed_differs(tmp_path):
+    args = ["sim", "-n", "12", "-r", "80", "--inject", "lose@30", "--inject", "dup@50", "--json"]
+    runs = []
+    for k in range(2):
+        ev = tmp_path / f"ev{k}.jsonl"
+        p = ringemu(*args, "--seed", "9", "--events", str(ev))
+        runs.append((p.stdout, ev.read_bytes()))
+    assert runs[0] == runs[1]
+    assert len(runs[0][1].splitlines()) > 40
+    other = ringemu(*args, "--seed", "10")
+    assert other.stdout != runs[0][0]
+
+
+def test_human_summary_is_readable():
+    p = ringemu("sim", "-n", "6", "-r", "60", "--inject", "lose@20:2")
+    assert p.returncode == 0
+    out = p.stdout
+    assert "ringemu sim: 6 stations, 60 rotations" in out
+    assert "lose@20:2" in out and "detected by snapshot" in out
+    assert "verdict    VALID" in out
+
+
+def test_fault_without_effect_is_unknown_exit_2():
+    # lose and dup at the same station and moment cancel out: nothing observable
+    p = ringemu("sim", "-n", "6", "-r", "40", "--inject", "dup@10:2", "--inject", "lose@10:3",
+                "--json")
+    data = last_json(p.stdout)
+    assert data["valid"] == "unknown", data
+    assert p.returncode == 2
+
+
+def test_fault_after_last_snapshot_is_unobserved_unknown():
+    p = ringemu("sim", "-n", "4", "-r", "20", "--inject", "lose@19.9:1", "--json")
+    data = last_json(p.stdout)
+    assert data["faults"][0]["outcome"] in ("unobserved", "not-fired")
+    assert p.returncode == 2
+
+
+def test_kill_gives_incomplete_naming_the_station():
+    p = ringemu("sim", "-n", "10", "-r", "40", "--inject", "kill@10:6", "--json")
+    data = last_json(p.stdout)
+    assert p.returncode == 0
+    (alarm,) = data["alarms"]
+    assert alarm["kind"] == "INCOMPLETE" and alarm["station"] == 6
+
+
+def test_recovery_none_leaves_alarm_standing():
+    p = ringemu("sim", "-n", "6", "-r", "40", "--inject", "lose@5:1", "--recovery", "none",
+                "--json")
+    data = last_json(p.stdout)
+    assert data["purges"] == 0
+    assert data["alarms"][0]["cleared"] is None
+    assert data["verdicts"]["LOST"] >= 10
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--stations", "1"], "--stations"),
+    (["--inject", "boom@3"], "unknown fault 'boom'"),
+    (["--inject", "lose@x"], "not a number"),
+    (["--inject", "lose@3:99"], "no station 99"),
+    (["--rotations", "-1"], "--rotations"),
+    (["--nope"], "No such option"),
+])
+def test_bad_command_line_is_one_line_and_nonzero(args, needle):
+    p = ringemu("sim", *args)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("ringemu: error:") and needle in lines[0]
+    assert p.stdout == ""
+
+
+def test_thousand_stations_run():
+    p = ringemu("sim", "-n", "1000", "-r", "6", "--json", "--inject", "lose@2")
+    data = last_json(p.stdout)
+    assert p.returncode == 0
+    assert data["stations"] == 1000 and data["token_passes"] >= 2000
+    assert data["faults"][0]["detected"]
+
+
+def test_parse_fault_syntax():
+    assert parse_fault("dup@12.5:3", SIM_KINDS, "rotations") == FaultSpec("dup", 12.5, 3)
+    assert parse_fault("LOSE@0", SIM_KINDS, "rotations") == FaultSpec("lose", 0.0, None)
+    with pytest.raises(ConfigError, match="too many"):
+        parse_fault("lose@1:2:3", SIM_KINDS, "rotations")
+
+
+def _result(sid, started, finished, verdict):
+    return SnapshotResult(sid, 0, started, finished, verdict, count=1 if verdict == OK else 0)
+
+
+def test_checker_flags_unexplained_alarm_as_false_and_run_invalid():
+    results = [_result(0, 0.0, 1.0, OK), _result(1, 2.0, 3.0, "LOST")]
+    alarm = Alarm(1, "LOST", 1, 3.0, None, "x")
+    j = judge([], results, [alarm])
+    assert j.valid is False and j.false_alarms == [alarm]
+
+
+def test_checker_marks_fault_missed_when_following_snapshot_is_ok():
+    f = FaultRecord(FaultSpec("lose", 1.0, 2), injected_at=1.0, fired_at=1.5)
+    results = [_result(0, 2.0, 3.0, OK)]
+    j = judge([f], results, [])
+    assert f.outcome == "missed" and j.valid is False
+
+
+def test_checker_detects_with_latency_from_injection():
+    f = FaultRecord(FaultSpec("dup", 1.0, 2), injected_at=1.0, fired_at=1.0)
+    results = [_result(0, 0.5, 1.2, OK), _result(1, 2.0, 2.5, "DUPLICATE")]
+    alarm = Alarm(1, "DUPLICATE", 1, 2.5, 2, "x")
+    j = judge([f], results, [alarm])
+    assert f.outcome == "detected" and f.detected_by == 1 and f.latency == 1.5
+    assert j.valid is True and j.false_alarms == []
