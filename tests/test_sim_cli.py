@@ -46,10 +46,12 @@ def test_same_seed_same_bytes_and_other_seed_differs(tmp_path):
     runs = []
     for k in range(2):
         ev = tmp_path / f"ev{k}.jsonl"
-        p = ringemu(*args, "--seed", "9", "--events", str(ev))
-        runs.append((p.stdout, ev.read_bytes()))
+        cap = tmp_path / f"cap{k}.pcap"
+        p = ringemu(*args, "--seed", "9", "--events", str(ev), "--pcap", str(cap))
+        runs.append((p.stdout.replace(str(cap), "CAP"), ev.read_bytes(), cap.read_bytes()))
     assert runs[0] == runs[1]
     assert len(runs[0][1].splitlines()) > 40
+    assert last_json(runs[0][0])["captured"] > 500
     other = ringemu(*args, "--seed", "10")
     assert other.stdout != runs[0][0]
 

@@ -178,7 +178,7 @@ class RingSim:
             token_passes=sum(s["tokens"] + s["frames"] for s in stats),
             deliveries=self.deliveries, events=self.events, wall=wall, station_stats=stats,
             purges=[tuple(p) for p in self.purges],
-            captured=self.capture.count if self.capture is not None else 0,
+            captured=self.capture.written if self.capture is not None else 0,
         )
 
     def _loop(self, end: float, progress: Callable[[float, int], None] | None) -> None:
