@@ -20,14 +20,22 @@ def cli() -> None:
     """Token-ring (IEEE 802.5) emulator with Chandy-Lamport token-loss detection.
 
     \b
-    Simulate:   ringemu sim --stations 16 --rotations 200 --inject lose@50
-    Conformance: ringemu conform TOP EVENTS --delays FILE
+    Live ring:    ringemu up --stations 8          (Ctrl-C or 'ringemu down' to stop)
+    Inject:       ringemu inject lose --station 3
+    Scripted run: ringemu run -n 8 -d 10 --inject lose@3 --inject dup@6 --json
+    Simulate:     ringemu sim --stations 16 --rotations 200 --inject lose@50
+    Conformance:  ringemu conform TOP EVENTS --delays FILE
     """
 
 
 def _register() -> None:
-    from ringemu.cli import conform_cmd, sim_cmd
+    from ringemu.cli import conform_cmd, control_cmds, run_cmd, sim_cmd, up_cmd
 
+    cli.add_command(up_cmd.up)
+    cli.add_command(control_cmds.inject)
+    cli.add_command(control_cmds.down)
+    cli.add_command(control_cmds.status)
+    cli.add_command(run_cmd.run)
     cli.add_command(sim_cmd.sim)
     cli.add_command(conform_cmd.conform)
 

@@ -17,7 +17,7 @@ from before the last completed purge is marked stale. Neither raises nor clears 
 alarm from the fault stands until the first snapshot after the purge counts one token, and a
 later fault is detected on its own.
 
-The deadline adapts to the ring: ``max(min_deadline, deadline_factor * slowest recent snapshot)``.
+The deadline adapts to the ring: ``max(min_deadline, deadline_factor * median recent snapshot)``.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class SnapshotMonitor:
         active_monitor: int | None = None,
         recovery: bool = True,
         min_deadline: float = 0.2,
-        deadline_factor: float = 4.0,
+        deadline_factor: float = 8.0,
         purge_timeout: float | None = None,
     ) -> None:
         if len(stations) < 2:
@@ -114,9 +114,15 @@ class SnapshotMonitor:
         return sid, initiator
 
     def deadline(self) -> float:
-        """How long a snapshot may take before silent stations are reported."""
-        slowest = max(self._recent, default=0.0)
-        return max(self.min_deadline, self.deadline_factor * slowest)
+        """How long a snapshot may take before silent stations are reported.
+
+        Scales with the median of recent completion times, so one snapshot slowed by a paused
+        station does not stretch the deadline of the next ones.
+        """
+        if not self._recent:
+            return self.min_deadline
+        typical = sorted(self._recent)[len(self._recent) // 2]
+        return max(self.min_deadline, self.deadline_factor * typical)
 
     def deadline_of(self, sid: int) -> float | None:
         """When snapshot ``sid`` expires (None once it is concluded)."""

@@ -1,0 +1,104 @@
+"""``ringemu inject``, ``ringemu down`` and ``ringemu status``: act on a running ring.
+
+They find the ring by ``--run`` (a run id or run folder) or take the most recently started
+ring that is still running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+
+import click
+
+from ringemu.errors import ConfigError
+from ringemu.faults import FAULT_HELP, LIVE_KINDS
+from ringemu.live.client import ControlClient, RingUnreachable
+from ringemu.live.paths import find_ring, same_process
+from ringemu.live.procutil import end_groups
+
+RUN_OPTION = click.option("--run", "which", metavar="RUN",
+                          help="Run id or run folder of the ring (default: the newest running).")
+
+
+INJECT_HELP = (
+    "Inject a fault into a running ring.\n\n\b\nKIND:\n"
+    + "\n".join(f"  {k:<8} {v}" for k, v in FAULT_HELP.items())
+    + "\n\nSECONDS is only for pause (default 1). The monitor records the injection, and its "
+    "detection, in the run's events.jsonl."
+)
+
+
+@click.command(help=INJECT_HELP)
+@click.argument("kind", type=click.Choice(LIVE_KINDS, case_sensitive=False))
+@click.argument("seconds", type=click.FloatRange(min=0, min_open=True), required=False)
+@click.option("--station", "-S", type=int, help="Station to inject at (default: a random one).")
+@RUN_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the monitor's reply as JSON.")
+def inject(kind: str, seconds: float | None, station: int | None, which: str | None,
+           as_json: bool) -> int:
+    kind = kind.lower()
+    if seconds is not None and kind != "pause":
+        raise click.UsageError("SECONDS is only valid for 'pause'")
+    info = find_ring(which)
+    try:
+        reply = ControlClient(info.endpoints["control"]).request(
+            {"cmd": "inject", "kind": kind, "station": station, "arg": seconds})
+    except RingUnreachable as e:
+        raise ConfigError(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(reply))
+    if not reply.get("ok"):
+        raise ConfigError(f"inject refused: {reply.get('error')}")
+    if not as_json:
+        extra = f" for {seconds:g} s" if kind == "pause" else ""
+        click.echo(f"injected {kind}{extra} at station {reply['station']} of ring {info.run_id} "
+                   f"(fault #{reply['fault_id']})")
+    return 0
+
+
+@click.command()
+@RUN_OPTION
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds to wait for the ring to end before ending its processes directly.")
+def down(which: str | None, timeout: float) -> int:
+    """Stop a running ring: every process it started, and nothing else."""
+    info = find_ring(which)
+    launcher = info.launcher
+    if same_process(launcher["pid"], launcher.get("start_time")):
+        os.kill(launcher["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and same_process(launcher["pid"],
+                                                           launcher.get("start_time")):
+            time.sleep(0.02)
+    # whatever is left (a launcher that died or hangs): end the recorded groups ourselves
+    leftovers = [p for p in info.processes if same_process(p["pid"], p.get("start_time"))]
+    if leftovers:
+        end_groups(leftovers, grace=0.5)
+    shutil.rmtree(info.runtime_dir, ignore_errors=True)
+    click.echo(f"ring {info.run_id} stopped ({info.stations} stations); "
+               f"records in {info.run_dir}")
+    return 0
+
+
+@click.command()
+@RUN_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(which: str | None, as_json: bool) -> int:
+    """Show a running ring: phase, snapshots, alarms, hop rate, station states."""
+    from ringemu.cli.up_cmd import status_line
+
+    info = find_ring(which)
+    try:
+        reply = ControlClient(info.endpoints["control"]).request({"cmd": "status"})
+    except RingUnreachable as e:
+        raise ConfigError(str(e)) from None
+    if as_json:
+        click.echo(json.dumps({"run_id": info.run_id, "run_dir": info.run_dir, **reply}))
+    else:
+        click.echo(f"ring {info.run_id} ({info.stations} stations), records in {info.run_dir}")
+        click.echo(status_line(reply))
+    return 0

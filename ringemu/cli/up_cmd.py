@@ -1,0 +1,123 @@
+"""``ringemu up``: launch a ring with its monitor and watch it until Ctrl-C or ``ringemu down``.
+
+On a terminal it opens the dashboard; with ``--no-dashboard`` it prints a live text view, and
+with ``--no-dashboard --json`` one JSON event per line (the monitor's event stream).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from ringemu.cli.ring_options import ring_config, ring_options
+from ringemu.cli.signals import StopRequested, stop_on_signals
+from ringemu.live.launcher import LiveRing
+
+QUIET_EVENTS = {"stations", "snapshot", "station_up", "fault_fired", "first_snapshot"}
+
+
+@click.command()
+@ring_options()
+@click.option("--no-dashboard", is_flag=True, help="Print a text view instead of the dashboard.")
+@click.option("--json", "as_json", is_flag=True,
+              help="With --no-dashboard: print every event as one JSON object per line.")
+def up(no_dashboard: bool, as_json: bool, **kw) -> int:
+    """Launch a live ring of station processes and its snapshot monitor.
+
+    Runs until Ctrl-C, or 'ringemu down' from another shell; every process it started is ended
+    then. Inject faults from another shell with 'ringemu inject'. The run is recorded in
+    runs/<id>/ (runs/latest links to it).
+    """
+    cfg = ring_config(kw)
+    use_dashboard = not no_dashboard and not as_json and sys.stdout.isatty()
+    with stop_on_signals(), LiveRing(cfg) as ring:
+        try:
+            info = ring.start()
+            if use_dashboard:
+                from ringemu.dashboard.app import run_dashboard
+
+                run_dashboard(ring=ring)
+            elif as_json:
+                _json_stream(ring)
+            else:
+                click.echo(f"ring {info.run_id}: {cfg.stations} stations up in "
+                           f"{ring.up_s:.2f} s; records in {info.run_dir}")
+                click.echo("inject faults with 'ringemu inject lose|dup|corrupt|kill|pause', "
+                           "stop with Ctrl-C or 'ringemu down'")
+                _text_view(ring)
+        except (KeyboardInterrupt, StopRequested):
+            pass
+        finally:
+            ring.stop()
+    if not as_json:
+        click.echo(f"ring stopped; records in {ring.run_dir}", err=use_dashboard)
+    return 0
+
+
+def _json_stream(ring: LiveRing) -> None:
+    stream = ring.events()
+    try:
+        while True:
+            ring.poll_children()
+            event = stream.get(0.25)
+            if event is not None:
+                click.echo(json.dumps(event))
+    finally:
+        stream.close()
+
+
+def _text_view(ring: LiveRing) -> None:
+    stream = ring.events()
+    last_line = 0.0
+    try:
+        while True:
+            ring.poll_children()
+            event = stream.get(0.25)
+            if event is not None and event.get("event") not in QUIET_EVENTS:
+                click.echo(describe(event))
+            elif event is not None and event.get("event") == "snapshot" and \
+                    event.get("verdict") not in ("OK", "RECOVERING"):
+                click.echo(describe(event))
+            if time.monotonic() - last_line >= 2.0:
+                last_line = time.monotonic()
+                status = ring.request({"cmd": "status"}, timeout=2.0)
+                click.echo(status_line(status))
+    finally:
+        stream.close()
+
+
+def status_line(s: dict) -> str:
+    alarms = ", ".join(f"{a['kind']}@{a['station']}" if a.get("station") is not None
+                       else a["kind"] for a in s.get("alarms", [])) or "none"
+    states = s.get("station_states", {})
+    down = [k for k, v in states.items() if v != "alive"]
+    extra = f" | not alive: {', '.join(down)}" if down else ""
+    return (f"[{s.get('up_s', 0):7.1f} s] snapshots {s.get('snapshots', 0)} "
+            f"(last {s.get('last_verdict')}) | {s.get('hop_rate', 0):,.0f} hops/s | "
+            f"alarms: {alarms}{extra}")
+
+
+def describe(e: dict) -> str:
+    """One line for a notable event."""
+    kind = e.get("event")
+    t = f"[{e.get('t', 0):7.2f} s]"
+    if kind == "alarm":
+        return (f"{t} ALARM {e['action'].upper()}: {e['kind']} (snapshot {e['snapshot']}"
+                + (f", station {e['station']}" if e.get("station") is not None else "")
+                + f") {e.get('detail', '')}")
+    if kind == "inject":
+        return f"{t} injected {e['fault']} at station {e['station']} (fault #{e['fault_id']})"
+    if kind == "snapshot":
+        if e.get("silent"):
+            return (f"{t} snapshot {e['id']}: {e['verdict']} (no report from "
+                    f"{', '.join(map(str, e['silent'][:8]))}{'...' if len(e['silent']) > 8 else ''})")
+        return f"{t} snapshot {e['id']}: {e['verdict']} ({e.get('count')} tokens)"
+    if kind in ("purge_request", "purge_started", "purge_done"):
+        return f"{t} {kind.replace('_', ' ')} (station {e.get('station')})"
+    if kind == "station_exit":
+        return f"{t} station {e['station']} exited (status {e.get('status')})"
+    rest = {k: v for k, v in e.items() if k not in ("event", "t")}
+    return f"{t} {kind}: {json.dumps(rest)[:200]}"

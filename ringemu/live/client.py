@@ -1,0 +1,79 @@
+"""Talking to a running ring from another process: control requests and the event stream.
+
+Used by ``ringemu inject``/``down``/``run``, the launcher and the dashboard. Each request uses a
+fresh REQ socket with a timeout, so a monitor that died or hangs yields a clear error, never a
+client stuck forever.
+"""
+
+from __future__ import annotations
+
+import json
+
+import zmq
+
+from ringemu.errors import RingemuError
+from ringemu.live.sockets import connect
+
+
+class RingUnreachable(RingemuError):
+    """The ring's monitor did not answer."""
+
+
+class ControlClient:
+    def __init__(self, endpoint: str, ctx: zmq.Context | None = None) -> None:
+        self.endpoint = endpoint
+        self.ctx = ctx or zmq.Context.instance()
+
+    def request(self, cmd: dict, timeout: float = 3.0) -> dict:
+        sock = self.ctx.socket(zmq.REQ)
+        try:
+            connect(sock, self.endpoint)
+            sock.send(json.dumps(cmd).encode())
+            if not sock.poll(int(timeout * 1000)):
+                raise RingUnreachable(f"the ring's monitor did not answer {cmd.get('cmd')!r} "
+                                      f"within {timeout:g} s")
+            reply = json.loads(sock.recv())
+            if not isinstance(reply, dict):
+                raise RingUnreachable("malformed reply from the monitor")
+            return reply
+        finally:
+            sock.close(linger=0)
+
+
+class EventStream:
+    """A subscription to the monitor's published events (one JSON object per message)."""
+
+    def __init__(self, endpoint: str, ctx: zmq.Context | None = None) -> None:
+        self.ctx = ctx or zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.rcvhwm = 100_000
+        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
+        connect(self.sock, endpoint)
+
+    def get(self, timeout: float) -> dict | None:
+        """The next event, or None when none arrives within ``timeout`` seconds."""
+        if not self.sock.poll(int(timeout * 1000)):
+            return None
+        try:
+            event = json.loads(self.sock.recv())
+        except ValueError:
+            return None
+        return event if isinstance(event, dict) else None
+
+    def drain(self) -> list[dict]:
+        """Every event already waiting, without blocking."""
+        out = []
+        while True:
+            try:
+                data = self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return out
+            try:
+                event = json.loads(data)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                out.append(event)
+
+    def close(self) -> None:
+        self.sock.close(linger=0)

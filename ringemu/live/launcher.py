@@ -1,0 +1,283 @@
+"""Launching a live ring and ending it, by every path.
+
+``LiveRing`` forks the monitor, then N stations (each in its own process group, recorded in
+``ring.json`` with pid and kernel start time), waits until the monitor says the ring is up, and
+ends exactly those processes when it stops: on normal exit, Ctrl-C, SIGTERM (``ringemu down``),
+an exception, or a crashed monitor. It is a context manager; use it with ``with``.
+
+Forking happens before this process creates any ZeroMQ context (forking a live context is
+unsafe); only afterwards does it open its own control client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ringemu.errors import ConfigError, RingemuError
+from ringemu.live import monitor as monitor_mod
+from ringemu.live.client import ControlClient, EventStream, RingUnreachable
+from ringemu.live.paths import RingInfo, new_run_id, proc_start_time, runs_root, runtime_root
+from ringemu.live.procutil import end_groups, fork_child, reap
+from stations import station as station_mod
+
+log = logging.getLogger(__name__)
+
+
+class LaunchError(RingemuError):
+    """The ring could not be brought up."""
+
+
+@dataclass
+class RingConfig:
+    stations: int = 8
+    transport: str = "ipc"
+    seed: int = 1
+    load: float = 0.3
+    payload_size: int = 64
+    snapshot_interval: float = 0.2
+    min_deadline: float = 0.25
+    recovery: bool = True
+    active_monitor: int = 0
+    hold: float = 0.0
+    holding_time: float = 0.010
+    pcap: str | None = None
+    """Capture every frame; the merged capture goes to the run folder and to this path."""
+    runs_dir: str | None = None
+
+    @property
+    def capture(self) -> bool:
+        return self.pcap is not None
+
+    def validate(self) -> None:
+        if self.stations < 2:
+            raise ConfigError("--stations must be at least 2")
+        if self.stations > 1000:
+            raise ConfigError("--stations above 1000 is not supported by a live ring")
+        if self.transport not in ("ipc", "tcp"):
+            raise ConfigError("--transport must be ipc or tcp")
+        if self.snapshot_interval <= 0:
+            raise ConfigError("--snapshot-interval must be positive")
+        if not 0 <= self.active_monitor < self.stations:
+            raise ConfigError(f"--active-monitor must be a station 0..{self.stations - 1}")
+
+
+class LiveRing:
+    """One running ring; see the module docstring."""
+
+    def __init__(self, cfg: RingConfig) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.run_id = new_run_id()
+        self.runs = runs_root(cfg.runs_dir)
+        self.run_dir = self.runs / self.run_id
+        self.runtime_dir = runtime_root() / self.run_id
+        self.records: list[dict] = []
+        self.info: RingInfo | None = None
+        self.client: ControlClient | None = None
+        self.started = time.monotonic()
+        self.up_s: float | None = None
+        self.exits: dict[int, int] = {}
+        self.captured = 0
+        self._stopped = False
+
+    # -- context manager ----------------------------------------------------------------------
+    def __enter__(self) -> "LiveRing":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- start --------------------------------------------------------------------------------
+    def start(self, timeout: float | None = None) -> RingInfo:
+        """Launch and wait until the ring is up (first token issued)."""
+        cfg = self.cfg
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=False)
+            (self.run_dir / "stations").mkdir()
+            self.runtime_dir.mkdir(parents=True, exist_ok=False, mode=0o700)
+            os.chmod(self.runtime_dir.parent, 0o700)
+        except OSError as e:
+            raise ConfigError(f"cannot create run folders: {e}") from None
+        self._link_latest()
+        (self.run_dir / "config.json").write_text(json.dumps(
+            {"run_id": self.run_id, **asdict(cfg), "launcher_pid": os.getpid()}, indent=1))
+        endpoints = self._fork_monitor()
+        self._fork_stations(endpoints["report"])
+        self.info = RingInfo(
+            run_id=self.run_id, runtime_dir=str(self.runtime_dir), run_dir=str(self.run_dir),
+            stations=cfg.stations, endpoints=endpoints,
+            launcher={"pid": os.getpid(), "start_time": proc_start_time(os.getpid())},
+            processes=self.records, started=time.time(),
+        )
+        self.info.save()
+        self.client = ControlClient(endpoints["control"])
+        self._wait_up(timeout if timeout is not None else 10.0 + 0.05 * cfg.stations)
+        return self.info
+
+    def _link_latest(self) -> None:
+        latest = self.runs / "latest"
+        tmp = self.runs / f".latest-{os.getpid()}"
+        try:
+            if tmp.is_symlink():
+                tmp.unlink()
+            tmp.symlink_to(self.run_id)
+            tmp.replace(latest)
+        except OSError as e:
+            log.warning("cannot update %s: %s", latest, e)
+
+    def _fork_monitor(self) -> dict:
+        cfg = self.cfg
+        mcfg = monitor_mod.MonitorConfig(
+            stations=cfg.stations, runtime_dir=str(self.runtime_dir), run_dir=str(self.run_dir),
+            transport=cfg.transport, snapshot_interval=cfg.snapshot_interval,
+            min_deadline=cfg.min_deadline, recovery=cfg.recovery,
+            active_monitor=cfg.active_monitor, seed=cfg.seed,
+        )
+        read_fd, write_fd = os.pipe()
+        log_file = str(self.run_dir / "monitor.log")
+
+        def target() -> int:
+            os.close(read_fd)
+            return monitor_mod.run(mcfg, write_fd, log_file)
+
+        rec = fork_child(target, log_file)
+        os.close(write_fd)
+        self.records.append({"role": "monitor", "index": None, **rec})
+        with os.fdopen(read_fd) as pipe:
+            line = pipe.readline()
+        if not line:
+            status = self._wait_exit(rec["pid"], 1.0)
+            raise LaunchError(f"the monitor failed to start (exit {status}); "
+                              f"see {self.run_dir / 'monitor.log'}")
+        return json.loads(line)
+
+    def _fork_stations(self, report_endpoint: str) -> None:
+        cfg = self.cfg
+        if cfg.capture:
+            import ringemu.frames.capture  # noqa: F401  - load scapy once, before forking
+        for i in range(cfg.stations):
+            scfg = station_mod.StationConfig(
+                index=i, stations=cfg.stations, monitor=report_endpoint,
+                runtime_dir=str(self.runtime_dir), transport=cfg.transport, seed=cfg.seed,
+                load=cfg.load, payload_size=cfg.payload_size, holding_time=cfg.holding_time,
+                hold=cfg.hold, active_monitor=cfg.active_monitor,
+                capture=str(self.runtime_dir / f"capture-{i}.pcap") if cfg.capture else None,
+                log_file=str(self.run_dir / "stations" / f"station-{i}.log"),
+            )
+            rec = fork_child(lambda scfg=scfg: station_mod.run(scfg), scfg.log_file)
+            self.records.append({"role": "station", "index": i, **rec})
+
+    def _wait_up(self, timeout: float) -> None:
+        assert self.client is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_monitor()
+            try:
+                reply = self.client.request({"cmd": "ping"}, timeout=0.5)
+            except RingUnreachable:
+                continue
+            if reply.get("phase") == "running":
+                self.up_s = time.monotonic() - self.started
+                return
+            time.sleep(0.005)
+        raise LaunchError(f"the ring did not come up within {timeout:.0f} s; "
+                          f"see the logs in {self.run_dir}")
+
+    # -- while running ------------------------------------------------------------------------
+    def request(self, cmd: dict, timeout: float = 3.0) -> dict:
+        if self.client is None:
+            raise LaunchError("ring not started")
+        return self.client.request(cmd, timeout)
+
+    def events(self) -> EventStream:
+        assert self.info is not None
+        return EventStream(self.info.endpoints["events"])
+
+    def poll_children(self) -> list[tuple[int, int]]:
+        """Reap stations that exited and tell the monitor; returns [(station, status)]."""
+        self._check_monitor()
+        gone = []
+        for r in self.records:
+            if r["role"] != "station" or r.get("exit") is not None:
+                continue
+            status = reap(r["pid"])
+            if status is not None:
+                r["exit"] = status
+                self.exits[r["index"]] = status
+                gone.append((r["index"], status))
+                try:
+                    self.request({"cmd": "station_exit", "station": r["index"],
+                                  "status": status}, timeout=1.0)
+                except RingUnreachable:
+                    pass
+        return gone
+
+    def _check_monitor(self) -> None:
+        rec = self.records[0]
+        if rec.get("exit") is None:
+            status = reap(rec["pid"])
+            if status is not None:
+                rec["exit"] = status
+        if rec.get("exit") is not None:
+            raise LaunchError(f"the monitor exited (status {rec['exit']}); "
+                              f"see {self.run_dir / 'monitor.log'}")
+
+    def _reap_all(self) -> bool:
+        """Collect every child that exited; True when none is left running."""
+        for r in self.records:
+            if r.get("exit") is None:
+                status = reap(r["pid"])
+                if status is not None:
+                    r["exit"] = status
+        return all(r.get("exit") is not None for r in self.records)
+
+    def _wait_exit(self, pid: int, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = reap(pid)
+            if status is not None:
+                return status
+            time.sleep(0.01)
+        return None
+
+    # -- stop -----------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """End every process this ring started, and only those. Safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.client is not None and self.records and self.records[0].get("exit") is None:
+            try:
+                self.request({"cmd": "stop"}, timeout=1.0)
+            except (RingUnreachable, LaunchError):
+                pass
+        # stations and monitor leave on their own after "stop"; give them a moment
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and not self._reap_all():
+            time.sleep(0.01)
+        end_groups(self.records, grace=0.5)
+        if self.cfg.capture:
+            self._merge_captures()
+        if self.info is not None:
+            self.info.processes = self.records
+            try:
+                Path(self.run_dir, "ring.json").write_text(json.dumps(self.info.__dict__, indent=1))
+            except OSError:
+                pass
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+    def _merge_captures(self) -> None:
+        from ringemu.live.captures import merge_captures
+
+        parts = sorted(self.runtime_dir.glob("capture-*.pcap"))
+        if parts:
+            merged = self.run_dir / "capture.pcap"
+            self.captured = merge_captures(parts, merged)
+            if self.cfg.pcap:
+                shutil.copyfile(merged, self.cfg.pcap)

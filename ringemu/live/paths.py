@@ -1,0 +1,131 @@
+"""Where a live ring keeps its sockets, its records, and how other commands find it.
+
+Two places per ring:
+
+- the *runtime folder* ``<runtime>/<run id>/`` (``$RINGEMU_RUNTIME`` or ``/tmp/ringemu-<uid>``):
+  the ``ipc://`` sockets (short paths, as ipc needs) and ``ring.json``, which says how to reach
+  the ring (endpoints) and which processes it is made of (pid, process group, start time).
+  ``ringemu inject``/``down``/``dashboard`` find the newest running ring here.
+- the *run folder* ``<runs>/<run id>/`` (``--runs-dir``, ``$RINGEMU_RUNS``, default ``./runs``):
+  what stays after the ring is gone: ``config.json``, ``events.jsonl``, one log per process,
+  ``capture.pcap`` when asked for, ``summary.json`` for headless runs; ``<runs>/latest`` links to
+  the newest run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ringemu.errors import ConfigError
+
+
+def runtime_root() -> Path:
+    env = os.environ.get("RINGEMU_RUNTIME")
+    return Path(env) if env else Path(f"/tmp/ringemu-{os.getuid()}")
+
+
+def runs_root(explicit: str | None = None) -> Path:
+    return Path(explicit or os.environ.get("RINGEMU_RUNS") or "runs")
+
+
+def new_run_id() -> str:
+    t = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(t))
+    return f"{stamp}-{int(t * 1000) % 1000:03d}-{os.getpid()}"
+
+
+def proc_start_time(pid: int) -> int | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), or None if it is gone.
+
+    Recorded at launch and compared before any signal, so a recycled pid is never signalled.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
+    fields = data[data.rindex(b")") + 2:].split()
+    return int(fields[19])  # field 22 overall
+
+
+def same_process(pid: int, start_time: int | None) -> bool:
+    """Is ``pid`` still the process we started (same kernel start time)?"""
+    return start_time is not None and proc_start_time(pid) == start_time
+
+
+@dataclass
+class RingInfo:
+    """The contents of ``ring.json``: how to reach a ring and what it is made of."""
+
+    run_id: str
+    runtime_dir: str
+    run_dir: str
+    stations: int
+    endpoints: dict
+    launcher: dict
+    processes: list[dict]
+    started: float
+
+    @property
+    def path(self) -> Path:
+        return Path(self.runtime_dir) / "ring.json"
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.__dict__, indent=1))
+        tmp.replace(self.path)
+        Path(self.run_dir, "ring.json").write_text(json.dumps(self.__dict__, indent=1))
+
+    @classmethod
+    def load(cls, path: Path) -> "RingInfo":
+        try:
+            data = json.loads(Path(path).read_text())
+            return cls(**data)
+        except (OSError, ValueError, TypeError) as e:
+            raise ConfigError(f"{path}: not a ringemu ring description ({e})") from None
+
+    def launcher_alive(self) -> bool:
+        return same_process(self.launcher["pid"], self.launcher.get("start_time"))
+
+    def process(self, role: str, index: int | None = None) -> dict | None:
+        for p in self.processes:
+            if p["role"] == role and p.get("index") == index:
+                return p
+        return None
+
+
+def running_rings() -> list[RingInfo]:
+    """Rings whose launcher is alive, newest first."""
+    root = runtime_root()
+    rings = []
+    if root.is_dir():
+        for entry in root.iterdir():
+            f = entry / "ring.json"
+            if f.is_file():
+                try:
+                    info = RingInfo.load(f)
+                except ConfigError:
+                    continue
+                if info.launcher_alive():
+                    rings.append(info)
+    return sorted(rings, key=lambda r: r.started, reverse=True)
+
+
+def find_ring(which: str | None) -> RingInfo:
+    """The ring a command should talk to: ``which`` is a run id, a run folder or a ring.json;
+    by default the most recently started ring that is still running."""
+    if which:
+        p = Path(which)
+        for candidate in (p / "ring.json", p, runtime_root() / which / "ring.json"):
+            if candidate.is_file():
+                return RingInfo.load(candidate)
+        raise ConfigError(f"no ring found at {which!r}")
+    rings = running_rings()
+    if not rings:
+        raise ConfigError("no running ring found (start one with 'ringemu up')")
+    return rings[0]

@@ -1,0 +1,149 @@
+"""Starting and ending the processes of a live ring, exactly and only those.
+
+Stations and the monitor are forked from the launcher, which has already imported ZeroMQ and
+the codec (64 forks take a fraction of a second; 64 fresh interpreters take seconds). Each child
+becomes the leader of its own process group, is recorded with its pid, process group and kernel
+start time, and asks the kernel for SIGKILL if the launcher dies, so no path leaves a station
+running. Nothing is ever killed by name: only recorded groups whose leader is still the very
+process we started (same start time) are signalled.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from ringemu.live.paths import proc_start_time, same_process
+
+log = logging.getLogger(__name__)
+
+
+def die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this process when its parent (the launcher) dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def setup_logging(path: str | None) -> None:
+    """Log to ``path`` (a run-folder file) or stderr; replaces any inherited handlers."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler: logging.Handler
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def fork_child(target: Callable[[], int], log_file: str | None) -> dict:
+    """Fork a child in its own process group running ``target``; returns its record.
+
+    The child's stdin is /dev/null and its stdout/stderr go to ``log_file``, so nothing it
+    prints can reach the terminal (a dashboard may own it). The child never returns into the
+    caller's code: it leaves with ``os._exit``.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            os.setpgid(0, 0)
+            die_with_parent()
+            if os.getppid() != parent:
+                os._exit(1)
+            _redirect_stdio(log_file)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle
+            code = target()
+        except BaseException:  # noqa: BLE001 - report anything, then leave
+            try:
+                logging.getLogger(__name__).exception("child crashed")
+            finally:
+                os._exit(1)
+        os._exit(code)
+    try:
+        os.setpgid(pid, pid)  # also from the parent, so the group exists before we record it
+    except OSError:
+        pass  # the child already did it, or already exited
+    return {"pid": pid, "pgid": pid, "start_time": proc_start_time(pid)}
+
+
+def _redirect_stdio(log_file: str | None) -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        out = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    else:
+        out = devnull
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+
+
+def reap(pid: int) -> int | None:
+    """Collect ``pid`` if it has exited; returns its exit status (negative: killed by signal)."""
+    try:
+        got, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return -999  # not our child (or already reaped)
+    if got == 0:
+        return None
+    return os.waitstatus_to_exitcode(status)
+
+
+def end_groups(records: list[dict], grace: float = 1.0) -> None:
+    """End every recorded process group still led by the process we started.
+
+    SIGTERM first (a station closes its sockets and writes its capture), SIGKILL after
+    ``grace`` seconds for any that remain. Children of ours are reaped.
+    """
+    live = [r for r in records if _alive(r)]
+    for r in live:
+        _signal_group(r, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while live and time.monotonic() < deadline:
+        live = [r for r in live if _alive(r)]
+        if live:
+            time.sleep(0.01)
+    for r in live:
+        # a stopped (SIGSTOPped) process cannot act on SIGTERM; SIGKILL works regardless
+        _signal_group(r, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and any(_alive(r) for r in records):
+        time.sleep(0.01)
+
+
+def _alive(r: dict) -> bool:
+    if r.get("exit") is not None:
+        return False
+    status = reap(r["pid"])
+    if status is not None and status != -999:
+        r["exit"] = status
+        return False
+    return same_process(r["pid"], r.get("start_time"))
+
+
+def _signal_group(r: dict, sig: int) -> None:
+    if not same_process(r["pid"], r.get("start_time")):
+        return
+    try:
+        os.killpg(r["pgid"], sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError as e:
+        log.warning("cannot signal process group %d: %s", r["pgid"], e)
