@@ -14,6 +14,7 @@ import click
 
 from ringemu.cli.ring_options import ring_config, ring_options
 from ringemu.cli.signals import StopRequested, stop_on_signals
+from ringemu.live.client import follow
 from ringemu.live.launcher import LiveRing
 
 QUIET_EVENTS = {"stations", "snapshot", "station_up", "fault_fired", "first_snapshot"}
@@ -33,6 +34,7 @@ def up(no_dashboard: bool, as_json: bool, **kw) -> int:
     """
     cfg = ring_config(kw)
     use_dashboard = not no_dashboard and not as_json and sys.stdout.isatty()
+    printed = [float("-inf")]
     with stop_on_signals(), LiveRing(cfg) as ring:
         try:
             info = ring.start()
@@ -41,7 +43,7 @@ def up(no_dashboard: bool, as_json: bool, **kw) -> int:
 
                 run_dashboard(ring=ring)
             elif as_json:
-                _json_stream(ring)
+                _json_stream(ring, printed)
             else:
                 click.echo(f"ring {info.run_id}: {cfg.stations} stations up in "
                            f"{ring.up_s:.2f} s; records in {info.run_dir}")
@@ -52,21 +54,32 @@ def up(no_dashboard: bool, as_json: bool, **kw) -> int:
             pass
         finally:
             ring.stop()
+            if as_json:
+                _json_tail(ring, printed[0])
     if not as_json:
         click.echo(f"ring stopped; records in {ring.run_dir}", err=use_dashboard)
     return 0
 
 
-def _json_stream(ring: LiveRing) -> None:
-    stream = ring.events()
+def _json_stream(ring: LiveRing, printed: list[float]) -> None:
+    """Print every event as it comes; ``printed[0]`` keeps the time of the last one."""
+    assert ring.info is not None
+    for event in follow(ring.info.endpoints["events"], str(ring.run_dir / "events.jsonl")):
+        ring.poll_children()
+        if event is not None:
+            click.echo(json.dumps(event, separators=(",", ":")))
+            printed[0] = max(printed[0], float(event.get("t", 0.0)))
+
+
+def _json_tail(ring: LiveRing, after: float) -> None:
+    """After the ring stopped: the recorded events the stream had not delivered yet."""
     try:
-        while True:
-            ring.poll_children()
-            event = stream.get(0.25)
-            if event is not None:
-                click.echo(json.dumps(event))
-    finally:
-        stream.close()
+        with open(ring.run_dir / "events.jsonl") as f:
+            for line in f:
+                if line.strip() and float(json.loads(line).get("t", 0.0)) > after:
+                    click.echo(line.strip())
+    except (OSError, ValueError):
+        pass
 
 
 def _text_view(ring: LiveRing) -> None:

@@ -18,16 +18,15 @@ from scapy.utils import RawPcapReader, RawPcapWriter
 def _records(path: Path) -> Iterator[tuple[int, bytes]]:
     try:
         reader = RawPcapReader(str(path))
-    except (OSError, EOFError, Exception):  # an empty or cut-short file from a killed station
+    except Exception:  # noqa: BLE001 - an empty or cut-short file from a killed station
         return
     scale = 1 if getattr(reader, "nano", False) else 1000
     with reader:
-        while True:
-            try:
-                pkt, meta = reader.read_packet()
-            except EOFError:
-                return
-            yield meta.sec * 1_000_000_000 + meta.usec * scale, pkt
+        try:
+            for pkt, meta in reader:
+                yield meta.sec * 1_000_000_000 + meta.usec * scale, pkt
+        except EOFError:
+            return
 
 
 def merge_captures(parts: Iterable[Path], out: Path) -> int:

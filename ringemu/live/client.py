@@ -8,6 +8,7 @@ client stuck forever.
 from __future__ import annotations
 
 import json
+import time
 
 import zmq
 
@@ -77,3 +78,51 @@ class EventStream:
 
     def close(self) -> None:
         self.sock.close(linger=0)
+
+
+def follow(events_endpoint: str, events_file: str, poll: float = 0.25):
+    """Every event of a ring from its start, then live: a generator of event dicts.
+
+    A subscription only sees what is published after it joins, so this first joins, waits
+    for the first live message (the subscription is then surely active), replays
+    ``events.jsonl`` (every recorded event so far) and then yields live events, skipping the
+    ones the file already gave. Yields None every ``poll`` seconds when nothing happens, so the
+    caller can do its own periodic work.
+    """
+    stream = EventStream(events_endpoint)
+    try:
+        first = None
+        deadline = time.monotonic() + 2.0
+        while first is None and time.monotonic() < deadline:
+            first = stream.get(0.1)
+        seen: set[str] = set()
+        last_t = float("-inf")
+        try:
+            with open(events_file) as f:
+                for line in f:
+                    line = line.strip()
+                    if line:
+                        event = json.loads(line)
+                        seen.add(json.dumps(event, separators=(",", ":")))
+                        last_t = max(last_t, float(event.get("t", 0.0)))
+                        yield event
+        except (OSError, ValueError):
+            pass
+        pending = [first] if first is not None else []
+        while True:
+            for event in pending:
+                if seen and float(event.get("t", 0.0)) <= last_t:
+                    if json.dumps(event, separators=(",", ":")) in seen:
+                        continue  # the file already gave it
+                elif seen:
+                    seen.clear()  # past the file's end: nothing more to skip
+                yield event
+            pending = stream.drain()
+            if not pending:
+                event = stream.get(poll)
+                if event is None:
+                    yield None
+                else:
+                    pending = [event]
+    finally:
+        stream.close()

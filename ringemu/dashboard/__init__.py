@@ -1,0 +1,8 @@
+"""The live dashboard: a Textual app that watches one ring (live or replayed) and drives it.
+
+``app.run_dashboard`` is the entry point (``ringemu up`` on a terminal, ``ringemu dashboard``).
+The pieces are kept apart so each can be tested alone: ``source`` says where events come from
+and where commands go (live ring, replayed ``events.jsonl``, canned events for tests),
+``state`` folds events into what the screen shows, ``widgets`` draw that state, and ``app``
+wires them together. Importing this package does not import Textual.
+"""

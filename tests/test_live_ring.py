@@ -1,0 +1,259 @@
+"""Integration tests with real station and monitor processes (issue 3).
+
+Each test runs its own ring with its own runtime and run folders, and checks afterwards that
+every process the ring started is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import zmq
+
+from ringemu.frames.codec import FREE_TOKEN, encode
+from ringemu.live.launcher import LiveRing, RingConfig
+from ringemu.live.paths import RingInfo, same_process
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(autouse=True)
+def private_runtime(tmp_path, monkeypatch):
+    monkeypatch.setenv("RINGEMU_RUNTIME", str(tmp_path / "rt"))
+    monkeypatch.setenv("RINGEMU_RUNS", str(tmp_path / "runs"))
+
+
+@pytest.fixture
+def ring_factory(tmp_path):
+    rings: list[LiveRing] = []
+
+    def make(**kw) -> LiveRing:
+        kw.setdefault("runs_dir", str(tmp_path / "runs"))
+        ring = LiveRing(RingConfig(**kw))
+        rings.append(ring)
+        ring.start()
+        return ring
+
+    yield make
+    for ring in rings:
+        ring.stop()
+        assert_all_gone(ring)
+
+
+def assert_all_gone(ring: LiveRing) -> None:
+    left = [r for r in ring.records if same_process(r["pid"], r.get("start_time"))]
+    assert left == [], f"processes left behind: {left}"
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def summary(ring: LiveRing) -> dict:
+    ring.poll_children()
+    return ring.request({"cmd": "summary"}, timeout=5.0)
+
+
+def test_fault_free_ring_raises_no_alarm_over_many_snapshots(ring_factory):
+    ring = ring_factory(stations=6, snapshot_interval=0.05)
+    wait_for(lambda: ring.request({"cmd": "status"})["snapshots"] >= 60, timeout=20)
+    s = summary(ring)
+    assert s["snapshots"] >= 60
+    assert s["alarms"] == [] and s["false_alarms"] == 0
+    assert s["verdicts"] == {"OK": s["snapshots"]}
+    assert s["token_passes"] > 1000
+    assert s["valid"] is True
+
+
+@pytest.mark.parametrize("kind,verdict", [("lose", "LOST"), ("dup", "DUPLICATE"),
+                                          ("corrupt", "LOST")])
+def test_injected_fault_is_detected_with_latency(ring_factory, kind, verdict):
+    ring = ring_factory(stations=5, snapshot_interval=0.1)
+    wait_for(lambda: ring.request({"cmd": "status"})["snapshots"] >= 3)
+    reply = ring.request({"cmd": "inject", "kind": kind, "station": 2})
+    assert reply["ok"] and reply["station"] == 2
+    wait_for(lambda: summary(ring)["faults"][0]["detected"])
+    # recovery by purge: the alarm clears and a later fault is detected on its own
+    wait_for(lambda: all(a["cleared"] is not None for a in summary(ring)["alarms"]))
+    s = summary(ring)
+    (fault,) = s["faults"]
+    assert fault["kind"] == kind and fault["station"] == 2 and fault["outcome"] == "detected"
+    assert 0 < fault["detection_latency_ms"] < 2000
+    assert [a["kind"] for a in s["alarms"]] == [verdict]
+    assert s["false_alarms"] == 0 and s["purges"] >= 1
+    assert s["valid"] is True
+
+
+def test_kill_gives_incomplete_naming_the_station(ring_factory):
+    ring = ring_factory(stations=6, snapshot_interval=0.1)
+    wait_for(lambda: ring.request({"cmd": "status"})["snapshots"] >= 2)
+    victim = ring.request({"cmd": "status"})["pids"]["3"]
+    assert ring.request({"cmd": "inject", "kind": "kill", "station": 3})["ok"]
+    s = wait_for(lambda: (lambda s: s if s["alarms"] else None)(summary(ring)))
+    alarm = s["alarms"][0]
+    assert alarm["kind"] == "INCOMPLETE" and alarm["station"] == 3
+    assert "station 3" in alarm["detail"]
+    assert s["faults"][0]["outcome"] == "detected"
+    wait_for(lambda: 3 in ring.exits)
+    assert ring.exits[3] == -9
+    assert not os.path.exists(f"/proc/{victim}")
+
+
+def test_malformed_frames_are_dropped_and_counted_while_ring_keeps_running(ring_factory):
+    ring = ring_factory(stations=4, snapshot_interval=0.1)
+    wait_for(lambda: ring.request({"cmd": "status"})["snapshots"] >= 2)
+    endpoint = ring.info.endpoints  # the station's ring socket is in the runtime folder
+    target = f"ipc://{ring.runtime_dir / 'ring-2'}"
+    assert "report" in endpoint
+    ctx = zmq.Context()
+    push = ctx.socket(zmq.PUSH)
+    push.linger = 0
+    push.connect(target)
+    garbage = [b"\x90\x00", b"\x90" + b"\xff" * 40, encode(FREE_TOKEN)[:2] + b"\x00",
+               b"junk that is no frame", b"\x90\x10" + os.urandom(60)]
+    for g in garbage:
+        push.send(g)
+    before = ring.request({"cmd": "status"})["token_passes"]
+    time.sleep(0.6)
+    push.close()
+    ctx.term()
+
+    def counted():
+        s = summary(ring)
+        return s if s["malformed"] >= len(garbage) else None
+
+    s = wait_for(counted)
+    assert s["malformed"] == len(garbage)
+    assert ring.request({"cmd": "status"})["token_passes"] > before
+    assert s["alarms"] == [] and s["valid"] is True
+
+
+def test_strangers_random_bytes_never_reach_a_station(ring_factory):
+    """Over tcp, raw bytes to a station's port are refused by the ZAP handler."""
+    ring = ring_factory(stations=3, transport="tcp", snapshot_interval=0.1)
+    wait_for(lambda: ring.request({"cmd": "status"})["snapshots"] >= 2)
+    info = RingInfo.load(ring.runtime_dir / "ring.json")
+    assert all(e.startswith("tcp://127.0.0.1:") for e in info.endpoints.values())
+    station_up = [json.loads(line) for line in
+                  (ring.run_dir / "events.jsonl").read_text().splitlines()
+                  if '"station_up"' in line]
+    host, port = station_up[0]["endpoint"][len("tcp://"):].rsplit(":", 1)
+    assert host == "127.0.0.1"
+    for _ in range(20):
+        with socket.create_connection((host, int(port)), timeout=1) as s:
+            s.sendall(os.urandom(200))
+            time.sleep(0.01)
+    time.sleep(0.5)
+    s = summary(ring)
+    assert s["malformed"] == 0, "random bytes from a stranger reached recv()"
+    assert s["alarms"] == []
+
+
+def test_cli_run_json_summary_and_records(tmp_path):
+    runs = tmp_path / "runs"
+    p = subprocess.run(
+        [sys.executable, "-m", "ringemu", "run", "--stations", "6", "--duration", "3",
+         "--inject", "lose@1:2", "--inject", "dup@2", "--json", "--runs-dir", str(runs),
+         "--pcap", str(tmp_path / "ring.pcap")],
+        capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout.strip().splitlines()[-1])
+    for key in ("valid", "snapshots", "false_alarms", "alarms", "faults", "duration_s",
+                "token_passes"):
+        assert key in data
+    assert data["valid"] is True
+    assert [f["detected"] for f in data["faults"]] == [True, True]
+    assert all(f["detection_latency_ms"] > 0 for f in data["faults"])
+    run_dir = runs / data["run_id"]
+    assert (runs / "latest").resolve() == run_dir.resolve()
+    for name in ("config.json", "events.jsonl", "monitor.log", "summary.json", "capture.pcap"):
+        assert (run_dir / name).is_file(), name
+    assert sorted(os.listdir(run_dir / "stations")) == [f"station-{i}.log" for i in range(6)]
+    kinds = {json.loads(line)["event"] for line in (run_dir / "events.jsonl").open()}
+    assert {"ring_up", "snapshot", "alarm", "inject", "fault_fired", "ring_down"} <= kinds
+    assert (tmp_path / "ring.pcap").stat().st_size > 1000
+    assert data["captured"] > 100
+    info = json.loads((run_dir / "ring.json").read_text())
+    assert not any(same_process(r["pid"], r.get("start_time")) for r in info["processes"])
+
+
+def test_up_inject_down_from_other_shells(tmp_path):
+    env = dict(os.environ)
+    cmd = [sys.executable, "-m", "ringemu"]
+    up = subprocess.Popen(cmd + ["up", "-n", "4", "--no-dashboard", "--json"], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def ring_running():
+            p = subprocess.run(cmd + ["status", "--json"], capture_output=True, text=True,
+                               env=env)
+            return json.loads(p.stdout) if p.returncode == 0 else None
+
+        status = wait_for(ring_running, timeout=20)
+        assert status["phase"] == "running"
+        p = subprocess.run(cmd + ["inject", "dup", "--station", "1"], capture_output=True,
+                           text=True, env=env)
+        assert p.returncode == 0 and "injected dup at station 1" in p.stdout
+        p = subprocess.run(cmd + ["inject", "lose", "5"], capture_output=True, text=True,
+                           env=env)
+        assert p.returncode == 2 and p.stderr.count("\n") == 1
+        time.sleep(0.5)
+        p = subprocess.run(cmd + ["down"], capture_output=True, text=True, env=env, timeout=30)
+        assert p.returncode == 0 and "stopped" in p.stdout
+        out, _ = up.communicate(timeout=15)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    kinds = [e["event"] for e in events]
+    assert "ring_up" in kinds and "ring_down" in kinds
+    assert any(e["event"] == "alarm" and e["kind"] == "DUPLICATE" for e in events)
+    pids = next(e["pids"] for e in events if e["event"] == "ring_up")
+    time.sleep(0.2)
+    assert not any(os.path.exists(f"/proc/{pid}") and _is_our_zombie_free(pid) for pid in pids)
+    p = subprocess.run(cmd + ["status"], capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "no running ring" in p.stderr
+
+
+def _is_our_zombie_free(pid: int) -> bool:
+    """True if ``pid`` is a live (non-zombie) process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_ring_is_cleaned_up_when_the_launcher_raises(tmp_path):
+    ring = LiveRing(RingConfig(stations=3, runs_dir=str(tmp_path / "runs")))
+    with pytest.raises(RuntimeError):
+        with ring:
+            ring.start()
+            raise RuntimeError("boom")
+    assert_all_gone(ring)
+    assert not ring.runtime_dir.exists()
+
+
+def test_bad_cli_input_is_one_line(tmp_path):
+    for args in (["run", "-n", "4", "-d", "2", "--inject", "lose@9"],
+                 ["run", "-n", "4", "-d", "2", "--inject", "lose@1:7"],
+                 ["up", "--stations", "1"],
+                 ["inject", "explode"],
+                 ["inject", "lose"]):
+        p = subprocess.run([sys.executable, "-m", "ringemu", *args], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 2, (args, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+        assert p.stderr.startswith("ringemu: error:")
