@@ -151,8 +151,13 @@ class SnapshotRecorder:
 
     # -- internals -------------------------------------------------------------------------
     def _record(self, sid: int, state: Any, closed: NodeId | None) -> LocalSnapshot | None:
-        local = LocalSnapshot(sid, self.node, state, {s: [] for s in self.incoming})
-        open_channels = {s for s in self.incoming if s != closed}
+        incoming = self.incoming
+        if len(incoming) == 1 and incoming[0] == closed:
+            # a ring station's every snapshot: its only channel is closed by this marker
+            self._remember(sid)
+            return LocalSnapshot(sid, self.node, state, {closed: []})
+        local = LocalSnapshot(sid, self.node, state, {s: [] for s in incoming})
+        open_channels = {s for s in incoming if s != closed}
         if not open_channels:
             self._remember(sid)
             return local
@@ -170,9 +175,10 @@ class SnapshotRecorder:
         return progress.local
 
     def _remember(self, sid: int) -> None:
-        if len(self._done_order) == self._done_order.maxlen:
-            self._done.discard(self._done_order[0])
-        self._done_order.append(sid)
+        order = self._done_order
+        if len(order) == order.maxlen:
+            self._done.discard(order[0])
+        order.append(sid)
         self._done.add(sid)
 
     def _refresh_recording(self) -> None:

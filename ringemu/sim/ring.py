@@ -188,6 +188,7 @@ class RingSim:
         rand, jitter = self.rng.random, self.config.jitter
         n = self.config.stations
         capture = self.capture
+        holding = self.config.hold > 0
         deliveries = 0
         events = 0
         seq = self.seq
@@ -227,7 +228,7 @@ class RingSim:
                 self.seq = seq
                 self._drain(st, t)
                 seq = self.seq
-            if st.deadline is not None:
+            if holding and st.deadline is not None:
                 seq += 1
                 heappush(heap, (st.deadline, seq, TIMER, j, None))
             if events >= next_progress:
