@@ -58,6 +58,8 @@ class StationConfig:
     hold: float = 0.0
     active_monitor: int = 0
     stats_interval: float = 0.25
+    cpu: int | None = None
+    """Pin this process to one CPU (``ringemu up --pin one``)."""
     capture: str | None = None
     log_file: str | None = None
 
@@ -71,6 +73,8 @@ class StationProcess:
 
     def __init__(self, cfg: StationConfig) -> None:
         self.cfg = cfg
+        if cfg.cpu is not None:
+            os.sched_setaffinity(0, {cfg.cpu})
         p = visit_probability(cfg.load, cfg.stations)
         traffic = (Traffic(cfg.index, cfg.stations, p, cfg.payload_size,
                            random.Random(f"{cfg.seed}/traffic/{cfg.index}")) if p > 0 else None)

@@ -117,7 +117,7 @@ class Probe:
         return out
 
     def _recent_done(self) -> set:
-        return set(self._st.recorder._done)
+        return set(self._st.recorder._done)  # finished ids (an ordered dict used as a set)
 
     def on_receive(self, msg, now):
         return self._wrap(lambda: self._st.on_receive(msg, now), msg)

@@ -34,6 +34,11 @@ def ring_options(default_stations: int = 8) -> Callable:
                          show_default=True, help="ipc:// sockets, or tcp on 127.0.0.1."),
             click.option("--active-monitor", type=int, default=0, show_default=True,
                          help="Station acting as 802.5 active monitor (purges the ring)."),
+            click.option("--pin", type=click.Choice(["none", "one"]), default="none",
+                         show_default=True,
+                         help="CPU placement: 'one' puts every station on one CPU, which "
+                              "roughly doubles a one-token ring's hop rate on 2 cores "
+                              "(see docs/benchmarks.md)."),
             click.option("--pcap", type=click.Path(dir_okay=False, writable=True),
                          help="Also capture every frame into this pcap file."),
             click.option("--runs-dir", type=click.Path(file_okay=False),
@@ -58,6 +63,7 @@ def ring_config(kw: dict) -> RingConfig:
         payload_size=kw.pop("payload_size"),
         transport=kw.pop("transport"),
         active_monitor=kw.pop("active_monitor"),
+        pin=kw.pop("pin"),
         pcap=kw.pop("pcap"),
         runs_dir=kw.pop("runs_dir"),
     )

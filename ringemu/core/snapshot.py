@@ -28,7 +28,6 @@ peer-conformance harness (``ringemu.conform``) drives against the COS 418 vector
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Iterable
 
@@ -60,8 +59,8 @@ class _Progress:
 class SnapshotRecorder:
     """Chandy-Lamport state for one node; see the module docstring for the protocol."""
 
-    __slots__ = ("node", "incoming", "outgoing", "max_pending", "_progress", "_open", "_done",
-                 "_done_order", "recording")
+    __slots__ = ("node", "incoming", "outgoing", "max_pending", "remember_done", "_progress",
+                 "_open", "_done", "recording")
 
     def __init__(
         self,
@@ -79,8 +78,8 @@ class SnapshotRecorder:
         self._progress: dict[int, _Progress] = {}
         # sender -> the record lists currently open on that channel (one per snapshot)
         self._open: dict[NodeId, list[list]] = {s: [] for s in self.incoming}
-        self._done: set[int] = set()
-        self._done_order: deque[int] = deque(maxlen=remember_done)
+        self.remember_done = remember_done
+        self._done: dict[int, None] = {}  # an insertion-ordered set of finished snapshot ids
         self.recording = False
         """True while any channel is being recorded: a cheap test for the hot path."""
 
@@ -175,11 +174,10 @@ class SnapshotRecorder:
         return progress.local
 
     def _remember(self, sid: int) -> None:
-        order = self._done_order
-        if len(order) == order.maxlen:
-            self._done.discard(order[0])
-        order.append(sid)
-        self._done.add(sid)
+        done = self._done
+        done[sid] = None
+        if len(done) > self.remember_done:
+            del done[next(iter(done))]
 
     def _refresh_recording(self) -> None:
         self.recording = bool(self._progress)

@@ -165,7 +165,7 @@ class MonitorProcess:
         return min(wakes)
 
     def _timers(self, now: float) -> None:
-        if self.phase == "running" and now >= self.next_snapshot:
+        if self.phase == "running" and now >= self.next_snapshot and self.cfg.snapshot_interval:
             self.next_snapshot = max(self.next_snapshot + self.cfg.snapshot_interval, now)
             self._begin_snapshot(now)
         if self.core.next_deadline is not None and now >= self.core.next_deadline:
@@ -369,6 +369,14 @@ class MonitorProcess:
             return {"ok": True}
         if cmd == "ping":
             return {"ok": True, "phase": self.phase}
+        if cmd == "interval":
+            seconds = float(req["seconds"])
+            if seconds < 0:
+                return {"ok": False, "error": "interval must be >= 0 (0: snapshots off)"}
+            self.cfg.snapshot_interval = seconds
+            self.next_snapshot = (self.now() + seconds) if seconds > 0 else float("inf")
+            self.emit({"event": "interval", "seconds": seconds})
+            return {"ok": True, "seconds": seconds}
         return {"ok": False, "error": f"unknown command {cmd!r}"}
 
     def inject(self, kind: str, station: int | None, arg: float | None = None,
@@ -475,6 +483,7 @@ class MonitorProcess:
             token_passes=passes,
             hop_rate=round(passes / duration, 1) if duration > 0 else 0.0,
             snapshots_per_s=round(data["snapshots"] / duration, 2) if duration > 0 else 0.0,
+            monitor_t0=self.t0,
             startup_s=None if self.up_at is None else round(self.up_at, 4),
             first_snapshot_s=None if self.first_snapshot_at is None
             else round(self.first_snapshot_at, 4),

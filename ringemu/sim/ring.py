@@ -189,6 +189,7 @@ class RingSim:
         n = self.config.stations
         capture = self.capture
         holding = self.config.hold > 0
+        on_report = self.monitor.on_report
         deliveries = 0
         events = 0
         seq = self.seq
@@ -203,7 +204,12 @@ class RingSim:
             kind = item[2]
             if kind != DELIVER:
                 self.seq = seq
-                self._dispatch(t, kind, item[3], item[4])
+                if kind == REPORT:
+                    evs = on_report(item[3], t)
+                    if evs:
+                        self._monitor_events(evs, t)
+                else:
+                    self._dispatch(t, kind, item[3], item[4])
                 seq = self.seq
                 continue
             j = item[3]
@@ -286,6 +292,10 @@ class RingSim:
     def _drain(self, st: Station, t: float) -> None:
         box = st.outbox[:]
         st.outbox.clear()
+        if len(box) == 1 and type(box[0]) is LocalSnapshot:  # the common case: a marker passed
+            self.seq += 1
+            heapq.heappush(self.heap, (t + self.control_delay, self.seq, REPORT, box[0], None))
+            return
         for item in box:
             if isinstance(item, LocalSnapshot):
                 self._push(t + self.control_delay, REPORT, item)

@@ -1,0 +1,196 @@
+"""``python -m ringemu.bench`` (what ``scripts/bench`` runs): measure and report.
+
+Prints a table of medians and ranges against the targets, and with ``--json FILE`` writes the
+same figures. ``--quick`` trims repetitions and sizes to finish in under two minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+
+from ringemu.bench import measure as m
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run(quick: bool, runs_dir: str, skip: set[str]) -> dict:
+    pairs = 2 if quick else 5
+    window = 2.0 if quick else 4.0
+    out: dict = {"machine": m.machine(), "quick": quick, "started": time.time()}
+    t0 = time.monotonic()
+
+    for n in (8, 32):
+        if f"ratio{n}" in skip:
+            continue
+        _log(f"hop rate: raw pyzmq ring vs ringemu, {n} stations, {pairs} interleaved pairs")
+        r = m.hop_rate_pairs(n, pairs, window, runs_dir)
+        out[f"hop_rate_raw_{n}"] = _series(r["raw"])
+        out[f"hop_rate_ringemu_{n}"] = _series(r["ringemu"])
+        out[f"hop_rate_ratio_{n}_range"] = _series(r["ratio"])
+        out[f"hop_rate_ratio_{n}"] = round(r["ratio"].median, 3)
+    if "pin" not in skip:
+        _log(f"CPU placement: raw and ringemu with every process on one CPU, 8 stations")
+        r = m.hop_rate_pairs(8, pairs, window, runs_dir, pin="one")
+        out["pinned_hop_rate_raw_8"] = _series(r["raw"])
+        out["pinned_hop_rate_ringemu_8"] = _series(r["ringemu"])
+        out["pinned_hop_rate_ratio_8"] = round(r["ratio"].median, 3)
+
+    if "overhead" not in skip:
+        windows = 3 if quick else 8
+        _log(f"snapshot overhead: 16 stations, snapshots every 100 ms vs off, {windows} window pairs")
+        r = m.snapshot_overhead(16, windows, 2.0 if quick else 3.0, runs_dir)
+        out["snapshot_overhead_pct"] = round(r["loss_pct"].median, 2)
+        out["snapshot_overhead_pct_range"] = _series(r["loss_pct"])
+        out["hop_rate_snapshots_on_16"] = _series(r["on"])
+        out["hop_rate_snapshots_off_16"] = _series(r["off"])
+        out["snapshot_complete_p50_ms"] = round(m.percentile(r["snapshot_ms"], 50), 3)
+        out["snapshot_complete_p99_ms"] = round(m.percentile(r["snapshot_ms"], 99), 3)
+        out["snapshot_count"] = len(r["snapshot_ms"])
+
+    if "detection" not in skip:
+        per_kind = 10 if quick else 25
+        _log(f"detection latency: {per_kind} lose and {per_kind} dup faults, 8 stations")
+        r = m.detection(8, per_kind, runs_dir)
+        lat = r["latencies"]["lose"] + r["latencies"]["dup"]
+        out["detection_latency_p50_ms"] = round(m.percentile(lat, 50), 2)
+        out["detection_latency_p99_ms"] = round(m.percentile(lat, 99), 2)
+        out["detection_latency_max_ms"] = round(max(lat), 2) if lat else None
+        for kind in ("lose", "dup"):
+            v = r["latencies"][kind]
+            out[f"detection_{kind}_p50_ms"] = round(m.percentile(v, 50), 2)
+            out[f"detection_{kind}_p99_ms"] = round(m.percentile(v, 99), 2)
+            out[f"detection_{kind}_count"] = len(v)
+        out["detection_bound_ms"] = round(r["bound_ms"], 2)
+        out["detection_rotation_ms"] = round(r["rotation_ms"], 3)
+        out["detection_outcomes"] = r["outcomes"]
+        out["detection_false_alarms"] = r["false_alarms"]
+
+    if "launch" not in skip:
+        reps = 2 if quick else 3
+        _log(f"launch: 'ringemu run' of 64 stations to the first completed snapshot, x{reps}")
+        s = m.Series()
+        for _ in range(reps):
+            s.add(m.launch_time(64, runs_dir))
+        out["launch_64_s"] = round(s.median, 3)
+        out["launch_64_s_range"] = _series(s)
+
+    if "memory" not in skip:
+        _log("memory per station process (64 stations)")
+        r = m.memory_per_station(64, runs_dir)
+        out["rss_mb_per_station"] = round(r["rss_mb"], 2)
+        out["pss_mb_per_station"] = round(r["pss_mb"], 2)
+
+    if "size" not in skip:
+        sizes = (128,) if quick else (128, 256)
+        out["ring_sizes"] = []
+        out["max_stations"] = 0
+        for n in sizes:
+            _log(f"ring size: {n} stations up, counting, detecting a lost token?")
+            r = m.ring_size_check(n, runs_dir)
+            out["ring_sizes"].append(r)
+            if not r["ok"]:
+                break
+            out["max_stations"] = n
+
+    if "sim" not in skip:
+        _log("simulator: 1000 stations")
+        s = m.sim_speed(1000, 60 if quick else 150, 2 if quick else 3)
+        out["sim_hops_per_s"] = round(s.median)
+        out["sim_hops_per_s_range"] = _series(s)
+
+    out["bench_wall_s"] = round(time.monotonic() - t0, 1)
+    out["machine"]["load_average_end"] = out["machine"].pop("load_average", None)
+    return out
+
+
+def _series(s: m.Series) -> dict:
+    return {"median": round(s.median, 3), "min": round(s.low, 3), "max": round(s.high, 3),
+            "n": len(s.values)}
+
+
+TARGETS = [
+    ("hop_rate_ratio_8", "ringemu / raw hop rate, 8 stations", ">=", 0.80),
+    ("hop_rate_ratio_32", "ringemu / raw hop rate, 32 stations", ">=", 0.80),
+    ("snapshot_overhead_pct", "hop-rate loss, snapshots every 100 ms, 16 st. (%)", "<=", 3.0),
+    ("detection_latency_p99_ms", "detection latency p99 (ms)", "<=", "detection_bound_ms"),
+    ("launch_64_s", "64 stations: launch to first snapshot (s)", "<=", 1.0),
+    ("max_stations", "largest ring that runs and detects here", ">=", 256),
+    ("sim_hops_per_s", "simulator, 1000 stations (hops/s)", ">=", 200_000),
+]
+
+
+def table(r: dict) -> str:
+    lines = [f"{'figure':<52} {'median':>12} {'range':>23} {'target':>12}  met"]
+    for key, label, op, target in TARGETS:
+        if key not in r:
+            continue
+        value = r[key]
+        tgt = r.get(target) if isinstance(target, str) else target
+        rng = r.get(f"{key}_range")
+        rng_s = f"{rng['min']:,.3g} .. {rng['max']:,.3g}" if rng else ""
+        met = "?" if value is None or tgt is None or (isinstance(value, float) and math.isnan(value)) \
+            else ("yes" if (value >= tgt if op == ">=" else value <= tgt) else "NO")
+        lines.append(f"{label:<52} {value:>12,.4g} {rng_s:>23} {op + ' ' + format(tgt, ',.4g'):>12}  {met}")
+    extra = [
+        ("hop_rate_raw_8", "raw ring 8 stations (hops/s)"),
+        ("hop_rate_ringemu_8", "ringemu 8 stations (hops/s)"),
+        ("hop_rate_raw_32", "raw ring 32 stations (hops/s)"),
+        ("hop_rate_ringemu_32", "ringemu 32 stations (hops/s)"),
+        ("pinned_hop_rate_raw_8", "raw ring 8 stations, one CPU (hops/s)"),
+        ("pinned_hop_rate_ringemu_8", "ringemu 8 stations, --pin one (hops/s)"),
+    ]
+    for key, label in extra:
+        if key in r:
+            s = r[key]
+            lines.append(f"{label:<52} {s['median']:>12,.0f} {s['min']:>11,.0f} .. {s['max']:<9,.0f}")
+    for key, label in [("pinned_hop_rate_ratio_8", "ratio with both on one CPU"),
+                       ("snapshot_complete_p50_ms", "snapshot completion p50 (ms), 16 st."),
+                       ("snapshot_complete_p99_ms", "snapshot completion p99 (ms), 16 st."),
+                       ("detection_latency_p50_ms", "detection latency p50 (ms)"),
+                       ("detection_latency_max_ms", "detection latency max (ms)"),
+                       ("detection_bound_ms", "bound: interval + 2 rotations + 10 ms"),
+                       ("rss_mb_per_station", "RSS per station (MB)"),
+                       ("pss_mb_per_station", "PSS per station, shared pages split (MB)")]:
+        if key in r and r[key] is not None:
+            lines.append(f"{label:<52} {r[key]:>12,.4g}")
+    for size in r.get("ring_sizes", []):
+        state = "ok" if size["ok"] else f"FAILED ({size.get('error', 'not detected')})"
+        lines.append(f"ring of {size['stations']}: {state}; up in {size.get('up_s')} s, "
+                     f"{size.get('hop_rate', 0):,.0f} hops/s, detection "
+                     f"{size.get('detection_ms')} ms")
+    mach = r["machine"]
+    lines.append(f"machine: {mach['cores']} cores, Python {mach['python']}, pyzmq {mach['pyzmq']} "
+                 f"(libzmq {mach['libzmq']}), load at end {mach.get('load_average_end')}; "
+                 f"bench took {r['bench_wall_s']} s")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions; under 2 minutes")
+    ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON here")
+    ap.add_argument("--runs-dir", help="where the benchmark rings leave run folders "
+                                       "(default: a temporary folder, removed afterwards)")
+    ap.add_argument("--skip", default="", help="comma list of: ratio8, ratio32, pin, overhead, "
+                                               "detection, launch, memory, size, sim")
+    args = ap.parse_args(argv)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    with tempfile.TemporaryDirectory(prefix="ringemu-bench-") as tmp:
+        results = run(args.quick, args.runs_dir or tmp, skip)
+    print(table(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1, sort_keys=True)
+        _log(f"figures written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""The individual measurements of ``scripts/bench``.
+
+Every figure that compares two things measures them in the same run, interleaved (raw ring,
+ringemu, raw, ringemu...), or inside one ring (snapshots on and off in alternating windows of
+the same processes), because this 2-core machine is shared and absolute rates move by 2x with
+load; ratios measured close together do not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from ringemu.bench import rawring
+from ringemu.live.launcher import LiveRing, RingConfig
+from ringemu.sim.ring import SimConfig, simulate
+
+
+@dataclass
+class Series:
+    """Repeated measurements of one figure."""
+
+    values: list[float] = field(default_factory=list)
+
+    def add(self, v: float) -> None:
+        self.values.append(v)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values) if self.values else float("nan")
+
+    @property
+    def low(self) -> float:
+        return min(self.values) if self.values else float("nan")
+
+    @property
+    def high(self) -> float:
+        return max(self.values) if self.values else float("nan")
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, int(round(p / 100.0 * len(ordered) + 0.5)) - 1))
+    return ordered[k]
+
+
+@contextmanager
+def _ring(runs_dir: str, **kw) -> Iterator[LiveRing]:
+    """A started ring that is always stopped, whatever happens."""
+    with LiveRing(RingConfig(runs_dir=runs_dir, **kw)) as ring:
+        ring.start()
+        yield ring
+
+
+def _passes(ring: LiveRing) -> tuple[int, float]:
+    s = ring.request({"cmd": "summary"}, timeout=5.0)
+    return s["token_passes"], s["duration_s"]
+
+
+def ring_rate(ring: LiveRing, seconds: float) -> float:
+    """Token passes per second of a running ring over ``seconds`` (fresh station counters)."""
+    p1, t1 = _passes(ring)
+    time.sleep(seconds)
+    p2, t2 = _passes(ring)
+    return (p2 - p1) / (t2 - t1)
+
+
+def ringemu_rate(n: int, seconds: float, runs_dir: str, warmup: float = 0.5, **kw) -> float:
+    with _ring(runs_dir, stations=n, **kw) as ring:
+        time.sleep(warmup)
+        return ring_rate(ring, seconds)
+
+
+def hop_rate_pairs(n: int, pairs: int, seconds: float, runs_dir: str, pin: str = "none"
+                   ) -> dict:
+    """Raw ring and ringemu, alternately, ``pairs`` times; the ratio of each pair."""
+    raw, emu, ratio = Series(), Series(), Series()
+    for _ in range(pairs):
+        r = rawring.measure(n, seconds, pin=pin if pin != "none" else None)
+        e = ringemu_rate(n, seconds, runs_dir, pin=pin)
+        raw.add(r)
+        emu.add(e)
+        ratio.add(e / r if r else float("nan"))
+    return {"raw": raw, "ringemu": emu, "ratio": ratio}
+
+
+def snapshot_overhead(n: int, windows: int, seconds: float, runs_dir: str,
+                      interval: float = 0.1) -> dict:
+    """Hop rate with snapshots every ``interval`` against snapshots off, in one ring,
+    alternating windows; also the completion times of the snapshots taken."""
+    on, off, loss = Series(), Series(), Series()
+    with _ring(runs_dir, stations=n, snapshot_interval=interval) as ring:
+        time.sleep(0.5)
+        for _ in range(windows):
+            ring.request({"cmd": "interval", "seconds": interval})
+            time.sleep(0.05)
+            r_on = ring_rate(ring, seconds)
+            ring.request({"cmd": "interval", "seconds": 0})
+            time.sleep(0.05)
+            r_off = ring_rate(ring, seconds)
+            on.add(r_on)
+            off.add(r_off)
+            loss.add(100.0 * (r_off - r_on) / r_off)
+        events = ring.run_dir / "events.jsonl"
+    durations = [e["duration_ms"] for e in _events(events)
+                 if e.get("event") == "snapshot" and e.get("count") is not None]
+    return {"on": on, "off": off, "loss_pct": loss, "snapshot_ms": durations}
+
+
+def _events(path: Path) -> list[dict]:
+    out = []
+    with open(path) as f:
+        for line in f:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+def detection(n: int, per_kind: int, runs_dir: str, spacing: float = 0.5,
+              interval: float = 0.2) -> dict:
+    """Inject ``per_kind`` lose and ``per_kind`` dup faults, alternating, ``spacing`` apart."""
+    with _ring(runs_dir, stations=n, snapshot_interval=interval) as ring:
+        time.sleep(0.5)
+        for k in range(2 * per_kind):
+            kind = "lose" if k % 2 == 0 else "dup"
+            reply = ring.request({"cmd": "inject", "kind": kind})
+            if not reply.get("ok"):
+                raise RuntimeError(f"inject refused: {reply}")
+            time.sleep(spacing)
+        time.sleep(0.5)
+        s = ring.request({"cmd": "summary"}, timeout=5.0)
+    latencies = {"lose": [], "dup": []}
+    outcomes = {}
+    for f in s["faults"]:
+        outcomes[f["outcome"]] = outcomes.get(f["outcome"], 0) + 1
+        if f["detection_latency_ms"] is not None:
+            latencies[f["kind"]].append(f["detection_latency_ms"])
+    rotation_ms = 1000.0 * n / s["hop_rate"] if s["hop_rate"] else float("nan")
+    return {"latencies": latencies, "outcomes": outcomes, "false_alarms": s["false_alarms"],
+            "rotation_ms": rotation_ms, "interval_ms": interval * 1000.0,
+            "bound_ms": interval * 1000.0 + 2 * rotation_ms + 10.0, "valid": s["valid"]}
+
+
+def launch_time(n: int, runs_dir: str) -> float:
+    """Seconds from starting ``ringemu run`` (a new process) to the first completed snapshot."""
+    t_spawn = time.monotonic()
+    p = subprocess.run(
+        [sys.executable, "-m", "ringemu", "run", "--stations", str(n), "--duration", "0.5",
+         "--json", "--runs-dir", runs_dir],
+        capture_output=True, text=True, timeout=300)
+    if p.returncode not in (0, 2):
+        raise RuntimeError(f"ringemu run failed: {p.stderr.strip()[-300:]}")
+    s = json.loads(p.stdout.strip().splitlines()[-1])
+    return s["monitor_t0"] + s["first_snapshot_s"] - t_spawn
+
+
+def memory_per_station(n: int, runs_dir: str) -> dict:
+    """Resident (RSS) and proportional (PSS: shared pages split) memory per station, MB."""
+    with _ring(runs_dir, stations=n) as ring:
+        time.sleep(1.0)
+        rss, pss = [], []
+        for r in ring.records:
+            if r["role"] != "station":
+                continue
+            rss.append(_status_kb(r["pid"], "VmRSS") / 1024.0)
+            pss.append(_smaps_kb(r["pid"], "Pss") / 1024.0)
+    return {"rss_mb": statistics.mean(rss), "pss_mb": statistics.mean(pss)}
+
+
+def _status_kb(pid: int, key: str) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return float(line.split()[1])
+    return float("nan")
+
+
+def _smaps_kb(pid: int, key: str) -> float:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return float("nan")
+
+
+def ring_size_check(n: int, runs_dir: str, timeout: float = 60.0) -> dict:
+    """Does a ring of ``n`` come up, count one token, and detect an injected lose?"""
+    t0 = time.monotonic()
+    result = {"stations": n, "ok": False}
+    try:
+        with _ring(runs_dir, stations=n, snapshot_interval=0.3) as ring:
+            result["up_s"] = round(time.monotonic() - t0, 2)
+            deadline = time.monotonic() + timeout
+            while ring.request({"cmd": "status"})["snapshots"] < 3:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no snapshots")
+                time.sleep(0.1)
+            ring.request({"cmd": "inject", "kind": "lose"})
+            while True:
+                s = ring.request({"cmd": "summary"}, timeout=10.0)
+                f = s["faults"][0]
+                if f["outcome"] is not None and f["outcome"] != "unobserved":
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError("fault not judged")
+                time.sleep(0.2)
+            result.update(ok=(f["detected"] and s["false_alarms"] == 0),
+                          detection_ms=f["detection_latency_ms"], hop_rate=s["hop_rate"],
+                          snapshot_ms_p50=s.get("snapshot_ms_p50"),
+                          verdicts=s["verdicts"])
+    except Exception as e:  # noqa: BLE001 - a ring too big for this machine is a result
+        result["error"] = f"{type(e).__name__}: {e}"
+    return result
+
+
+def sim_speed(n: int, rotations: float, reps: int) -> Series:
+    """Simulated hops (every link delivery) per wall second."""
+    series = Series()
+    for _ in range(reps):
+        out = simulate(SimConfig(stations=n, rotations=rotations))
+        series.add(out.hops_per_s)
+    return series
+
+
+def machine() -> dict:
+    import platform
+
+    import zmq
+
+    return {
+        "cores": os.cpu_count(),
+        "cpus_allowed": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "pyzmq": zmq.__version__,
+        "libzmq": zmq.zmq_version(),
+        "platform": platform.platform(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }

@@ -1,0 +1,59 @@
+"""``ringemu dashboard``: watch a running ring, or replay a finished run, in the dashboard.
+
+Any number of dashboards may attach to one ring (each is just another subscriber to the
+monitor's events); leaving one only detaches it, the ring keeps running. ``ringemu up`` opens
+its own dashboard, which does end the ring when it leaves.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ringemu.errors import ConfigError
+from ringemu.live.paths import find_ring
+
+
+@click.command()
+@click.argument("run_folder", required=False, type=click.Path(path_type=Path))
+@click.option("--run", "which", metavar="RUN",
+              help="Attach to this running ring (run id or run folder; default: the newest).")
+@click.option("--speed", type=click.FloatRange(min=0), default=None,
+              help="Replay speed, in times real time (default 1; 0 replays at once).")
+def dashboard(run_folder: Path | None, which: str | None, speed: float | None) -> int:
+    """Open the dashboard on a running ring, or replay RUN_FOLDER's events.jsonl.
+
+    \b
+    ringemu dashboard                    attach to the newest running ring
+    ringemu dashboard --run RUN          attach to that ring
+    ringemu dashboard runs/latest        replay a finished run (--speed 4, --speed 0)
+
+    Keys: arrows or j/k select a station; l lose, d duplicate, c corrupt, K kill, p pause
+    (2 s); s snapshot; ? help; q quit. Quitting detaches: the ring keeps running.
+    """
+    from ringemu.dashboard.source import events_file
+
+    if run_folder is not None and which is not None:
+        raise click.UsageError("give RUN_FOLDER (replay) or --run (attach), not both")
+    if run_folder is None and speed is not None:
+        raise click.UsageError("--speed is only for a replay (give RUN_FOLDER)")
+    if run_folder is not None:
+        events_file(run_folder)  # a clear error now, before the screen is taken over
+        info = None
+    else:
+        info = find_ring(which)
+        if not info.launcher_alive():
+            raise ConfigError(f"ring {info.run_id} is not running; replay it with "
+                              f"'ringemu dashboard {info.run_dir}'")
+    if not sys.stdout.isatty():
+        raise ConfigError("the dashboard needs a terminal (stdout is not one); "
+                          "use 'ringemu status' or 'ringemu up --no-dashboard --json'")
+    from ringemu.dashboard.app import run_dashboard
+
+    if info is not None:
+        run_dashboard(info=info)
+    else:
+        run_dashboard(replay=run_folder, speed=1.0 if speed is None else speed)
+    return 0
