@@ -68,6 +68,7 @@ FAULT_EFFECT = {"lose": -1, "dup": +1, "corrupt": -1}
 """How each fault changes the number of token units on the ring when it fires."""
 
 _EMPTY: tuple = ()
+_PASS_FREE: tuple = (FREE_TOKEN,)
 
 
 class StationEvent:
@@ -161,16 +162,17 @@ class Station:
         self._lose = 0
         self._dup = 0
         self._corrupt = 0
+        self._armed = False  # any of the three above: one test on the hot path
 
     # -- the hot path -----------------------------------------------------------------------
     def on_receive(self, msg: Token | Frame | Marker | Purge, now: float) -> tuple:
         """Handle one message from upstream; returns the messages to send downstream, in order."""
         t = type(msg)
-        if t is Token:
+        if t is Token:  # the hot path: keep it short (it runs cache-cold on every hop)
             self.stats.tokens += 1
             if self.recorder.recording:
                 self.recorder.on_message(self.upstream, msg)
-            if self._lose:
+            if self._armed and self._lose:
                 return self._drop(msg, now)
             mode = self.mode
             if mode is not IDLE:
@@ -179,9 +181,10 @@ class Station:
                 return self._send((msg,), now)  # busy here: a second token just passes
             traffic = self.traffic
             if traffic is not None:
-                due = traffic.on_visit()
-                if due is not None:
-                    self.queue.append(due)
+                c = traffic.countdown - 1
+                traffic.countdown = c
+                if not c:
+                    self.queue.append(traffic.draw())
             if self.queue:
                 self._tx_started = now
                 return self._transmit(now)
@@ -189,14 +192,14 @@ class Station:
                 self.mode = HOLDING
                 self.deadline = now + self.hold
                 return _EMPTY
-            if self._dup or self._corrupt:
+            if self._armed:
                 return self._send((msg,), now)
-            return (msg,)
+            return _PASS_FREE if msg is FREE_TOKEN else (msg,)
         if t is Frame:
             self.stats.frames += 1
             if self.recorder.recording:
                 self.recorder.on_message(self.upstream, msg)
-            if self._lose:
+            if self._armed and self._lose:
                 return self._drop(msg, now)
             if self.mode is PURGING:
                 return self._absorb(msg, now)
@@ -210,7 +213,7 @@ class Station:
                 msg.recognized = True
                 msg.copied = True
                 self.stats.delivered += 1
-            if self._corrupt:
+            if self._armed:
                 return self._send((msg,), now)
             return (msg,)
         if t is Marker:
@@ -270,13 +273,16 @@ class Station:
         """Arm or fire an injected fault; returns what must be sent downstream now."""
         if kind == "lose":
             self._lose += 1
+            self._rearm()
             return _EMPTY
         if kind == "corrupt":
             self._corrupt += 1
+            self._rearm()
             return _EMPTY
         if kind == "dup":
             if self.mode is HOLDING:
                 self._dup += 1
+                self._rearm()
                 return _EMPTY
             self._fired("dup", now)
             return (FREE_TOKEN,)
@@ -345,16 +351,22 @@ class Station:
         unit = out[0]
         if self._corrupt:
             self._corrupt -= 1
+            self._rearm()
             self._fired("corrupt", now)
             return (Garbled(unit, "bad FCS" if type(unit) is Frame else "bad ED"),) + out[1:]
         if type(unit) is Token:
             self._dup -= 1
+            self._rearm()
             self._fired("dup", now)
             return (unit, FREE_TOKEN) + out[1:]
         return out
 
+    def _rearm(self) -> None:
+        self._armed = bool(self._lose or self._dup or self._corrupt)
+
     def _drop(self, msg: Token | Frame, now: float) -> tuple:
         self._lose -= 1
+        self._rearm()
         self.stats.dropped += 1
         self._fired("lose", now)
         return _EMPTY

@@ -7,7 +7,8 @@ the same mix) and needs no clock. With ``load`` the wanted fraction of rotations
 frame, ``p = load / ((1 - load) * N)``: one capture costs one whole extra rotation.
 
 Instead of a random draw per visit, the gap to the next payload is drawn once from the geometric
-distribution, so the hot path only decrements a counter.
+distribution, so the hot path only decrements ``countdown`` (the station does it inline and
+calls ``draw()`` when it reaches zero; ``on_visit()`` is the same as a method).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def visit_probability(load: float, n_stations: int) -> float:
 class Traffic:
     """Generates payloads for one station: ``on_visit()`` returns a (dst, size) or None."""
 
-    __slots__ = ("station", "n_stations", "p", "size", "rng", "_countdown", "_log1mp")
+    __slots__ = ("station", "n_stations", "p", "size", "rng", "countdown", "_log1mp")
 
     def __init__(
         self, station: int, n_stations: int, p: float, size: int, rng: random.Random
@@ -41,7 +42,8 @@ class Traffic:
         self.size = size
         self.rng = rng
         self._log1mp = math.log1p(-p) if 0.0 < p < 1.0 else 0.0
-        self._countdown = self._gap()
+        self.countdown = self._gap()
+        """Visits left until the next payload; never reaches 0 when ``p`` is 0."""
 
     def _gap(self) -> int:
         """Visits until the next payload (>= 1), geometric with success probability ``p``."""
@@ -56,11 +58,13 @@ class Traffic:
 
     def on_visit(self) -> tuple[int, int] | None:
         """Called once per free-token visit; returns (destination, payload size) when due."""
-        c = self._countdown - 1
-        if c:
-            self._countdown = c
-            return None
-        self._countdown = self._gap()
+        c = self.countdown - 1
+        self.countdown = c
+        return None if c else self.draw()
+
+    def draw(self) -> tuple[int, int]:
+        """The payload that is due now, (destination, size); starts the next gap."""
+        self.countdown = self._gap()
         dst = self.rng.randrange(self.n_stations - 1)
         if dst >= self.station:
             dst += 1

@@ -177,6 +177,9 @@ class MonitorProcess:
             self.next_publish = now + self.cfg.publish_interval
             if self.phase == "running":
                 self._publish_stations(now)
+                for s in self.stations:  # stations report when asked: no timers of their own
+                    if s.state in ("alive", "paused"):
+                        self._command(s, {"cmd": "stats"})
         if self.pending_summary:
             self._answer_summaries(now)
 
