@@ -198,28 +198,28 @@ def test_up_inject_down_from_other_shells(tmp_path):
         def ring_running():
             p = subprocess.run(cmd + ["status", "--json"], capture_output=True, text=True,
                                env=env)
-            return json.loads(p.stdout) if p.returncode == 0 else None
+            status = json.loads(p.stdout) if p.returncode == 0 else None
+            return status if status and status["phase"] == "running" else None
 
-        status = wait_for(ring_running, timeout=20)
-        assert status["phase"] == "running"
+        wait_for(ring_running, timeout=20)
         p = subprocess.run(cmd + ["inject", "dup", "--station", "1"], capture_output=True,
                            text=True, env=env)
-        assert p.returncode == 0 and "injected dup at station 1" in p.stdout
+        assert p.returncode == 0 and "injected dup at station 1" in p.stdout, p.stderr
         p = subprocess.run(cmd + ["inject", "lose", "5"], capture_output=True, text=True,
                            env=env)
-        assert p.returncode == 2 and p.stderr.count("\n") == 1
+        assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
         time.sleep(0.5)
         p = subprocess.run(cmd + ["down"], capture_output=True, text=True, env=env, timeout=30)
-        assert p.returncode == 0 and "stopped" in p.stdout
-        out, _ = up.communicate(timeout=15)
+        assert p.returncode == 0 and "stopped" in p.stdout, p.stderr
+        out, err = up.communicate(timeout=15)
     finally:
         if up.poll() is None:
             up.kill()
             up.wait()
     events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     kinds = [e["event"] for e in events]
-    assert "ring_up" in kinds and "ring_down" in kinds
-    assert any(e["event"] == "alarm" and e["kind"] == "DUPLICATE" for e in events)
+    assert "ring_up" in kinds and "ring_down" in kinds, (kinds, err)
+    assert any(e["event"] == "alarm" and e["kind"] == "DUPLICATE" for e in events), kinds
     pids = next(e["pids"] for e in events if e["event"] == "ring_up")
     time.sleep(0.2)
     assert not any(os.path.exists(f"/proc/{pid}") and _is_our_zombie_free(pid) for pid in pids)

@@ -29,12 +29,13 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from ringemu.cli import conform_cmd, control_cmds, run_cmd, sim_cmd, up_cmd
+    from ringemu.cli import conform_cmd, control_cmds, dashboard_cmd, run_cmd, sim_cmd, up_cmd
 
     cli.add_command(up_cmd.up)
     cli.add_command(control_cmds.inject)
     cli.add_command(control_cmds.down)
     cli.add_command(control_cmds.status)
+    cli.add_command(dashboard_cmd.dashboard)
     cli.add_command(run_cmd.run)
     cli.add_command(sim_cmd.sim)
     cli.add_command(conform_cmd.conform)

@@ -1,0 +1,393 @@
+"""The dashboard app, and ``run_dashboard``: what ``ringemu up`` and ``ringemu dashboard`` open.
+
+The app takes its event source as an argument (live ring, replay, or canned events for tests)
+and never touches a socket on the UI thread: the source's reader runs in a thread worker and
+hands over batches at most ~10 times a second, commands go out in short thread workers, and
+repaints coalesce (``StateChanged.can_replace``), so the UI keeps up with any ring without ever
+slowing it (the monitor drops events for a slow subscriber rather than wait for it).
+
+``q`` leaves: when the dashboard started the ring (``ringemu up``) the ring is ended first;
+when it attached to someone else's ring it only detaches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import Footer
+from textual.worker import get_current_worker
+
+from ringemu.dashboard.messages import CommandDone, EventBatch, SourceNotice, StateChanged
+from ringemu.dashboard.source import LiveSource, ReplaySource, Source
+from ringemu.dashboard.state import RingState
+from ringemu.dashboard.widgets import (AlarmLog, Banner, HelpScreen, RingView, SnapshotPanel,
+                                       StationTable)
+
+log = logging.getLogger(__name__)
+
+PAUSE_S = 2.0
+"""How long ``p`` pauses the selected station."""
+
+REPAINT_INTERVAL = 0.25
+"""Least time between two repaints. Events come in at 4-5 a second (``stations`` every 250 ms,
+a snapshot every 200 ms); repainting more often costs CPU, which the ring's own processes
+share, without showing anything more. Key presses repaint at once."""
+
+HANGUP_GRACE_S = 3.0
+"""After SIGHUP, how long the app may take to exit once its source is closed."""
+
+
+class DashboardApp(App[None]):
+    """The dashboard; see the module docstring."""
+
+    CSS_PATH = "dashboard.tcss"
+    TITLE = "ringemu"
+    ENABLE_COMMAND_PALETTE = False
+
+    BINDINGS = [
+        # the issue names "k" for kill and "j/k" for selection; the action wins: k kills,
+        # and K (shift) moves up, so j/K walk the ring like j/k would
+        Binding("up,K", "move(-1)", "select", key_display="\u2191\u2193/jK"),
+        Binding("down,j", "move(1)", "select", show=False),
+        Binding("left", "move(-1)", "previous station", show=False),
+        Binding("right", "move(1)", "next station", show=False),
+        Binding("l", "inject('lose')", "lose"),
+        Binding("d", "inject('dup')", "dup"),
+        Binding("c", "inject('corrupt')", "corrupt"),
+        Binding("k", "inject('kill')", "kill"),
+        Binding("p", "inject('pause')", f"pause {PAUSE_S:g}s"),
+        Binding("s", "snapshot", "snapshot"),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("q", "leave_ring", "quit + end ring"),
+        Binding("q", "detach", "detach (ring keeps running)"),
+        Binding("q", "leave_replay", "quit"),
+    ]
+
+    selected: reactive[int] = reactive(0)
+
+    def __init__(self, source: Source) -> None:
+        super().__init__()
+        self.source = source
+        self.state = RingState()
+        self.batches = 0
+        """Event batches folded so far."""
+        self.repaints = 0
+        """Repaints so far: far fewer than batches when they come in bursts."""
+        self.leaving = False
+        self.source_closed = threading.Event()
+        """Set once ``q`` (or a signal) closed the source: an owned ring is ended by then."""
+        self._banner_extra = ""
+        self._ui_loop: asyncio.AbstractEventLoop | None = None
+        self._last_repaint = -float("inf")
+        self._repaint_timer: Timer | None = None
+        self.alarm_log: AlarmLog | None = None
+        self.notices: list[str] = []
+        """Every notice shown (toasts vanish; tests and the log keep these)."""
+
+    # -- layout ---------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Banner(id="banner")
+        yield RingView(id="ring")
+        with Horizontal(id="middle"):
+            yield StationTable(id="stations")
+            yield SnapshotPanel(id="snapshot")
+        yield AlarmLog(id="alarms")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._ui_loop = asyncio.get_running_loop()
+        # kept, because queries go to the active screen and the help screen may be on top
+        self.banner = self.query_one(Banner)
+        self.ring_view = self.query_one(RingView)
+        self.table = self.query_one(StationTable)
+        self.snapshot_panel = self.query_one(SnapshotPanel)
+        self.alarm_log = self.query_one(AlarmLog)
+        self.ring_view.border_title = "ring"
+        self.table.border_title = "stations"
+        self.snapshot_panel.border_title = "latest snapshot"
+        self.alarm_log.border_title = "alarms"
+        if not self.source.commands:
+            self.say("Replay: keys that act on the ring are disabled.")
+        log.info("dashboard on %s", self.source.label)
+        self.source.open(self._deliver)
+        self._pump()
+        self._repaint()
+
+    # -- events in ------------------------------------------------------------------------------
+    def _deliver(self, events: list[dict]) -> None:
+        """The sink handed to the source: safe from any thread."""
+        self.post_message(EventBatch(events))
+
+    @work(thread=True, name="events", group="source", exit_on_error=False)
+    def _pump(self) -> None:
+        worker = get_current_worker()
+        try:
+            self.source.run(lambda: worker.is_cancelled)
+        except Exception as e:  # noqa: BLE001 - show it, keep the UI
+            log.exception("event source failed")
+            self.post_message(SourceNotice(f"event source failed: {e}", "error"))
+
+    def on_event_batch(self, message: EventBatch) -> None:
+        self.batches += 1
+        self.state.apply_all(message.events)
+        if self.state.n and self.selected >= self.state.n:
+            self.selected = self.state.n - 1
+        self.post_message(StateChanged())
+
+    def on_state_changed(self, message: StateChanged) -> None:
+        wait = self._last_repaint + REPAINT_INTERVAL - time.monotonic()
+        if wait <= 0:
+            self._repaint()
+        elif self._repaint_timer is None:
+            self._repaint_timer = self.set_timer(wait, self._repaint)
+
+    @property
+    def repaint_pending(self) -> bool:
+        return self._repaint_timer is not None
+
+    def on_source_notice(self, message: SourceNotice) -> None:
+        self.say(message.text, message.severity)
+
+    def say(self, text: str, severity: str = "information") -> None:
+        """Show a toast, and keep it in ``notices`` and the log."""
+        self.notices.append(text)
+        log.info("notice: %s", text)
+        self.notify(text, severity=severity)  # type: ignore[arg-type]
+
+    def watch_selected(self) -> None:
+        self._repaint()
+
+    def _repaint(self) -> None:
+        if self._repaint_timer is not None:
+            self._repaint_timer.stop()
+            self._repaint_timer = None
+        if self.alarm_log is None or not self.alarm_log.is_attached:
+            return  # not mounted yet, or already torn down
+        self._last_repaint = time.monotonic()
+        self.repaints += 1
+        state = self.state
+        self.banner.show(state, self.source.label, self._banner_extra)
+        self.ring_view.show(state, self.selected)
+        self.table.show(state, self.selected)
+        self.snapshot_panel.show(state)
+        self.alarm_log.show(state)
+        self.alarm_log.set_class(bool(state.active_alarms()), "-active")
+
+    # -- keys -----------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Show the one ``q`` binding that says what leaving does here."""
+        owns, commands = self.source.owns_ring, self.source.commands
+        if action == "leave_ring":
+            return owns
+        if action == "detach":
+            return not owns and commands
+        if action == "leave_replay":
+            return not owns and not commands
+        return True
+
+    def action_move(self, delta: int) -> None:
+        if self.state.n:
+            self.selected = (self.selected + delta) % self.state.n
+
+    def action_inject(self, kind: str) -> None:
+        cmd: dict = {"cmd": "inject", "kind": kind, "station": self.selected}
+        if kind == "pause":
+            cmd["arg"] = PAUSE_S
+        self._command(cmd)
+
+    def action_snapshot(self) -> None:
+        self._command({"cmd": "snapshot"})
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.source.owns_ring, self.source.commands, PAUSE_S))
+
+    def _command(self, cmd: dict) -> None:
+        if not self.source.commands:
+            self.say("This is a replay: commands are disabled.", "warning")
+            return
+        if self.leaving:
+            return
+        self._send(cmd)
+
+    @work(thread=True, group="commands", exit_on_error=False)
+    def _send(self, cmd: dict) -> None:
+        try:
+            reply = self.source.send(cmd)
+        except Exception as e:  # noqa: BLE001 - a failed command is a notice, not a crash
+            log.exception("command %s failed", cmd)
+            reply = {"ok": False, "error": str(e)}
+        self.post_message(CommandDone(cmd, reply))
+
+    def on_command_done(self, message: CommandDone) -> None:
+        cmd, reply = message.cmd, message.reply
+        if not reply.get("ok"):
+            self.say(f"{cmd.get('cmd')} refused: {reply.get('error')}", "error")
+        elif cmd.get("cmd") == "inject":
+            extra = f" for {cmd['arg']:g} s" if cmd.get("arg") else ""
+            self.say(f"injected {cmd['kind']}{extra} at station {reply.get('station')} "
+                     f"(fault #{reply.get('fault_id')})")
+        elif cmd.get("cmd") == "snapshot":
+            self.say(f"snapshot {reply.get('sid')} started")
+
+    # -- leaving --------------------------------------------------------------------------------
+    def action_leave_ring(self) -> None:
+        self.leave()
+
+    def action_detach(self) -> None:
+        self.leave()
+
+    def action_leave_replay(self) -> None:
+        self.leave()
+
+    async def action_quit(self) -> None:
+        self.leave()
+
+    def leave(self) -> None:
+        """Close the source (ending the ring if this dashboard owns it), then exit."""
+        if self.leaving:
+            return
+        self.leaving = True
+        if self.source.owns_ring:
+            self._banner_extra = "stopping the ring\u2026"
+            self._repaint()
+        self._close_and_exit()
+
+    @work(thread=True, group="leave", exit_on_error=False)
+    def _close_and_exit(self) -> None:
+        try:
+            self.source.close()
+        except Exception:  # noqa: BLE001 - leave anyway; run_dashboard's caller cleans up
+            log.exception("closing the source failed")
+        finally:
+            self.source_closed.set()
+        self._soon(self.exit)
+
+    def _soon(self, callback) -> bool:
+        """Run ``callback`` on the UI loop, from any thread, without waiting for it: the loop may
+        already be gone (the terminal closed), and waiting on it would hang this thread."""
+        loop = self._ui_loop
+        if loop is None or loop.is_closed():
+            return False
+        try:
+            loop.call_soon_threadsafe(callback)
+        except RuntimeError:  # closed in the meantime
+            return False
+        return True
+
+    def leave_threadsafe(self) -> bool:
+        """Ask the app to leave (from a signal handler); False if it is not running."""
+        return self._soon(self.leave)
+
+
+# -- running it ---------------------------------------------------------------------------------
+def make_source(ring=None, info=None, replay: Path | None = None,
+                speed: float = 1.0) -> Source:
+    if ring is not None:
+        return LiveSource(ring.info, ring=ring)
+    if info is not None:
+        return LiveSource(info)
+    if replay is not None:
+        return ReplaySource(Path(replay), speed)
+    raise ValueError("run_dashboard needs a ring, a ring's info, or a run folder to replay")
+
+
+def run_dashboard(ring=None, info=None, replay: Path | None = None, speed: float = 1.0) -> None:
+    """Run the dashboard until the user leaves.
+
+    ``ring``: a ``LiveRing`` this process started (leaving ends it); ``info``: a running ring's
+    ``RingInfo`` to attach to (leaving detaches); ``replay``: a run folder (or its
+    ``events.jsonl``) to replay at ``speed`` times real time (0: instantly).
+    """
+    source = make_source(ring, info, replay, speed)
+    app = DashboardApp(source)
+    with _logging_to(_log_path(ring, info)), _leave_on_signals(app):
+        try:
+            app.run()
+        finally:
+            source.close()  # idempotent; covers a crash before q
+
+
+def _log_path(ring, info) -> Path:
+    run_dir = getattr(ring, "run_dir", None) or (info.run_dir if info is not None else None)
+    if run_dir is not None:
+        return Path(run_dir) / "dashboard.log"
+    fd, name = tempfile.mkstemp(prefix="ringemu-dashboard-", suffix=".log")
+    os.close(fd)
+    return Path(name)
+
+
+@contextmanager
+def _logging_to(path: Path) -> Iterator[None]:
+    """While the app runs, every log record goes to ``path``: nothing may reach the terminal
+    behind Textual's back (not even Python's last-resort handler for warnings)."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    try:
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        root.handlers = saved_handlers
+        root.setLevel(saved_level)
+        handler.close()
+
+
+@contextmanager
+def _leave_on_signals(app: DashboardApp) -> Iterator[None]:
+    """SIGTERM (``ringemu down``) and SIGHUP (terminal closed) leave the dashboard like ``q``.
+
+    After SIGHUP the terminal is gone, and Textual's shutdown can then block for ever writing
+    to it (its output queue never drains). So once the source is closed (the ring this
+    dashboard owns is ended) a watchdog gives the app a few seconds to finish, then ends the
+    process: nothing may be left running after the window closed.
+    """
+    sigs = (signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.getsignal(s) for s in sigs}
+    finished = threading.Event()
+
+    def watchdog() -> None:
+        app.source_closed.wait(15.0)
+        if not finished.wait(HANGUP_GRACE_S):
+            os._exit(128 + signal.SIGHUP)
+
+    def handler(signum, frame):
+        if app.leave_threadsafe():
+            if signum == signal.SIGHUP:
+                threading.Thread(target=watchdog, name="hangup-watchdog", daemon=True).start()
+        else:
+            prev = previous.get(signum)
+            if callable(prev):
+                prev(signum, frame)
+
+    for s in sigs:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        finished.set()
+        for s, h in previous.items():
+            signal.signal(s, h)

@@ -1,0 +1,341 @@
+"""What the dashboard knows about the ring, folded from the monitor's events.
+
+Pure and Textual-free, like the protocol cores: events in (the dicts of ``docs/events.md``),
+a ``RingState`` out, so a test can fold canned events and check the result without a screen.
+Folding is cheap (a few dict writes per event), so a burst of thousands of events costs little;
+the widgets repaint once per batch, and skip work when the revision counters they care about
+(``rev_stations``, ``rev_snapshot``, ``rev_alarms``) did not move.
+
+A replayed ``events.jsonl`` has no ``stations`` events (they are not written to the file), so
+station states and modes are also derived from ``ring_up``, ``station_exit``, ``inject``
+(pause), ``resumed`` and the snapshots' recorded states.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+HISTORY = 120
+"""How many points the count and rotation-rate plots keep."""
+
+ALIVE, PAUSED, DEAD, EXITED, STARTING = "alive", "paused", "dead", "exited", "starting"
+
+
+@dataclass
+class StationView:
+    """One station as last reported: process state, protocol mode and counters."""
+
+    index: int
+    state: str = STARTING
+    mode: str = "idle"
+    pid: int | None = None
+    stats: dict = field(default_factory=dict)
+    send_dropped: int = 0
+    queue: int = 0
+
+    @property
+    def awaiting(self) -> bool:
+        """Its busy frame is out on the ring (the frame is the captured token)."""
+        return self.mode == "awaiting"
+
+
+@dataclass
+class AlarmView:
+    """One alarm, from its raise to its clear (one row in the alarm log)."""
+
+    alarm: int
+    kind: str
+    snapshot: int | None
+    t: float | None
+    station: int | None
+    detail: str
+    cleared_t: float | None = None
+    cleared_snapshot: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_snapshot is None and self.cleared_t is None
+
+
+@dataclass
+class TokenSpot:
+    """Where the latest complete cut found a token: held by a station, or on a link."""
+
+    kind: str  # "held", "token" (free token on a link) or "frame" (busy frame on a link)
+    station: int | None = None  # holder, for "held"
+    link: tuple[int, int] | None = None  # (from, to) for tokens and frames in transit
+    src: int | None = None
+    dst: int | None = None
+    seq: int | None = None
+
+    def describe(self) -> str:
+        if self.kind == "held":
+            return f"held by station {self.station}"
+        where = f"on link {self.link[0]}\u2192{self.link[1]}" if self.link else ""
+        if self.kind == "frame":
+            seq = f" seq {self.seq}" if self.seq is not None else ""
+            return f"frame {self.src}\u2192{self.dst}{seq} {where}"
+        return f"free token {where}"
+
+
+def token_spots(snapshot: dict | None) -> list[TokenSpot]:
+    """Every token a snapshot's cut recorded (none for an incomplete cut)."""
+    if not snapshot:
+        return []
+    spots = []
+    for station, n in (snapshot.get("held") or {}).items():
+        spots += [TokenSpot("held", station=int(station))] * int(n or 0)
+    for m in snapshot.get("in_transit") or []:
+        link = (m.get("from"), m.get("to"))
+        if m.get("kind") == "frame":
+            spots.append(TokenSpot("frame", link=link, src=m.get("src"), dst=m.get("dst"),
+                                   seq=m.get("seq")))
+        else:
+            spots.append(TokenSpot("token", link=link))
+    return spots
+
+
+class RingState:
+    """Everything on screen, folded from events in the order they were published."""
+
+    def __init__(self, stations: int = 0) -> None:
+        self.stations: list[StationView] = []
+        self.alarms: dict[int, AlarmView] = {}
+        self.snapshot: dict | None = None
+        self.count_history: deque[float] = deque(maxlen=HISTORY)
+        self.rate_history: deque[float] = deque(maxlen=HISTORY)
+        self.reported_alarms: set[str] = set()  # active kinds per the last ``stations`` event
+        self.notes: deque[str] = deque(maxlen=4)
+        self.phase = "waiting"  # waiting, starting, up, down, error, ended (replay finished)
+        self.error: str | None = None
+        self.hop_rate = 0.0
+        self.token_passes = 0
+        self.snapshots = 0
+        self.t = 0.0
+        self.events = 0
+        self.live_stats = False  # a ``stations`` event was seen: modes come from it
+        self.rev_stations = self.rev_snapshot = self.rev_alarms = self.rev_banner = 0
+        self._resize(stations)
+
+    # -- folding --------------------------------------------------------------------------------
+    def apply_all(self, events: list[dict]) -> None:
+        for e in events:
+            self.apply(e)
+
+    def apply(self, e: dict) -> None:
+        self.events += 1
+        t = e.get("t")
+        if isinstance(t, (int, float)):
+            self.t = max(self.t, float(t))
+        handler = getattr(self, "_on_" + str(e.get("event")), None)
+        if handler is not None:
+            handler(e)
+            self.rev_banner += 1
+
+    def _resize(self, n: int) -> None:
+        if n > len(self.stations):
+            self.stations += [StationView(i) for i in range(len(self.stations), n)]
+            self.rev_stations += 1
+
+    def _station(self, index) -> StationView | None:
+        try:
+            i = int(index)
+        except (TypeError, ValueError):
+            return None
+        if i < 0 or i > 10_000:
+            return None
+        self._resize(i + 1)
+        return self.stations[i]
+
+    def _note(self, e: dict, text: str) -> None:
+        self.notes.append(f"{e.get('t', self.t):7.2f}s {text}")
+
+    def _on_status(self, e: dict) -> None:
+        """A synthetic event: the monitor's ``status`` reply, asked for when attaching."""
+        self._resize(int(e.get("stations") or 0))
+        for k, state in (e.get("station_states") or {}).items():
+            if (st := self._station(k)) is not None:
+                st.state = state
+        for k, pid in (e.get("pids") or {}).items():
+            if (st := self._station(k)) is not None:
+                st.pid = pid
+        if e.get("phase") == "running":
+            self.phase = "up"
+        elif e.get("phase") in ("starting", "linking"):
+            self.phase = "starting"
+        self.hop_rate = float(e.get("hop_rate") or 0.0)
+        self.token_passes = int(e.get("token_passes") or 0)
+        self.snapshots = int(e.get("snapshots") or 0)
+        for a in e.get("alarms") or []:
+            self._on_alarm({**a, "action": "raised"})
+        self._note(e, f"connected: {self.snapshots} snapshots so far, "
+                      f"last verdict {e.get('last_verdict')}")
+        self.rev_stations += 1
+
+    def _on_ring_starting(self, e: dict) -> None:
+        self._resize(int(e.get("stations") or 0))
+        self.phase = "starting"
+
+    def _on_station_up(self, e: dict) -> None:
+        if (st := self._station(e.get("station"))) is not None:
+            st.pid = e.get("pid", st.pid)
+            st.state = ALIVE
+            self.rev_stations += 1
+
+    def _on_ring_up(self, e: dict) -> None:
+        self._resize(int(e.get("stations") or 0))
+        for i, pid in enumerate(e.get("pids") or []):
+            self.stations[i].pid = pid
+        for st in self.stations:
+            if st.state == STARTING:
+                st.state = ALIVE
+        self.phase = "up"
+        self._note(e, f"ring up ({len(self.stations)} stations in {e.get('startup_s', 0):.2f} s)")
+        self.rev_stations += 1
+
+    def _on_stations(self, e: dict) -> None:
+        self.live_stats = True
+        for s in e.get("stations") or []:
+            if (st := self._station(s.get("station"))) is None:
+                continue
+            st.state = s.get("state", st.state)
+            st.mode = s.get("mode", st.mode)
+            st.pid = s.get("pid", st.pid)
+            st.stats = s.get("stats") or st.stats
+            st.send_dropped = s.get("send_dropped", st.send_dropped)
+            st.queue = s.get("queue", st.queue)
+        self.hop_rate = float(e.get("hop_rate") or 0.0)
+        self.token_passes = int(e.get("token_passes") or self.token_passes)
+        self.snapshots = int(e.get("snapshots") or self.snapshots)
+        if self.stations:
+            self.rate_history.append(self.hop_rate / len(self.stations))
+        self.reported_alarms = set(e.get("alarms") or [])
+        if self.phase in ("waiting", "starting"):
+            self.phase = "up"
+        self.rev_stations += 1
+        self.rev_snapshot += 1  # the rate plot lives in the snapshot panel
+
+    def _on_snapshot(self, e: dict) -> None:
+        self.snapshot = e
+        self.snapshots = max(self.snapshots, int(e.get("id", -1)) + 1)
+        if e.get("count") is not None:
+            self.count_history.append(float(e["count"]))
+        if not self.live_stats:
+            for k, s in (e.get("states") or {}).items():
+                if (st := self._station(k)) is not None:
+                    st.mode = s.get("mode", st.mode)
+            self.rev_stations += 1
+        if self.phase in ("waiting", "starting"):
+            self.phase = "up"
+        self.rev_snapshot += 1
+
+    def _on_alarm(self, e: dict) -> None:
+        aid = e.get("alarm")
+        if aid is None:
+            return
+        a = self.alarms.get(aid)
+        if a is None:
+            a = self.alarms[aid] = AlarmView(
+                alarm=aid, kind=str(e.get("kind")), snapshot=e.get("raised_by", e.get("snapshot")),
+                t=e.get("t") if e.get("action") == "raised" else None,
+                station=e.get("station"), detail=str(e.get("detail") or ""))
+        if e.get("action") == "cleared":
+            a.cleared_t = e.get("t")
+            a.cleared_snapshot = e.get("snapshot")
+            self.reported_alarms.discard(a.kind)
+            self._note(e, f"{a.kind} alarm #{aid} cleared by snapshot {a.cleared_snapshot}")
+        else:
+            self._note(e, f"{a.kind} alarm #{aid} raised by snapshot {a.snapshot}")
+        self.rev_alarms += 1
+
+    def _on_inject(self, e: dict) -> None:
+        fault, station = e.get("fault"), e.get("station")
+        arg = f" {e['arg']:g} s" if isinstance(e.get("arg"), (int, float)) else ""
+        self._note(e, f"injected {fault}{arg} at station {station} (fault #{e.get('fault_id')})")
+        if fault == "pause" and (st := self._station(station)) is not None:
+            st.state = PAUSED
+            self.rev_stations += 1
+
+    def _on_fault_fired(self, e: dict) -> None:
+        self._note(e, f"station {e.get('station')} acted on {e.get('fault')} "
+                      f"(fault #{e.get('fault_id')})")
+
+    def _on_resumed(self, e: dict) -> None:
+        if (st := self._station(e.get("station"))) is not None:
+            st.state = ALIVE
+            self.rev_stations += 1
+        self._note(e, f"station {e.get('station')} resumed")
+
+    def _on_station_exit(self, e: dict) -> None:
+        if (st := self._station(e.get("station"))) is not None:
+            st.state = DEAD
+            st.pid = e.get("pid", st.pid)
+            self.rev_stations += 1
+        self._note(e, f"station {e.get('station')} exited (status {e.get('status')})")
+
+    def _on_purge_request(self, e: dict) -> None:
+        self._note(e, f"purge asked of station {e.get('station')} (snapshot {e.get('snapshot')})")
+
+    def _on_purge_done(self, e: dict) -> None:
+        self._note(e, f"purge done by station {e.get('station')} (epoch {e.get('epoch')})")
+
+    def _on_ring_down(self, e: dict) -> None:
+        self.phase = "down"
+        for st in self.stations:
+            if st.state in (ALIVE, PAUSED, STARTING):
+                st.state = EXITED
+        self._note(e, "ring down")
+        self.rev_stations += 1
+
+    def _on_error(self, e: dict) -> None:
+        self.phase = "error"
+        self.error = str(e.get("detail") or "unknown error")
+        self._note(e, f"error: {self.error}")
+
+    def _on_replay_end(self, e: dict) -> None:
+        """A synthetic event: the replay reached the end of ``events.jsonl``."""
+        if self.phase != "down":
+            self.phase = "ended"
+        self._note(e, "end of the recorded events")
+
+    # -- reading --------------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        return len(self.stations)
+
+    def active_alarms(self) -> list[AlarmView]:
+        return [a for a in self.alarms.values() if a.active]
+
+    def token_spots(self) -> list[TokenSpot]:
+        return token_spots(self.snapshot)
+
+    def health(self) -> tuple[str, str]:
+        """(level, one line): level is healthy, alarm, warning, waiting or ended."""
+        if self.phase == "error":
+            return "alarm", f"RING ERROR: {self.error}"
+        active = self.active_alarms()
+        kinds = {a.kind for a in active}
+        extra = sorted(self.reported_alarms - kinds)
+        if self.phase not in ("down", "ended") and (active or extra):
+            parts = [f"{a.kind}" + (f" at station {a.station}" if a.station is not None else "")
+                     + f" (snapshot {a.snapshot})" for a in active] + extra
+            return "alarm", "ALARM: " + "; ".join(parts)
+        if self.phase == "waiting":
+            return "waiting", "waiting for the ring's events\u2026"
+        if self.phase == "down":
+            return "ended", "RING DOWN"
+        if self.phase == "ended":
+            return "ended", "REPLAY FINISHED"
+        down = [f"station {s.index} {s.state}" for s in self.stations
+                if s.state not in (ALIVE, STARTING)]
+        if down:
+            return "warning", "DEGRADED: " + ", ".join(down[:6]) + (" \u2026" if len(down) > 6
+                                                                    else "")
+        verdict = (self.snapshot or {}).get("verdict")
+        if verdict == "RECOVERING":
+            return "warning", "RECOVERING: the active monitor is purging the ring"
+        if self.phase == "starting":
+            return "waiting", "ring starting\u2026"
+        count = (self.snapshot or {}).get("count")
+        return "healthy", "HEALTHY" + (f": {count} token, snapshots {verdict}" if count else "")

@@ -1,0 +1,149 @@
+"""The latest snapshot (id, initiator, verdict, token count, recorded states, what was in
+transit, how long it took) and two plots over time: the token count per snapshot and the
+token rotation rate (``hop_rate / stations`` from the ``stations`` events).
+
+The count gets its own plot, one column per snapshot on a fixed scale: a ``Sparkline`` scales
+to its data's min and max and merges neighbouring points, so a single lost (0) or duplicated
+(2) token could vanish into its neighbours, and a steady 1 would look like a floor. The rate is
+continuous, so a ``Sparkline`` suits it.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import Sparkline
+
+from ringemu.dashboard.state import RingState
+from ringemu.dashboard.widgets.textbox import TextBox
+
+VERDICT_STYLES = {"OK": "bold green", "RECOVERING": "bold yellow", "INCOMPLETE": "bold yellow",
+                  "LOST": "bold red", "DUPLICATE": "bold red"}
+
+
+def describe_states(snap: dict, n: int) -> str:
+    """Per-station recorded state, compact: ``i:mode`` (with tokens held), or a summary."""
+    states = snap.get("states") or {}
+    parts = []
+    for k in sorted(states, key=int):
+        s = states[k]
+        mode = s.get("mode", "?")
+        extra = f"+{s['tokens']}" if s.get("tokens") else ""
+        if s.get("awaiting"):
+            dst, seq = (list(s["awaiting"]) + [None, None])[:2]
+            extra += f"(\u2192{dst}#{seq})"
+        parts.append(f"{k}:{mode}{extra}")
+    missing = n - len(states)
+    if len(parts) > 24:
+        modes: dict[str, int] = {}
+        for s in states.values():
+            modes[s.get("mode", "?")] = modes.get(s.get("mode", "?"), 0) + 1
+        parts = [f"{c} {m}" for m, c in sorted(modes.items())]
+    text = "  ".join(parts) or "none reported"
+    if missing > 0:
+        text += f"  ({missing} not reported)"
+    return text
+
+
+def snapshot_text(state: RingState) -> Text:
+    snap = state.snapshot
+    if snap is None:
+        return Text("no snapshot yet", style="dim")
+    verdict = str(snap.get("verdict"))
+    t = Text()
+    t.append(f"#{snap.get('id')}  ", style="bold")
+    t.append(verdict, style=VERDICT_STYLES.get(verdict, "bold"))
+    count = snap.get("count")
+    t.append(f"  {'?' if count is None else count} token{'' if count == 1 else 's'}\n")
+    t.append("taken      ", style="dim")
+    t.append(f"by station {snap.get('initiator')} in {snap.get('duration_ms', 0):.2f} ms, "
+             f"done at t {snap.get('t', 0):.2f} s\n")
+    held = snap.get("held") or {}
+    t.append("held       ", style="dim")
+    t.append(", ".join(f"station {k} ({v})" for k, v in held.items()) or "\u2014")
+    t.append("\nin transit ", style="dim")
+    transit = []
+    for m in snap.get("in_transit") or []:
+        what = (f"frame {m.get('src')}\u2192{m.get('dst')} #{m.get('seq')}"
+                if m.get("kind") == "frame" else "free token")
+        transit.append(f"{what} on {m.get('from')}\u2192{m.get('to')}")
+    t.append("; ".join(transit) or "\u2014")
+    if snap.get("silent"):
+        t.append("\nsilent     ", style="dim")
+        t.append(", ".join(map(str, snap["silent"][:12])), style="yellow")
+        if snap.get("suspect") is not None:
+            t.append(f"  (suspect: station {snap['suspect']})", style="yellow")
+    if snap.get("stale"):
+        t.append("\n(stale: this cut predates the last purge)", style="dim")
+    t.append("\nstates     ", style="dim")
+    t.append(describe_states(snap, state.n))
+    return t
+
+
+class CountPlot(Widget):
+    """Token count per complete snapshot, newest on the right: 1 is a half-height green bar,
+    0 a red mark on the floor, 2 or more a full red bar."""
+
+    DEFAULT_CSS = "CountPlot { height: 2; }"
+    BLOCKS = " \u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.counts: list[float] = []
+
+    def set(self, counts: list[float]) -> None:
+        self.counts = counts
+        self.refresh()
+
+    def render(self) -> Text:
+        width = max(1, self.content_region.width)
+        rows = max(1, self.content_region.height)
+        points = self.counts[-width:]
+        lines = [Text(no_wrap=True) for _ in range(rows)]
+        for v in points:
+            style = "green" if v == 1 else "bold red"
+            eighths = 1 if v <= 0 else round(min(v, 2) / 2 * rows * 8)
+            for r in range(rows):  # r = 0 is the top row
+                fill = min(8, max(0, eighths - (rows - 1 - r) * 8))
+                lines[r].append(self.BLOCKS[fill], style=style)
+        return Text("\n").join(lines)
+
+
+class SnapshotPanel(Vertical):
+    """See the module docstring."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self._seen = -1
+
+    def compose(self) -> ComposeResult:
+        yield TextBox("no snapshot yet", id="snap-text")
+        yield TextBox("token count per snapshot", id="count-label", classes="plot-label")
+        yield CountPlot(id="count-plot")
+        yield TextBox("rotations/s", id="rate-label", classes="plot-label")
+        yield Sparkline([], id="rate-plot")
+
+    def show(self, state: RingState) -> None:
+        if state.rev_snapshot == self._seen:
+            return
+        self._seen = state.rev_snapshot
+        self.query_one("#snap-text", TextBox).set(snapshot_text(state))
+        counts = list(state.count_history)
+        if counts:
+            lo, hi = min(counts), max(counts)
+            self.query_one("#count-label", TextBox).set(
+                f"tokens per snapshot: now {counts[-1]:g} (last {len(counts)}: "
+                f"{lo:g}\u2013{hi:g})")
+        self.query_one("#count-plot", CountPlot).set(counts)
+        rates = list(state.rate_history)
+        if rates:
+            self.query_one("#rate-label", TextBox).set(
+                f"rotations/s: now {rates[-1]:,.0f} ({state.hop_rate:,.0f} hops/s, "
+                f"{state.token_passes:,} passes)")
+        elif not state.live_stats and state.snapshot is not None:
+            self.query_one("#rate-label", TextBox).set("rotations/s: not recorded in a replay")
+        plot = self.query_one("#rate-plot", Sparkline)
+        plot.display = bool(rates)  # an empty Sparkline draws a floor, which reads as zero
+        plot.data = rates

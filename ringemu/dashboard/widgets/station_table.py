@@ -1,0 +1,141 @@
+"""The station table: one row per station, its state, counters and process id.
+
+It is the screen's busiest widget (every counter moves on every ``stations`` event), so it
+uses Textual's line API rather than a ``DataTable``: rows are formatted to fixed-width text
+once per update and only the visible lines are turned into strips, cached until that row's text
+(or the selection) changes. Hundreds of stations cost what a screenful costs.
+
+It never takes focus: the app owns the selection (arrow keys and j/k are app bindings) and
+the table only highlights the selected row and scrolls it into view.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ringemu.dashboard.state import RingState, StationView
+from ringemu.dashboard.widgets.ring_view import STATE_STYLES
+
+HEADERS = ("#", "state", "mode", "tokens", "frames", "sent", "delivered", "errors", "dropped",
+           "pid")
+LEFT = {1, 2}  # state and mode are left-aligned, numbers right-aligned
+
+
+def _num(v) -> str:
+    return "\u2013" if v is None else f"{v:,}"
+
+
+def row_values(st: StationView) -> tuple[str, ...]:
+    """The text of one row (``stats`` is empty in a replay: counters show as dashes)."""
+    s = st.stats
+    dropped = None if not s else s.get("dropped", 0) + st.send_dropped
+    return (str(st.index), st.state, st.mode + (" *" if st.awaiting else ""),
+            _num(s.get("tokens")), _num(s.get("frames")), _num(s.get("sent")),
+            _num(s.get("delivered")), _num(s.get("malformed")), _num(dropped),
+            "\u2013" if st.pid is None else str(st.pid))
+
+
+def _cell_style(col: int, value: str, st: StationView) -> str:
+    if col == 1:
+        return STATE_STYLES.get(st.state, "")
+    if col == 2 and st.awaiting:
+        return "cyan"
+    if col in (7, 8) and value not in ("0", "\u2013"):
+        return "bold red"
+    return ""
+
+
+class StationTable(ScrollView):
+    """See the module docstring."""
+
+    can_focus = False
+    DEFAULT_CSS = """
+    StationTable { overflow-x: hidden; }
+    StationTable > .stations--header { text-style: bold; color: $text-accent; }
+    StationTable > .stations--selected { background: $accent 50%; text-style: bold; }
+    StationTable > .stations--odd { background: $boost; }
+    """
+    COMPONENT_CLASSES = {"stations--header", "stations--selected", "stations--odd"}
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.values: list[tuple[str, ...]] = []
+        self.texts: list[Text] = []
+        self.selected = 0
+        self._widths: list[int] = [len(h) for h in HEADERS]
+        self._seen = -1
+        self._strips: dict[int, tuple[tuple, Strip]] = {}
+
+    def show(self, state: RingState, selected: int) -> None:
+        moved = selected != self.selected
+        if state.rev_stations == self._seen and not moved:
+            return
+        self.selected = selected
+        if state.rev_stations != self._seen:
+            self._seen = state.rev_stations
+            self._format(state)
+        if moved and self.size.height > 1:
+            top, visible = int(self.scroll_y), self.size.height - 1
+            if selected < top:
+                self.scroll_to(y=selected, animate=False)
+            elif selected >= top + visible:
+                self.scroll_to(y=selected - visible + 1, animate=False)
+        self.refresh()
+
+    def _format(self, state: RingState) -> None:
+        self.values = [row_values(st) for st in state.stations]
+        widths = [max([len(h)] + [len(v[c]) for v in self.values]) for c, h in enumerate(HEADERS)]
+        if widths != self._widths:
+            self._widths = widths
+            self._strips.clear()
+        self.texts = [self._line(v, st) for v, st in zip(self.values, state.stations)]
+        size = Size(sum(widths) + 2 * len(widths), len(self.values) + 1)
+        if size != self.virtual_size:
+            self.virtual_size = size
+
+    def _line(self, values: tuple[str, ...], st: StationView | None) -> Text:
+        t = Text(no_wrap=True, end="")
+        for c, (v, w) in enumerate(zip(values, self._widths)):
+            cell = v.ljust(w) if c in LEFT or st is None else v.rjust(w)
+            t.append(" " + cell + " ", style=_cell_style(c, v, st) if st is not None else "")
+        return t
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        if y == 0:  # the header stays put while the rows scroll
+            key = ("header", tuple(self._widths), width)
+            text = self._line(HEADERS, None)
+            style = base + self.get_component_rich_style("stations--header")
+            return self._strip(-1, key, text, style, width)
+        index = int(self.scroll_y) + y - 1
+        if index >= len(self.texts):
+            return Strip.blank(width, base)
+        selected = index == self.selected
+        key = (self.values[index], selected, width)
+        if selected:
+            style = base + self.get_component_rich_style("stations--selected")
+        elif index % 2:
+            style = base + self.get_component_rich_style("stations--odd")
+        else:
+            style = base
+        return self._strip(index, key, self.texts[index], style, width)
+
+    def _strip(self, index: int, key: tuple, text: Text, style: Style, width: int) -> Strip:
+        cached = self._strips.get(index)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        segments = [Segment(s.text, style + s.style if s.style else style)
+                    for s in text.render(self.app.console)]
+        strip = Strip(segments).crop_extend(0, width, style)
+        self._strips[index] = (key, strip)
+        return strip
+
+    def rows_text(self) -> list[list[str]]:
+        """The table as plain text (for tests and for anyone reading it programmatically)."""
+        return [list(v) for v in self.values]

@@ -1,0 +1,384 @@
+"""The dashboard driven by canned events: state folding, alarms, keys, selection, coalescing,
+replay, and the ``ringemu dashboard`` command's errors.
+
+Pilot tests run the app headless with ``App.run_test``; the canned source records the commands
+the keys send instead of talking to a ring. No pytest asyncio plugin is needed: each test runs
+its coroutine with ``asyncio.run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ringemu.dashboard.app import PAUSE_S, DashboardApp
+from ringemu.dashboard.source import Batcher, CannedSource, ReplaySource
+from ringemu.dashboard.state import RingState
+from ringemu.dashboard.widgets import HelpScreen
+from ringemu.errors import ConfigError
+
+N = 6
+SIZE = (160, 48)
+
+
+# -- canned events (also used by test_dashboard_snapshots) -------------------------------------
+def ring_up(n: int = N) -> list[dict]:
+    return ([{"event": "ring_starting", "stations": n, "endpoints": {}, "t": 0.001}]
+            + [{"event": "station_up", "station": i, "pid": 4000 + i, "endpoint": "", "t": 0.01}
+               for i in range(n)]
+            + [{"event": "ring_up", "stations": n, "startup_s": 0.05,
+                "pids": [4000 + i for i in range(n)], "t": 0.05}])
+
+
+def stations(n: int = N, t: float = 1.0, tokens: int = 1000, states: dict | None = None,
+             modes: dict | None = None, alarms: list | None = None, hop_rate: float = 12000.0,
+             dropped: dict | None = None) -> dict:
+    states, modes, dropped = states or {}, modes or {}, dropped or {}
+    rows = [{"station": i, "pid": 4000 + i, "state": states.get(i, "alive"),
+             "mode": modes.get(i, "idle"),
+             "stats": {"tokens": tokens + i, "frames": tokens // 2, "markers": 5, "sent": 40 + i,
+                       "delivered": 39 + i, "acked": 40, "unacked": 0,
+                       "malformed": 1 if dropped.get(i) else 0, "dropped": dropped.get(i, 0),
+                       "absorbed": 0, "orphans": 0, "purges": 0},
+             "send_dropped": 0, "queue": 0} for i in range(n)]
+    return {"event": "stations", "stations": rows, "token_passes": tokens * n,
+            "hop_rate": hop_rate, "snapshots": 10, "alarms": alarms or [], "t": t}
+
+
+def snapshot(sid: int, t: float, n: int = N, count: int | None = 1, verdict: str = "OK",
+             in_transit: list | None = None, held: dict | None = None, **extra) -> dict:
+    if in_transit is None and count == 1 and not held:
+        in_transit = [{"from": sid % n, "to": (sid + 1) % n, "kind": "token", "priority": 0}]
+    return {"event": "snapshot", "id": sid, "initiator": sid % n, "t": t, "started": t - 0.002,
+            "duration_ms": 1.5, "verdict": verdict, "count": count, "held": held or {},
+            "in_transit": in_transit or [],
+            "states": {str(i): {"tokens": 0, "mode": "idle", "purges": 0} for i in range(n)},
+            **extra}
+
+
+def alarm(action: str, kind: str = "LOST", aid: int = 1, sid: int = 12, t: float = 2.4,
+          station: int | None = None, raised_by: int | None = None) -> dict:
+    return {"event": "alarm", "action": action, "alarm": aid, "kind": kind, "snapshot": sid,
+            "raised_by": raised_by if raised_by is not None else sid, "t": t, "station": station,
+            "detail": f"snapshot {raised_by or sid} counted 0 tokens"}
+
+
+def healthy_events(n: int = N) -> list[dict]:
+    """A ring up for two seconds: snapshots every 0.2 s, stations every 0.25 s."""
+    events = ring_up(n)
+    for k in range(10):
+        events.append(snapshot(k, 0.1 + 0.2 * k, n))
+        events.append(stations(n, t=0.2 + 0.2 * k, tokens=1000 + 300 * k,
+                               hop_rate=11000.0 + 150 * (k % 4)))
+    events.append(snapshot(10, 2.1, n, in_transit=[
+        {"from": 3 % n, "to": 4 % n, "kind": "frame", "src": 2, "dst": 0, "seq": 77}]))
+    events.append(stations(n, t=2.2, tokens=4300, modes={2: "awaiting"}))
+    return events
+
+
+def alarmed_events(n: int = N) -> list[dict]:
+    """Healthy, then a lost token (raised, not yet cleared) and a paused station."""
+    return healthy_events(n) + [
+        {"event": "inject", "fault": "lose", "station": 1, "fault_id": 1, "arg": None, "t": 2.3},
+        {"event": "fault_fired", "station": 1, "fault": "lose", "effect": -1, "fault_id": 1,
+         "t": 2.3},
+        snapshot(11, 2.4, n, count=0, verdict="LOST"),
+        alarm("raised", "LOST", 1, 11, 2.4),
+        {"event": "purge_request", "station": 0, "snapshot": 11, "t": 2.4},
+        {"event": "inject", "fault": "pause", "station": 4, "fault_id": 2, "arg": 2.0, "t": 2.45},
+        stations(n, t=2.5, tokens=4400, states={4: "paused"}, alarms=["LOST"], hop_rate=0.0),
+    ]
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def until(pilot, cond, timeout: float = 5.0) -> None:
+    """Let the app run until ``cond()`` holds (commands go out in thread workers)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.02)
+
+
+async def started(pilot, app: DashboardApp, events: int) -> None:
+    await until(pilot, lambda: app.state.events >= events and not app.repaint_pending)
+    await pilot.pause()
+
+
+def alarm_rows(app: DashboardApp) -> list[list[str]]:
+    return app.alarm_log.rows_text()
+
+
+# -- state folding (no screen) -------------------------------------------------------------------
+def test_state_folds_token_position_and_awaiting():
+    state = RingState()
+    state.apply_all(healthy_events())
+    assert state.n == N and state.phase == "up"
+    spots = state.token_spots()
+    assert len(spots) == 1 and spots[0].kind == "frame" and spots[0].link == (3, 4)
+    assert spots[0].describe() == "frame 2\u21920 seq 77 on link 3\u21924"
+    assert [s.index for s in state.stations if s.awaiting] == [2]
+    assert state.rate_history[-1] == pytest.approx(11000.0 / N, rel=0.1)
+    assert state.health()[0] == "healthy"
+
+
+def test_state_alarm_raise_and_clear_and_reported_kinds():
+    state = RingState()
+    state.apply_all(alarmed_events())
+    level, text = state.health()
+    assert level == "alarm" and "LOST" in text
+    assert state.stations[4].state == "paused"
+    state.apply(alarm("cleared", "LOST", 1, 12, 2.6, raised_by=11))
+    assert not state.active_alarms()
+    assert state.alarms[1].cleared_snapshot == 12
+    assert state.health()[0] == "warning"  # station 4 is still paused
+    state.apply({"event": "resumed", "station": 4, "t": 4.5})
+    assert state.health()[0] == "healthy"
+
+
+def test_state_attach_seeds_from_status():
+    state = RingState()
+    state.apply({"event": "status", "phase": "running", "stations": 4, "snapshots": 50,
+                 "alarms": [alarm("raised", "DUPLICATE", 7, 48, 9.0, station=2)],
+                 "station_states": {"0": "alive", "1": "dead", "2": "alive", "3": "alive"},
+                 "pids": {"0": 1, "1": 2, "2": 3, "3": 4}, "hop_rate": 100.0, "t": 10.0})
+    assert state.n == 4 and state.stations[1].state == "dead"
+    assert [a.kind for a in state.active_alarms()] == ["DUPLICATE"]
+
+
+# -- alarms and banner ---------------------------------------------------------------------------
+def test_alarm_row_appears_and_clears():
+    async def go():
+        source = CannedSource(healthy_events())
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app, len(source.initial))
+            assert alarm_rows(app) == []
+            assert app.banner.level == "healthy"
+            source.feed([snapshot(11, 2.4, count=0, verdict="LOST"),
+                         alarm("raised", "LOST", 1, 11, 2.4)])
+            await until(pilot, lambda: len(alarm_rows(app)) == 1)
+            row = alarm_rows(app)[0]
+            assert row[:4] == ["1", "RAISED", "LOST", "11"]
+            assert app.banner.level == "alarm"
+            assert "ALARM: LOST" in app.banner.text.plain
+            assert app.alarm_log.has_class("-active")
+            source.feed([snapshot(12, 2.6), alarm("cleared", "LOST", 1, 12, 2.6, raised_by=11)])
+            await until(pilot, lambda: alarm_rows(app)[0][1].startswith("cleared"))
+            assert alarm_rows(app)[0][1] == "cleared by 12 at 2.60 s"
+            assert app.banner.level == "healthy"
+            assert not app.alarm_log.has_class("-active")
+    run(go())
+
+
+def test_banner_shows_unhealthy_ring():
+    async def go():
+        source = CannedSource(healthy_events())
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app, len(source.initial))
+            source.feed([{"event": "station_exit", "station": 3, "status": -9, "pid": 4003,
+                          "t": 2.5}])
+            await until(pilot, lambda: app.banner.level == "warning")
+            assert "station 3 dead" in app.banner.text.plain
+            # the monitor reports an active alarm we never saw raised (attached late)
+            source.feed([stations(t=2.75, states={3: "dead"}, alarms=["INCOMPLETE"])])
+            await until(pilot, lambda: app.banner.level == "alarm")
+            assert "INCOMPLETE" in app.banner.text.plain
+            assert app.table.rows_text()[3][1] == "dead"
+    run(go())
+
+
+# -- selection and keys --------------------------------------------------------------------------
+def test_keys_move_the_selection_and_wrap():
+    async def go():
+        source = CannedSource(healthy_events())
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app, len(source.initial))
+            assert app.selected == 0
+            await pilot.press("j", "down", "right")
+            assert app.selected == 3
+            assert app.table.selected == 3 and app.ring_view.selected == 3
+            await pilot.press("K", "up")
+            assert app.selected == 1
+            await pilot.press("left", "left")
+            assert app.selected == N - 1  # the ring wraps
+            await pilot.press("j")
+            assert app.selected == 0
+            await pilot.pause(0.1)
+            assert source.sent == []  # moving never sends anything (shift-K is not kill)
+    run(go())
+
+
+@pytest.mark.parametrize("key, kind", [("l", "lose"), ("d", "dup"), ("c", "corrupt"),
+                                       ("k", "kill"), ("p", "pause")])
+def test_fault_keys_send_inject_at_the_selected_station(key, kind):
+    async def go():
+        source = CannedSource(healthy_events())
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app, len(source.initial))
+            await pilot.press("j", "j", "j")
+            await pilot.press(key)
+            await until(pilot, lambda: source.sent)
+            expected = {"cmd": "inject", "kind": kind, "station": 3}
+            if kind == "pause":
+                expected["arg"] = PAUSE_S
+            assert source.sent == [expected]
+            await until(pilot, lambda: any(n.startswith(f"injected {kind}") for n in app.notices))
+    run(go())
+
+
+def test_s_takes_a_snapshot():
+    async def go():
+        source = CannedSource(healthy_events())
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app, len(source.initial))
+            await pilot.press("s")
+            await until(pilot, lambda: source.sent)
+            assert source.sent == [{"cmd": "snapshot"}]
+    run(go())
+
+
+def test_question_mark_opens_help_and_escape_closes_it():
+    async def go():
+        source = CannedSource(healthy_events())
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app, len(source.initial))
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            assert "detach" in app.screen.text  # this dashboard does not own the ring
+            source.feed([alarm("raised", "LOST", 1, 11, 2.4)])  # updates go on behind it
+            await until(pilot, lambda: len(alarm_rows(app)) == 1)
+            await pilot.press("escape")
+            assert not isinstance(app.screen, HelpScreen)
+            assert app.return_code is None  # closing help did not quit
+    run(go())
+
+
+@pytest.mark.parametrize("owns, words", [(True, "end ring"), (False, "ring keeps running")])
+def test_q_leaves_and_footer_says_what_happens_to_the_ring(owns, words):
+    async def go():
+        source = CannedSource(healthy_events(), owns_ring=owns)
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app, len(source.initial))
+            assert words in app.screen.active_bindings["q"].binding.description
+            await pilot.press("q")
+            await until(pilot, lambda: app.return_code is not None)
+            assert source.closed
+    run(go())
+
+
+# -- coalescing ----------------------------------------------------------------------------------
+def test_a_burst_of_5000_events_is_folded_with_few_repaints():
+    async def go():
+        source = CannedSource(ring_up())
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app, len(source.initial))
+            repaints_before = app.repaints
+            burst = []
+            for k in range(5000):
+                burst.append(stations(t=1 + k * 0.001, tokens=k) if k % 2 else
+                             snapshot(k, 1 + k * 0.001))
+            for e in burst:  # 5,000 separate batches, posted before the UI gets a turn
+                source.feed([e])
+            await until(pilot, lambda: app.state.events >= len(source.initial) + 5000)
+            await pilot.pause()
+            assert app.batches >= 5000
+            assert app.repaints - repaints_before <= 5
+            assert app.state.snapshot["id"] == 4998
+            assert app.table.rows_text()[0][3] == "4,999"
+    run(go())
+
+
+def test_batcher_hands_over_at_most_ten_batches_a_second_and_drops_stale_stations():
+    now = [0.0]
+    batches: list[list[dict]] = []
+    b = Batcher(batches.append, interval=0.1, clock=lambda: now[0])
+    for k in range(5000):  # 5,000 events over one second
+        now[0] = k / 5000
+        b.add(stations(t=now[0]) if k % 10 else snapshot(k, now[0]))
+        b.flush()
+    b.flush(force=True)
+    assert 10 <= len(batches) <= 12
+    kept = [e for batch in batches for e in batch]
+    assert sum(e["event"] == "snapshot" for e in kept) == 500  # every other event is kept
+    for batch in batches:
+        assert [e["event"] for e in batch].count("stations") <= 1  # only the newest one
+        ts = [e["t"] for e in batch]
+        assert ts == sorted(ts)  # order kept
+    assert b.dropped == 4500 - sum(e["event"] == "stations" for e in kept)
+
+
+# -- replay --------------------------------------------------------------------------------------
+def _write_run(tmp_path: Path) -> Path:
+    run_dir = tmp_path / "20260101-000000-000-1"
+    run_dir.mkdir()
+    events = [e for e in alarmed_events() if e["event"] != "stations"]
+    events += [snapshot(12, 2.6), alarm("cleared", "LOST", 1, 12, 2.6, raised_by=11),
+               {"event": "resumed", "station": 4, "t": 4.45},
+               {"event": "ring_down", "snapshots": 13, "t": 4.6}]
+    with open(run_dir / "events.jsonl", "w") as f:
+        for e in events:
+            f.write(json.dumps(e) + "\n")
+        f.write("not json\n")
+    return run_dir
+
+
+@pytest.mark.parametrize("speed", [0, 20.0])
+def test_replay_of_a_small_events_jsonl(tmp_path, speed):
+    async def go():
+        source = ReplaySource(_write_run(tmp_path), speed=speed)
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.state.phase in ("down", "ended")
+                        and not app.repaint_pending, timeout=10)
+            await pilot.pause()
+            rows = alarm_rows(app)
+            assert [r[2] for r in rows] == ["LOST"]
+            assert rows[0][1].startswith("cleared by 12")
+            assert app.state.snapshot["id"] == 12
+            assert app.banner.level == "ended"
+            assert app.table.rows_text()[0][3] == "\u2013"  # no counters in a replay
+            await pilot.press("l")
+            await pilot.pause()
+            assert any("replay" in n and "disabled" in n for n in app.notices)
+            assert "quit" == app.screen.active_bindings["q"].binding.description
+    run(go())
+
+
+def test_replay_of_a_folder_without_events_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="no events.jsonl"):
+        ReplaySource(tmp_path)
+
+
+# -- the command ---------------------------------------------------------------------------------
+def test_dashboard_command_errors(tmp_path, monkeypatch):
+    from ringemu.cli.dashboard_cmd import dashboard
+
+    runner = CliRunner()
+    r = runner.invoke(dashboard, [str(tmp_path), "--run", "x"])
+    assert r.exit_code == 2 and "not both" in r.output
+    r = runner.invoke(dashboard, ["--speed", "2"])
+    assert r.exit_code == 2 and "only for a replay" in r.output
+    r = runner.invoke(dashboard, [str(tmp_path)])
+    assert isinstance(r.exception, ConfigError) and "no events.jsonl" in str(r.exception)
+    monkeypatch.setenv("RINGEMU_RUNTIME", str(tmp_path / "runtime"))
+    r = runner.invoke(dashboard, [])
+    assert isinstance(r.exception, ConfigError) and "no running ring" in str(r.exception)
+    r = runner.invoke(dashboard, [str(_write_run(tmp_path))])  # CliRunner's stdout: no tty
+    assert isinstance(r.exception, ConfigError) and "needs a terminal" in str(r.exception)
