@@ -56,7 +56,7 @@ class StationConfig:
     runtime_dir: str
     transport: str = "ipc"
     seed: int = 1
-    load: float = 0.3
+    load: float = 0.1
     payload_size: int = 64
     holding_time: float = 0.010
     hold: float = 0.0

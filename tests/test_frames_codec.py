@@ -365,3 +365,17 @@ def test_codec_does_not_import_scapy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@MANY
+@given(frames, st.booleans(), st.booleans(), st.booleans())
+def test_repeating_a_decoded_frame_equals_encoding_it_afresh(frame, monitor, recognized, copied):
+    """A station repeats a decoded frame from its cached octets, patching AC and FS only; the
+    result must be exactly what encoding the changed frame from scratch gives."""
+    got = codec.decode(codec.encode(frame))
+    assert got.wire is not None
+    got.monitor, got.recognized, got.copied = monitor, recognized, copied
+    fresh = Frame(frame.src, frame.dst, frame.seq, frame.payload, frame.priority,
+                  monitor, recognized, copied)
+    assert codec.encode(got) == codec.encode(fresh)
+    assert codec.decode(codec.encode(got)) == fresh

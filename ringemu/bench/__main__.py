@@ -21,15 +21,15 @@ def _log(msg: str) -> None:
 
 
 def run(quick: bool, runs_dir: str, skip: set[str]) -> dict:
-    pairs = 2 if quick else 5
-    window = 2.0 if quick else 4.0
+    pairs = 4 if quick else 12
+    window = 1.0 if quick else 1.5
     out: dict = {"machine": m.machine(), "quick": quick, "started": time.time()}
     t0 = time.monotonic()
 
     for n in (8, 32):
         if f"ratio{n}" in skip:
             continue
-        _log(f"hop rate: raw pyzmq ring vs ringemu, {n} stations, {pairs} interleaved pairs")
+        _log(f"hop rate: raw pyzmq ring vs ringemu, {n} stations, {pairs} alternating windows")
         r = m.hop_rate_pairs(n, pairs, window, runs_dir)
         out[f"hop_rate_raw_{n}"] = _series(r["raw"])
         out[f"hop_rate_ringemu_{n}"] = _series(r["ringemu"])
@@ -43,9 +43,9 @@ def run(quick: bool, runs_dir: str, skip: set[str]) -> dict:
         out["pinned_hop_rate_ratio_8"] = round(r["ratio"].median, 3)
 
     if "overhead" not in skip:
-        windows = 3 if quick else 8
+        windows = 6 if quick else 20
         _log(f"snapshot overhead: 16 stations, snapshots every 100 ms vs off, {windows} window pairs")
-        r = m.snapshot_overhead(16, windows, 2.0 if quick else 3.0, runs_dir)
+        r = m.snapshot_overhead(16, windows, 1.0 if quick else 1.5, runs_dir)
         out["snapshot_overhead_pct"] = round(r["loss_pct"].median, 2)
         out["snapshot_overhead_pct_range"] = _series(r["loss_pct"])
         out["hop_rate_snapshots_on_16"] = _series(r["on"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from typing import Iterator
 
 from ringemu.bench import rawring
 from ringemu.live.launcher import LiveRing, RingConfig
+from ringemu.live.paths import same_process
 from ringemu.sim.ring import SimConfig, simulate
 
 
@@ -82,17 +84,48 @@ def ringemu_rate(n: int, seconds: float, runs_dir: str, warmup: float = 0.5, **k
         return ring_rate(ring, seconds)
 
 
-def hop_rate_pairs(n: int, pairs: int, seconds: float, runs_dir: str, pin: str = "none"
-                   ) -> dict:
-    """Raw ring and ringemu, alternately, ``pairs`` times; the ratio of each pair."""
-    raw, emu, ratio = Series(), Series(), Series()
-    for _ in range(pairs):
-        r = rawring.measure(n, seconds, pin=pin if pin != "none" else None)
-        e = ringemu_rate(n, seconds, runs_dir, pin=pin)
-        raw.add(r)
-        emu.add(e)
-        ratio.add(e / r if r else float("nan"))
-    return {"raw": raw, "ringemu": emu, "ratio": ratio}
+def _signal_all(records: list[dict], sig: int) -> None:
+    """Stop or continue every process of a ring (only the very processes we started)."""
+    for r in records:
+        if same_process(r["pid"], r.get("start_time")):
+            os.killpg(r["pgid"], sig)
+
+
+def hop_rate_pairs(n: int, rounds: int, seconds: float, runs_dir: str, pin: str = "none",
+                   settle: float = 0.3) -> dict:
+    """Raw ring and ringemu side by side, in alternating windows of the same processes.
+
+    Both rings run for the whole measurement, but only one at a time: the other is stopped
+    (SIGSTOP on every process, so it uses no CPU), which gives ``rounds`` back-to-back pairs
+    of windows a few seconds apart. On this shared machine the available CPU changes by 2x
+    from one minute to the next; pairs this close see the same machine.
+    """
+    raw_rates, emu_rates, ratios = Series(), Series(), Series()
+    raw = rawring.RawRing(n, "one" if pin == "one" else None)
+    try:
+        with _ring(runs_dir, stations=n, pin=pin) as ring:
+            time.sleep(0.5)
+            _signal_all(ring.records, signal.SIGSTOP)
+            for _ in range(rounds):
+                time.sleep(settle)
+                h1, t1 = raw.hops(), time.monotonic()
+                time.sleep(seconds)
+                h2, t2 = raw.hops(), time.monotonic()
+                _signal_all(raw.records, signal.SIGSTOP)
+                _signal_all(ring.records, signal.SIGCONT)
+                time.sleep(settle)
+                e = ring_rate(ring, seconds)
+                _signal_all(ring.records, signal.SIGSTOP)
+                _signal_all(raw.records, signal.SIGCONT)
+                r = (h2 - h1) / (t2 - t1)
+                raw_rates.add(r)
+                emu_rates.add(e)
+                ratios.add(e / r if r else float("nan"))
+            _signal_all(ring.records, signal.SIGCONT)
+    finally:
+        _signal_all(raw.records, signal.SIGCONT)
+        raw.stop()
+    return {"raw": raw_rates, "ringemu": emu_rates, "ratio": ratios}
 
 
 def snapshot_overhead(n: int, windows: int, seconds: float, runs_dir: str,
@@ -215,12 +248,12 @@ def ring_size_check(n: int, runs_dir: str, timeout: float = 60.0) -> dict:
             while True:
                 s = ring.request({"cmd": "summary"}, timeout=10.0)
                 f = s["faults"][0]
-                if f["outcome"] is not None and f["outcome"] != "unobserved":
+                if f["outcome"] not in (None, "unobserved", "not-fired"):
                     break
                 if time.monotonic() > deadline:
                     raise TimeoutError("fault not judged")
                 time.sleep(0.2)
-            result.update(ok=(f["detected"] and s["false_alarms"] == 0),
+            result.update(ok=(f["detected"] and s["false_alarms"] == 0), outcome=f["outcome"],
                           detection_ms=f["detection_latency_ms"], hop_rate=s["hop_rate"],
                           snapshot_ms_p50=s.get("snapshot_ms_p50"),
                           verdicts=s["verdicts"])

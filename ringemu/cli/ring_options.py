@@ -26,7 +26,7 @@ def ring_options(default_stations: int = 8) -> Callable:
                          help="Purge the ring after a LOST or DUPLICATE verdict."),
             click.option("--seed", "-s", type=int, default=1, show_default=True,
                          help="Seed of the traffic and of random station choices."),
-            click.option("--load", type=click.FloatRange(0, 1, max_open=True), default=0.3,
+            click.option("--load", type=click.FloatRange(0, 1, max_open=True), default=0.1,
                          show_default=True, help="Share of rotations that carry a busy frame."),
             click.option("--payload-size", type=click.IntRange(0, 4096), default=64,
                          show_default=True, help="Octets of payload per busy frame."),

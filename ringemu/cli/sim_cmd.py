@@ -33,7 +33,7 @@ _KINDS_HELP = "; ".join(f"{k}: {FAULT_HELP[k]}" for k in SIM_KINDS)
                    "STATION defaults to one drawn from the seed.")
 @click.option("--snapshot-every", type=click.FloatRange(min=0), default=2.0, show_default=True,
               help="Rotations between snapshots (0: no snapshots).")
-@click.option("--load", type=click.FloatRange(0, 1, max_open=True), default=0.3,
+@click.option("--load", type=click.FloatRange(0, 1, max_open=True), default=0.1,
               show_default=True, help="Share of rotations that carry a busy frame.")
 @click.option("--payload-size", type=click.IntRange(0, 4096), default=64, show_default=True,
               help="Octets of payload per busy frame.")

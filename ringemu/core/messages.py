@@ -64,7 +64,8 @@ class Frame:
     ``copied`` (FS A and C bits), the active monitor sets ``monitor`` (AC M bit) as it repeats.
     """
 
-    __slots__ = ("src", "dst", "seq", "payload", "priority", "monitor", "recognized", "copied")
+    __slots__ = ("src", "dst", "seq", "payload", "priority", "monitor", "recognized", "copied",
+                 "wire")
     is_token_unit = True
 
     def __init__(
@@ -86,6 +87,10 @@ class Frame:
         self.monitor = monitor
         self.recognized = recognized
         self.copied = copied
+        self.wire: bytes | None = None
+        """The octets this frame was decoded from, if it was (the codec's business: a station
+        that repeats a frame sends them again, patching only AC and FS, which the FCS does not
+        cover). Not part of equality."""
 
     def _key(self) -> tuple:
         return (

@@ -122,7 +122,19 @@ class StationStats:
 
 
 class Station:
-    """A token-ring station; see the module docstring."""
+    """A token-ring station; see the module docstring.
+
+    Slotted, and the counters and flags the free-token path reads live in the station itself:
+    in a live ring every hop runs in a process whose caches the other stations just flushed,
+    so each extra object touched per hop costs microseconds.
+    """
+
+    __slots__ = (
+        "index", "n_stations", "upstream", "downstream", "is_active_monitor", "traffic",
+        "holding_time", "hold", "recorder", "mode", "deadline", "outbox", "queue",
+        "purge_epoch", "_stats", "_tokens", "_frames", "_recording", "_countdown", "_tx",
+        "_tx_started", "_seq", "_lose", "_dup", "_corrupt", "_armed",
+    )
 
     def __init__(
         self,
@@ -153,7 +165,11 @@ class Station:
         self.mode = IDLE
         self.deadline: float | None = None
         self.outbox: list[Any] = []
-        self.stats = StationStats()
+        self._stats = StationStats()
+        self._tokens = 0  # hot counters, folded into ``stats`` when read
+        self._frames = 0
+        self._recording = False  # mirrors recorder.recording, refreshed after each marker
+        self._countdown = traffic.gap() if traffic is not None else -1
         self.queue: deque[tuple[int, int | bytes]] = deque()
         self.purge_epoch = 0
         self._tx: Frame | None = None
@@ -169,8 +185,8 @@ class Station:
         """Handle one message from upstream; returns the messages to send downstream, in order."""
         t = type(msg)
         if t is Token:  # the hot path: keep it short (it runs cache-cold on every hop)
-            self.stats.tokens += 1
-            if self.recorder.recording:
+            self._tokens += 1
+            if self._recording:
                 self.recorder.on_message(self.upstream, msg)
             if self._armed and self._lose:
                 return self._drop(msg, now)
@@ -179,12 +195,11 @@ class Station:
                 if mode is PURGING:
                     return self._absorb(msg, now)
                 return self._send((msg,), now)  # busy here: a second token just passes
-            traffic = self.traffic
-            if traffic is not None:
-                c = traffic.countdown - 1
-                traffic.countdown = c
-                if not c:
-                    self.queue.append(traffic.draw())
+            c = self._countdown - 1
+            self._countdown = c
+            if not c:  # traffic is due (never with no traffic: the countdown starts at -1)
+                self.queue.append(self.traffic.payload())
+                self._countdown = self.traffic.gap()
             if self.queue:
                 self._tx_started = now
                 return self._transmit(now)
@@ -196,8 +211,8 @@ class Station:
                 return self._send((msg,), now)
             return _PASS_FREE if msg is FREE_TOKEN else (msg,)
         if t is Frame:
-            self.stats.frames += 1
-            if self.recorder.recording:
+            self._frames += 1
+            if self._recording:
                 self.recorder.on_message(self.upstream, msg)
             if self._armed and self._lose:
                 return self._drop(msg, now)
@@ -212,25 +227,26 @@ class Station:
             if msg.dst == self.index or msg.dst == BROADCAST:
                 msg.recognized = True
                 msg.copied = True
-                self.stats.delivered += 1
+                self._stats.delivered += 1
             if self._armed:
                 return self._send((msg,), now)
             return (msg,)
         if t is Marker:
-            self.stats.markers += 1
+            self._stats.markers += 1
             dests, done = self.recorder.on_marker(msg.snapshot_id, self.upstream, self.local_state)
+            self._recording = self.recorder.recording
             if done is not None:
                 self.outbox.append(done)
             return (msg,) if dests else _EMPTY
         if t is Purge:
-            if self.recorder.recording:
+            if self._recording:
                 self.recorder.on_message(self.upstream, msg)
             return self._on_purge(msg, now)
         raise LocalProtocolError(f"station {self.index} cannot receive {msg!r}")
 
     def on_malformed(self, reason: str, now: float) -> None:
         """Octets from upstream failed validation: count them, never act on them."""
-        self.stats.malformed += 1
+        self._stats.malformed += 1
         self.outbox.append(StationEvent("malformed", self.index, now, {"reason": reason}))
 
     def on_timer(self, now: float) -> tuple:
@@ -251,6 +267,7 @@ class Station:
     def start_snapshot(self, sid: int, now: float) -> tuple:
         """Initiate snapshot ``sid`` here; returns the marker to send downstream."""
         dests, done = self.recorder.start(sid, self.local_state())
+        self._recording = self.recorder.recording
         if done is not None:
             self.outbox.append(done)
         return (Marker(sid, self.index),) if dests else _EMPTY
@@ -295,13 +312,21 @@ class Station:
         self.queue.append((dst, payload))
 
     # -- state ------------------------------------------------------------------------------
+    @property
+    def stats(self) -> StationStats:
+        """The station's counters (the hot ones are folded in on each read)."""
+        s = self._stats
+        s.tokens = self._tokens
+        s.frames = self._frames
+        return s
+
     def tokens_held(self) -> int:
         """Token units at this station that no link holds: 1 while holding the free token."""
         return 1 if self.mode is HOLDING else 0
 
     def local_state(self) -> dict:
         """What a snapshot records for this station (JSON-ready)."""
-        state = {"tokens": self.tokens_held(), "mode": self.mode, "purges": self.stats.purges}
+        state = {"tokens": self.tokens_held(), "mode": self.mode, "purges": self._stats.purges}
         if self._tx is not None:
             state["awaiting"] = [self._tx.dst, self._tx.seq]
         return state
@@ -319,7 +344,7 @@ class Station:
         frame = Frame(self.index, dst, self._seq, payload)
         self._tx = frame
         self.mode = AWAITING
-        self.stats.sent += 1
+        self._stats.sent += 1
         return self._send((frame,), now)
 
     def _strip(self, frame: Frame, now: float) -> tuple:
@@ -329,9 +354,9 @@ class Station:
             return _EMPTY
         self._tx = None
         if frame.copied:
-            self.stats.acked += 1
+            self._stats.acked += 1
         else:
-            self.stats.unacked += 1
+            self._stats.unacked += 1
         if self.queue and now - self._tx_started < self.holding_time:
             return self._transmit(now)
         self.mode = IDLE
@@ -367,17 +392,17 @@ class Station:
     def _drop(self, msg: Token | Frame, now: float) -> tuple:
         self._lose -= 1
         self._rearm()
-        self.stats.dropped += 1
+        self._stats.dropped += 1
         self._fired("lose", now)
         return _EMPTY
 
     def _absorb(self, msg: Token | Frame, now: float) -> tuple:
-        self.stats.absorbed += 1
+        self._stats.absorbed += 1
         self.outbox.append(StationEvent("absorbed", self.index, now, {"what": _what(msg)}))
         return _EMPTY
 
     def _orphan(self, frame: Frame, now: float) -> tuple:
-        self.stats.orphans += 1
+        self._stats.orphans += 1
         self.outbox.append(
             StationEvent("orphan", self.index, now, {"src": frame.src, "seq": frame.seq})
         )
@@ -387,7 +412,7 @@ class Station:
         if purge.origin == self.index:
             if self.mode is PURGING and purge.epoch == self.purge_epoch:
                 self.mode = IDLE
-                self.stats.purges += 1
+                self._stats.purges += 1
                 self.outbox.append(
                     StationEvent("purge_done", self.index, now, {"epoch": purge.epoch})
                 )
@@ -399,7 +424,7 @@ class Station:
     def _reset(self, now: float) -> None:
         """Forget any token held and any frame awaited (a purge is clearing the ring)."""
         if self.mode is HOLDING:
-            self.stats.absorbed += 1
+            self._stats.absorbed += 1
             self.outbox.append(StationEvent("absorbed", self.index, now, {"what": "token"}))
         self._tx = None
         self.deadline = None

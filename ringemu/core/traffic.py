@@ -7,8 +7,7 @@ the same mix) and needs no clock. With ``load`` the wanted fraction of rotations
 frame, ``p = load / ((1 - load) * N)``: one capture costs one whole extra rotation.
 
 Instead of a random draw per visit, the gap to the next payload is drawn once from the geometric
-distribution, so the hot path only decrements ``countdown`` (the station does it inline and
-calls ``draw()`` when it reaches zero; ``on_visit()`` is the same as a method).
+distribution, so the hot path only decrements a counter.
 """
 
 from __future__ import annotations
@@ -27,9 +26,14 @@ def visit_probability(load: float, n_stations: int) -> float:
 
 
 class Traffic:
-    """Generates payloads for one station: ``on_visit()`` returns a (dst, size) or None."""
+    """Generates payloads for one station.
 
-    __slots__ = ("station", "n_stations", "p", "size", "rng", "countdown", "_log1mp")
+    The station counts visits itself (a countdown in its own slots, so the hot path touches no
+    other object): it asks ``gap()`` how many visits until the next payload (-1: never), and
+    ``payload()`` for the (destination, size) when the countdown reaches zero.
+    """
+
+    __slots__ = ("station", "n_stations", "p", "size", "rng", "_log1mp")
 
     def __init__(
         self, station: int, n_stations: int, p: float, size: int, rng: random.Random
@@ -42,11 +46,10 @@ class Traffic:
         self.size = size
         self.rng = rng
         self._log1mp = math.log1p(-p) if 0.0 < p < 1.0 else 0.0
-        self.countdown = self._gap()
-        """Visits left until the next payload; never reaches 0 when ``p`` is 0."""
 
-    def _gap(self) -> int:
-        """Visits until the next payload (>= 1), geometric with success probability ``p``."""
+    def gap(self) -> int:
+        """Visits until the next payload (>= 1), geometric with success probability ``p``;
+        -1 when ``p`` is 0 (a countdown from -1 never reaches zero)."""
         if self.p <= 0.0:
             return -1
         if self.p >= 1.0:
@@ -56,15 +59,8 @@ class Traffic:
             return -1
         return 1 + int(min(math.log1p(-u) / self._log1mp, 2.0**62))
 
-    def on_visit(self) -> tuple[int, int] | None:
-        """Called once per free-token visit; returns (destination, payload size) when due."""
-        c = self.countdown - 1
-        self.countdown = c
-        return None if c else self.draw()
-
-    def draw(self) -> tuple[int, int]:
-        """The payload that is due now, (destination, size); starts the next gap."""
-        self.countdown = self._gap()
+    def payload(self) -> tuple[int, int]:
+        """The payload that is due now: (destination, size), to any other station."""
         dst = self.rng.randrange(self.n_stations - 1)
         if dst >= self.station:
             dst += 1

@@ -156,6 +156,7 @@ def _da(dst: int) -> tuple[bytes, int]:
 
 
 _SD_AC = [bytes((SD, ac)) for ac in range(256)]
+_FS = [bytes((fs,)) for fs in range(256)]
 
 
 def _seal(ac: int, body: bytes, fs: int) -> bytes:
@@ -165,6 +166,13 @@ def _seal(ac: int, body: bytes, fs: int) -> bytes:
 
 def _encode_frame(f: Frame) -> bytes:
     # The hot path: inlined rather than built from _da and _seal (about 0.3 us less).
+    wire = f.wire
+    if wire is not None:  # a frame being repeated: only AC (M bit) and FS (A, C) may change
+        ac = AC_FRAME | f.priority << 5 | (8 if f.monitor else 0)
+        fs = (FS_A if f.recognized else 0) | (FS_C if f.copied else 0)
+        if ac == wire[1] and fs == wire[-1]:
+            return wire
+        return _SD_AC[ac] + wire[2:-1] + _FS[fs]
     dst = f.dst
     if dst == BROADCAST:
         da_hi, da_lo = _BROADCAST_HI, 0xFFFF
@@ -335,7 +343,7 @@ def _decode_llc(data: bytes, n: int, ac: int, fs: int, src: int, dst: int) -> Fr
             raise MalformedFrame("data frame truncated")
         if ac & 0x07:
             raise MalformedFrame("reservation bits set on a data frame")
-        return Frame(
+        frame = Frame(
             src,
             dst,
             _U64.unpack_from(data, _INFO + 8)[0],
@@ -345,6 +353,8 @@ def _decode_llc(data: bytes, n: int, ac: int, fs: int, src: int, dst: int) -> Fr
             fs & 0x80 != 0,
             fs & 0x40 != 0,
         )
+        frame.wire = data  # a repeating station re-sends these octets (see _encode_frame)
+        return frame
     if ethertype == ETHERTYPE_MARKER:
         if n != _INFO + 12 + 6:
             raise MalformedFrame("marker INFO is not 12 octets")

@@ -39,7 +39,7 @@ class RingConfig:
     stations: int = 8
     transport: str = "ipc"
     seed: int = 1
-    load: float = 0.3
+    load: float = 0.1
     payload_size: int = 64
     snapshot_interval: float = 0.2
     min_deadline: float = 0.25

@@ -45,7 +45,7 @@ class SimConfig:
     """Per-message extra delay, uniform in [0, jitter). FIFO order is kept regardless."""
     snapshot_every: float = 2.0
     """Rotations between snapshot starts (0 turns snapshots off)."""
-    load: float = 0.3
+    load: float = 0.1
     """Fraction of rotations that carry a busy frame (0 = free tokens only)."""
     payload_size: int = 64
     recovery: bool = True
