@@ -88,7 +88,7 @@ def run(quick: bool, runs_dir: str, skip: set[str]) -> dict:
         out["pss_mb_per_station"] = round(r["pss_mb"], 2)
 
     if "size" not in skip:
-        sizes = (128,) if quick else (128, 256)
+        sizes = (128,) if quick else (128, 256, 512)
         out["ring_sizes"] = []
         out["max_stations"] = 0
         for n in sizes:

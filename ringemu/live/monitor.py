@@ -100,7 +100,7 @@ class MonitorProcess:
         }
         self.core = SnapshotMonitor(
             range(cfg.stations), active_monitor=cfg.active_monitor, recovery=cfg.recovery,
-            min_deadline=cfg.min_deadline,
+            min_deadline=self._floor_deadline(None),
         )
         self.stations = [_Station(i) for i in range(cfg.stations)]
         self.phase = "starting"
@@ -433,10 +433,19 @@ class MonitorProcess:
             total += int(stats.get("tokens", 0)) + int(stats.get("frames", 0))
         return total
 
+    def _floor_deadline(self, rotation: float | None) -> float:
+        """The least time a snapshot may take: the configured floor, at least four rotations
+        (measured, or guessed at 2 ms a station before the ring has turned), so a big ring's
+        snapshots are not called INCOMPLETE just for being slow."""
+        guess = rotation if rotation is not None else 0.002 * self.cfg.stations
+        return max(self.cfg.min_deadline, 4.0 * guess)
+
     def _publish_stations(self, now: float) -> None:
         passes = self._token_passes()
         if self.last_passes is not None and now > self.last_passes[0]:
             self.hop_rate = (passes - self.last_passes[1]) / (now - self.last_passes[0])
+            if self.hop_rate > 0:
+                self.core.min_deadline = self._floor_deadline(self.cfg.stations / self.hop_rate)
         self.last_passes = (now, passes)
         rows = [{"station": s.index, "pid": s.pid, "state": s.state,
                  "mode": s.stats.get("mode"), "stats": s.stats.get("stats", {}),
