@@ -61,7 +61,8 @@ def parse_fault(text: str, kinds: tuple[str, ...], unit: str) -> FaultSpec:
         try:
             station = int(fields[1])
         except ValueError:
-            raise ConfigError(f"--inject {text!r}: station {fields[1]!r} is not an integer") from None
+            raise ConfigError(
+                f"--inject {text!r}: station {fields[1]!r} is not an integer") from None
     arg = None
     if len(fields) > 2:
         try:

@@ -1,4 +1,6 @@
-"""Conformance of ``SnapshotRecorder`` against the peer's (Princeton COS 418) Chandy-Lamport vectors.
+"""Conformance of ``SnapshotRecorder`` against a peer's Chandy-Lamport vectors.
+
+The peer is Princeton COS 418 (Assignment 2).
 
 The vectors have no license, so they are never copied here: they are read at run time from
 ``<repo root>/../shared/conformance/chandy-lamport`` (``RINGEMU_SHARED`` replaces

@@ -56,7 +56,8 @@ def test_count_tokens_counts_held_and_in_transit_units_only():
 def test_ok_lost_duplicate_verdicts_and_alarm_transitions():
     mon = SnapshotMonitor(range(3), recovery=False)
     seen = []
-    for holder, transit in [(1, ()), (None, ()), (None, ()), (2, [FREE_TOKEN]), (None, [FREE_TOKEN])]:
+    cases = [(1, ()), (None, ()), (None, ()), (2, [FREE_TOKEN]), (None, [FREE_TOKEN])]
+    for holder, transit in cases:
         sid, _ = mon.begin(0.0)
         ev = complete(mon, sid, 3, holder=holder, in_transit=transit)
         seen.append((results(ev)[0].verdict, alarms(ev)))

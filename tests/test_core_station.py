@@ -164,7 +164,7 @@ def test_purge_leaves_exactly_one_token(extra):
     ring = Ring(5)
     ring.stations[2].send_payload(4, 16)
     ring.send(0, (FREE_TOKEN,))
-    for k in range(extra):
+    for _ in range(extra):
         ring.send(3, ring.stations[3].inject("dup", 0.0))
     ring.run(3)
     ring.send(0, ring.stations[0].start_purge(ring.now))

@@ -35,17 +35,23 @@ def run(quick: bool, runs_dir: str, skip: set[str]) -> dict:
         out[f"hop_rate_ringemu_{n}"] = _series(r["ringemu"])
         out[f"hop_rate_ratio_{n}_range"] = _series(r["ratio"])
         out[f"hop_rate_ratio_{n}"] = round(r["ratio"].median, 3)
+    if "direct" not in skip:
+        _log("like for like: a raw ring that also calls pyzmq's Cython send directly, 8 stations")
+        r = m.hop_rate_pairs(8, pairs, window, runs_dir, direct=True)
+        out["direct_hop_rate_raw_8"] = _series(r["raw"])
+        out["direct_hop_rate_ratio_8"] = round(r["ratio"].median, 3)
     if "pin" not in skip:
-        _log(f"CPU placement: raw and ringemu with every process on one CPU, 8 stations")
+        _log("CPU placement: raw and ringemu with every process on one CPU, 8 stations")
         r = m.hop_rate_pairs(8, pairs, window, runs_dir, pin="one")
         out["pinned_hop_rate_raw_8"] = _series(r["raw"])
         out["pinned_hop_rate_ringemu_8"] = _series(r["ringemu"])
         out["pinned_hop_rate_ratio_8"] = round(r["ratio"].median, 3)
 
     if "overhead" not in skip:
-        windows = 6 if quick else 20
-        _log(f"snapshot overhead: 16 stations, snapshots every 100 ms vs off, {windows} window pairs")
-        r = m.snapshot_overhead(16, windows, 1.0 if quick else 1.5, runs_dir)
+        windows = 8 if quick else 40
+        _log(f"snapshot overhead: 16 stations, snapshots every 100 ms vs off, "
+             f"{windows} window pairs")
+        r = m.snapshot_overhead(16, windows, 1.0, runs_dir)
         out["snapshot_overhead_pct"] = round(r["loss_pct"].median, 2)
         out["snapshot_overhead_pct_range"] = _series(r["loss_pct"])
         out["hop_rate_snapshots_on_16"] = _series(r["on"])
@@ -135,22 +141,27 @@ def table(r: dict) -> str:
         tgt = r.get(target) if isinstance(target, str) else target
         rng = r.get(f"{key}_range")
         rng_s = f"{rng['min']:,.3g} .. {rng['max']:,.3g}" if rng else ""
-        met = "?" if value is None or tgt is None or (isinstance(value, float) and math.isnan(value)) \
-            else ("yes" if (value >= tgt if op == ">=" else value <= tgt) else "NO")
-        lines.append(f"{label:<52} {value:>12,.4g} {rng_s:>23} {op + ' ' + format(tgt, ',.4g'):>12}  {met}")
+        unknown = value is None or tgt is None or (isinstance(value, float) and math.isnan(value))
+        met = "?" if unknown else ("yes" if (value >= tgt if op == ">=" else value <= tgt)
+                                   else "NO")
+        target_s = f"{op} {tgt:,.4g}" if tgt is not None else op
+        lines.append(f"{label:<52} {value:>12,.4g} {rng_s:>23} {target_s:>12}  {met}")
     extra = [
         ("hop_rate_raw_8", "raw ring 8 stations (hops/s)"),
         ("hop_rate_ringemu_8", "ringemu 8 stations (hops/s)"),
         ("hop_rate_raw_32", "raw ring 32 stations (hops/s)"),
         ("hop_rate_ringemu_32", "ringemu 32 stations (hops/s)"),
+        ("direct_hop_rate_raw_8", "raw ring 8 st., direct Cython send (hops/s)"),
         ("pinned_hop_rate_raw_8", "raw ring 8 stations, one CPU (hops/s)"),
         ("pinned_hop_rate_ringemu_8", "ringemu 8 stations, --pin one (hops/s)"),
     ]
     for key, label in extra:
         if key in r:
             s = r[key]
-            lines.append(f"{label:<52} {s['median']:>12,.0f} {s['min']:>11,.0f} .. {s['max']:<9,.0f}")
-    for key, label in [("pinned_hop_rate_ratio_8", "ratio with both on one CPU"),
+            lines.append(f"{label:<52} {s['median']:>12,.0f} "
+                         f"{s['min']:>11,.0f} .. {s['max']:<9,.0f}")
+    for key, label in [("direct_hop_rate_ratio_8", "ratio vs a raw ring calling Cython send too"),
+                       ("pinned_hop_rate_ratio_8", "ratio with both on one CPU"),
                        ("snapshot_complete_p50_ms", "snapshot completion p50 (ms), 16 st."),
                        ("snapshot_complete_p99_ms", "snapshot completion p99 (ms), 16 st."),
                        ("detection_latency_p50_ms", "detection latency p50 (ms)"),
@@ -178,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON here")
     ap.add_argument("--runs-dir", help="where the benchmark rings leave run folders "
                                        "(default: a temporary folder, removed afterwards)")
-    ap.add_argument("--skip", default="", help="comma list of: ratio8, ratio32, pin, overhead, "
-                                               "detection, launch, memory, size, sim")
+    ap.add_argument("--skip", default="", help="comma list of: ratio8, ratio32, direct, pin, "
+                                               "overhead, detection, launch, memory, size, sim")
     args = ap.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     with tempfile.TemporaryDirectory(prefix="ringemu-bench-") as tmp:

@@ -17,12 +17,11 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator
 
 from ringemu.bench import rawring
 from ringemu.live.launcher import LiveRing, RingConfig
-from ringemu.live.paths import same_process
+from ringemu.live.paths import read_events, same_process
 from ringemu.sim.ring import SimConfig, simulate
 
 
@@ -92,7 +91,7 @@ def _signal_all(records: list[dict], sig: int) -> None:
 
 
 def hop_rate_pairs(n: int, rounds: int, seconds: float, runs_dir: str, pin: str = "none",
-                   settle: float = 0.3) -> dict:
+                   settle: float = 0.3, direct: bool = False) -> dict:
     """Raw ring and ringemu side by side, in alternating windows of the same processes.
 
     Both rings run for the whole measurement, but only one at a time: the other is stopped
@@ -101,7 +100,7 @@ def hop_rate_pairs(n: int, rounds: int, seconds: float, runs_dir: str, pin: str 
     from one minute to the next; pairs this close see the same machine.
     """
     raw_rates, emu_rates, ratios = Series(), Series(), Series()
-    raw = rawring.RawRing(n, "one" if pin == "one" else None)
+    raw = rawring.RawRing(n, "one" if pin == "one" else None, direct)
     try:
         with _ring(runs_dir, stations=n, pin=pin) as ring:
             time.sleep(0.5)
@@ -146,20 +145,9 @@ def snapshot_overhead(n: int, windows: int, seconds: float, runs_dir: str,
             off.add(r_off)
             loss.add(100.0 * (r_off - r_on) / r_off)
         events = ring.run_dir / "events.jsonl"
-    durations = [e["duration_ms"] for e in _events(events)
+    durations = [e["duration_ms"] for e in read_events(events)
                  if e.get("event") == "snapshot" and e.get("count") is not None]
     return {"on": on, "off": off, "loss_pct": loss, "snapshot_ms": durations}
-
-
-def _events(path: Path) -> list[dict]:
-    out = []
-    with open(path) as f:
-        for line in f:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
-    return out
 
 
 def detection(n: int, per_kind: int, runs_dir: str, spacing: float = 0.5,

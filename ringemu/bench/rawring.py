@@ -1,7 +1,9 @@
 """The baseline: a raw pyzmq ring of N processes passing one 3-byte token (no ringemu code).
 
 Each process binds a PULL socket, connects a PUSH to the next one and loops on a blocking
-``recv`` then ``send``: the least any ZeroMQ token ring in Python can do per hop. It uses the
+``recv`` then ``send``: the least any ZeroMQ token ring in Python can do per hop, with the
+standard pyzmq API. ``direct=True`` calls pyzmq's Cython socket methods directly, as ringemu's
+stations do, for a like-for-like comparison. It uses the
 transport ringemu uses by default (``ipc://``). Hop counts live in a shared array so the parent
 can read them without touching the ring.
 """
@@ -21,7 +23,7 @@ from ringemu.live.procutil import end_groups, fork_child
 TOKEN = b"\x90\x00\xb4"  # SD AC ED: the same 3 octets as ringemu's free token
 
 
-def _station(i: int, n: int, folder: str, counters, cpu: int | None) -> int:
+def _station(i: int, n: int, folder: str, counters, cpu: int | None, direct: bool) -> int:
     import zmq
 
     if cpu is not None:
@@ -37,6 +39,9 @@ def _station(i: int, n: int, folder: str, counters, cpu: int | None) -> int:
         push.send(TOKEN)
     count = 0
     recv, send = pull.recv, push.send
+    if direct:  # what ringemu's stations do: skip pyzmq's Python-level send wrapper
+        recv = zmq.backend.Socket.recv.__get__(pull)
+        send = zmq.backend.Socket.send.__get__(push)
     while True:
         data = recv()
         send(data)
@@ -47,7 +52,7 @@ def _station(i: int, n: int, folder: str, counters, cpu: int | None) -> int:
 class RawRing:
     """A running raw ring; ``hops()`` reads the total so far."""
 
-    def __init__(self, n: int, pin: str | None = None) -> None:
+    def __init__(self, n: int, pin: str | None = None, direct: bool = False) -> None:
         self.n = n
         self.folder = tempfile.mkdtemp(prefix="rawring-")
         self._mem = mmap.mmap(-1, 8 * n)
@@ -56,8 +61,8 @@ class RawRing:
         self.records = []
         for i in range(n):
             cpu = cpus[0] if pin == "one" else None
-            rec = fork_child(lambda i=i, cpu=cpu: _station(i, n, self.folder, self.counters, cpu),
-                             None)
+            rec = fork_child(
+                lambda i=i, cpu=cpu: _station(i, n, self.folder, self.counters, cpu, direct), None)
             self.records.append(rec)
 
     def hops(self) -> int:
@@ -70,9 +75,10 @@ class RawRing:
         os.rmdir(self.folder)
 
 
-def measure(n: int, seconds: float, warmup: float = 0.5, pin: str | None = None) -> float:
+def measure(n: int, seconds: float, warmup: float = 0.5, pin: str | None = None,
+            direct: bool = False) -> float:
     """Hops per second of a raw ring of ``n`` processes."""
-    ring = RawRing(n, pin)
+    ring = RawRing(n, pin, direct)
     try:
         time.sleep(0.2 + warmup)
         h1, t1 = ring.hops(), time.monotonic()

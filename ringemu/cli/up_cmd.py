@@ -14,7 +14,9 @@ import click
 
 from ringemu.cli.ring_options import ring_config, ring_options
 from ringemu.cli.signals import StopRequested, stop_on_signals
+from ringemu.errors import ConfigError
 from ringemu.live.client import follow
+from ringemu.live.paths import read_events
 from ringemu.live.launcher import LiveRing
 
 QUIET_EVENTS = {"stations", "snapshot", "station_up", "fault_fired", "first_snapshot"}
@@ -74,12 +76,12 @@ def _json_stream(ring: LiveRing, printed: list[float]) -> None:
 def _json_tail(ring: LiveRing, after: float) -> None:
     """After the ring stopped: the recorded events the stream had not delivered yet."""
     try:
-        with open(ring.run_dir / "events.jsonl") as f:
-            for line in f:
-                if line.strip() and float(json.loads(line).get("t", 0.0)) > after:
-                    click.echo(line.strip())
-    except (OSError, ValueError):
-        pass
+        events = read_events(ring.run_dir / "events.jsonl")
+    except ConfigError:
+        return
+    for event in events:
+        if float(event.get("t", 0.0)) > after:
+            click.echo(json.dumps(event, separators=(",", ":")))
 
 
 def _text_view(ring: LiveRing) -> None:
@@ -125,8 +127,8 @@ def describe(e: dict) -> str:
         return f"{t} injected {e['fault']} at station {e['station']} (fault #{e['fault_id']})"
     if kind == "snapshot":
         if e.get("silent"):
-            return (f"{t} snapshot {e['id']}: {e['verdict']} (no report from "
-                    f"{', '.join(map(str, e['silent'][:8]))}{'...' if len(e['silent']) > 8 else ''})")
+            silent = ", ".join(map(str, e["silent"][:8])) + ("..." if len(e["silent"]) > 8 else "")
+            return f"{t} snapshot {e['id']}: {e['verdict']} (no report from {silent})"
         return f"{t} snapshot {e['id']}: {e['verdict']} ({e.get('count')} tokens)"
     if kind in ("purge_request", "purge_started", "purge_done"):
         return f"{t} {kind.replace('_', ' ')} (station {e.get('station')})"

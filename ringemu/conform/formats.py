@@ -1,4 +1,6 @@
-"""Readers and writers for the peer's (COS 418) Chandy-Lamport files: ``.top``, ``.events``, ``.snap``.
+"""Readers and writers for the peer's (COS 418) Chandy-Lamport files.
+
+The formats are ``.top``, ``.events`` and ``.snap``.
 
 The rules follow ``SOURCE.md`` next to the vectors, because the expected snapshots only
 reproduce if we read the inputs the way the peer's driver does:

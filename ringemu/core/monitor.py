@@ -150,7 +150,9 @@ class SnapshotMonitor:
         return self._judge(pending, now)
 
     def poll(self, now: float, down: Iterable[int] = ()) -> list[MonitorEvent]:
-        """Expire snapshots past their deadline as INCOMPLETE; ``down`` names stations known dead."""
+        """Expire snapshots past their deadline as INCOMPLETE.
+
+        ``down`` names stations known dead or stopped (preferred as the suspect)."""
         events: list[MonitorEvent] = []
         down_set = set(down)
         for sid in [s for s, p in self._pending.items() if p.deadline <= now]:

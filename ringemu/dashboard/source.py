@@ -16,7 +16,6 @@ keeps only the newest ``stations`` event of a batch, since each one supersedes t
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from ringemu.errors import ConfigError, RingemuError
 from ringemu.live.client import ControlClient, EventStream, RingUnreachable
-from ringemu.live.paths import RingInfo
+from ringemu.live.paths import RingInfo, read_events
 
 log = logging.getLogger(__name__)
 
@@ -182,23 +181,6 @@ class LiveSource(Source):
         if self.owns_ring:
             log.info("stopping the ring this dashboard started")
             self.ring.stop()
-
-
-def read_events(path: Path) -> list[dict]:
-    """The events of a recorded run, skipping lines that are not JSON objects."""
-    events = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    e = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(e, dict):
-                    events.append(e)
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e}") from None
-    return events
 
 
 def events_file(run: Path) -> Path:

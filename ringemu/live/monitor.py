@@ -122,7 +122,7 @@ class MonitorProcess:
     def now(self) -> float:
         return time.monotonic() - self.t0
 
-    # -- events ---------------------------------------------------------------------------------
+    # -- events -----------------------------------------------------------------------------------
     def emit(self, event: dict, record: bool = True) -> None:
         event.setdefault("t", round(self.now(), 6))
         line = json.dumps(event, separators=(",", ":"))
@@ -316,7 +316,7 @@ class MonitorProcess:
             st.state = "alive"
             self.emit({"event": "resumed", "station": st.index})
 
-    # -- control requests ---------------------------------------------------------------------------
+    # -- control requests -------------------------------------------------------------------------
     def _drain_control(self) -> None:
         for _ in range(1000):
             try:
@@ -386,7 +386,8 @@ class MonitorProcess:
                at: float | None = None) -> dict:
         """Inject a fault now; ``at`` is the scripted time to show for it (default: now)."""
         if kind not in LIVE_KINDS:
-            return {"ok": False, "error": f"unknown fault {kind!r} (known: {', '.join(LIVE_KINDS)})"}
+            known = ", ".join(LIVE_KINDS)
+            return {"ok": False, "error": f"unknown fault {kind!r} (known: {known})"}
         if self.phase != "running":
             return {"ok": False, "error": "ring is not up yet"}
         n = self.cfg.stations
@@ -425,7 +426,7 @@ class MonitorProcess:
                    "arg": arg})
         return {"ok": True, "fault_id": fid, "kind": kind, "station": station}
 
-    # -- status and summary ---------------------------------------------------------------------------
+    # -- status and summary -----------------------------------------------------------------------
     def _token_passes(self) -> int:
         total = 0
         for s in self.stations:
@@ -509,7 +510,7 @@ class MonitorProcess:
             data["snapshot_ms_max"] = round(durations[-1] * 1000, 3)
         return data
 
-    # -- stopping -----------------------------------------------------------------------------------
+    # -- stopping ---------------------------------------------------------------------------------
     def stop(self) -> None:
         for s in self.stations:
             self._command(s, {"cmd": "stop"})

@@ -129,3 +129,20 @@ def find_ring(which: str | None) -> RingInfo:
     if not rings:
         raise ConfigError("no running ring found (start one with 'ringemu up')")
     return rings[0]
+
+
+def read_events(path: Path) -> list[dict]:
+    """The events of a recorded run, skipping lines that are not JSON objects."""
+    events = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(e, dict):
+                    events.append(e)
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e}") from None
+    return events
