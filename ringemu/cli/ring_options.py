@@ -20,7 +20,8 @@ def ring_options(default_stations: int = 8) -> Callable:
             click.option("--snapshot-deadline", type=click.FloatRange(min=1), default=250.0,
                          show_default=True, metavar="MS",
                          help="Least time a snapshot may take before silent stations make it "
-                              "INCOMPLETE (it grows with the slowest recent snapshot)."),
+                              "INCOMPLETE; it grows to 8 typical snapshot times and 4 ring "
+                              "rotations when those are longer."),
             click.option("--recovery", type=click.Choice(["purge", "none"]), default="purge",
                          show_default=True,
                          help="Purge the ring after a LOST or DUPLICATE verdict."),
@@ -36,9 +37,9 @@ def ring_options(default_stations: int = 8) -> Callable:
                          help="Station acting as 802.5 active monitor (purges the ring)."),
             click.option("--pin", type=click.Choice(["none", "one"]), default="none",
                          show_default=True,
-                         help="CPU placement: 'one' puts every station on one CPU, which "
-                              "roughly doubles a one-token ring's hop rate on 2 cores "
-                              "(see docs/benchmarks.md)."),
+                         help="CPU placement: 'one' puts every station on one CPU, so no "
+                              "hop waits for a wake-up on another CPU (about 1.3x the hop rate "
+                              "on this 2-core machine; see docs/benchmarks.md)."),
             click.option("--pcap", type=click.Path(dir_okay=False, writable=True),
                          help="Also capture every frame into this pcap file."),
             click.option("--runs-dir", type=click.Path(file_okay=False),
