@@ -27,7 +27,7 @@ import random
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
@@ -86,7 +86,6 @@ class StationProcess:
             traffic=traffic, holding_time=cfg.holding_time, hold=cfg.hold,
         )
         self.running = True
-        self.linked = False
         self.send_dropped = 0
         self.bad_commands = 0
         self.capture = None
@@ -213,7 +212,6 @@ class StationProcess:
 
     def _cmd_link(self, cmd: dict, now: float) -> None:
         connect(self.ring_out, str(cmd["next"]))
-        self.linked = True
         self._report({"type": "linked", "node": self.cfg.index})
 
     def _cmd_go(self, cmd: dict, now: float) -> None:
@@ -324,7 +322,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stations: error: cannot read {args[0]}: {e}", file=sys.stderr)
         return 2
     return run(cfg)
-
-
-def config_dict(cfg: StationConfig) -> dict:
-    return asdict(cfg)

@@ -77,12 +77,6 @@ def ring_rate(ring: LiveRing, seconds: float) -> float:
     return (p2 - p1) / (t2 - t1)
 
 
-def ringemu_rate(n: int, seconds: float, runs_dir: str, warmup: float = 0.5, **kw) -> float:
-    with _ring(runs_dir, stations=n, **kw) as ring:
-        time.sleep(warmup)
-        return ring_rate(ring, seconds)
-
-
 def _signal_all(records: list[dict], sig: int) -> None:
     """Stop or continue every process of a ring (only the very processes we started)."""
     for r in records:

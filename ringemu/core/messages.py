@@ -29,7 +29,6 @@ class Token:
     """The free token. Immutable; ``FREE_TOKEN`` is the one instance stations pass around."""
 
     __slots__ = ("priority", "reservation")
-    is_token_unit = True
 
     def __init__(self, priority: int = 0, reservation: int = 0) -> None:
         object.__setattr__(self, "priority", priority)
@@ -66,7 +65,6 @@ class Frame:
 
     __slots__ = ("src", "dst", "seq", "payload", "priority", "monitor", "recognized", "copied",
                  "wire")
-    is_token_unit = True
 
     def __init__(
         self,
@@ -124,7 +122,6 @@ class Marker:
     """Chandy-Lamport marker of snapshot ``snapshot_id``, started by station ``initiator``."""
 
     __slots__ = ("snapshot_id", "initiator")
-    is_token_unit = False
 
     def __init__(self, snapshot_id: int, initiator: int) -> None:
         self.snapshot_id = snapshot_id
@@ -148,7 +145,6 @@ class Purge:
     """802.5 Ring Purge sent by the active monitor ``origin``; ``epoch`` numbers its purges."""
 
     __slots__ = ("origin", "epoch")
-    is_token_unit = False
 
     def __init__(self, origin: int, epoch: int) -> None:
         self.origin = origin
@@ -168,7 +164,6 @@ class Garbled:
     """A message damaged in transit (``reason`` says how); receivers drop it and count it."""
 
     __slots__ = ("original", "reason")
-    is_token_unit = False
 
     def __init__(self, original: object, reason: str = "bad FCS") -> None:
         self.original = original

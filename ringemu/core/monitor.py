@@ -133,10 +133,6 @@ class SnapshotMonitor:
     def next_deadline(self) -> float | None:
         return min((p.deadline for p in self._pending.values()), default=None)
 
-    @property
-    def in_progress(self) -> int:
-        return len(self._pending)
-
     # -- inputs -------------------------------------------------------------------------------
     def on_report(self, part: LocalSnapshot, now: float) -> list[MonitorEvent]:
         """A station's finished part. Late parts (after the deadline) are ignored."""
@@ -165,10 +161,6 @@ class SnapshotMonitor:
         self._purges_done = max(self._purges_done, epoch)
         self._purge_asked = None
         return []
-
-    @property
-    def purge_pending(self) -> bool:
-        return self._purge_asked is not None
 
     # -- judgement ------------------------------------------------------------------------------
     def _judge(self, pending: _Pending, now: float) -> list[MonitorEvent]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import ClassVar
 
 from ringemu.core.messages import BROADCAST, FREE_TOKEN, Frame, Garbled, Marker, Purge, Token
 from ringemu.errors import MalformedFrame
@@ -97,8 +96,7 @@ class MacFrame:
     ``dst``/``src`` are station indices like the core's (``dst`` may be ``BROADCAST``);
     ``subvectors`` are ``(id, value)`` pairs in order, each value at most 253 octets. A Ring
     Purge from a station to ``BROADCAST`` whose only subvector is ``SV_PURGE_EPOCH`` is a core
-    ``Purge``: ``decode`` returns it as one. Like a marker or a purge it carries no token, and
-    says so the way core messages do (``is_token_unit``), since ``decode`` hands it to shells.
+    ``Purge``: ``decode`` returns it as one. Like a marker or a purge it carries no token.
     """
 
     dst: int
@@ -107,7 +105,6 @@ class MacFrame:
     subvectors: tuple[tuple[int, bytes], ...] = ()
     dst_class: int = 0
     src_class: int = 0
-    is_token_unit: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         object.__setattr__(

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import zmq
 
-from ringemu.errors import RingemuError
+from ringemu.errors import ConfigError, RingemuError
+from ringemu.live.paths import read_events
 from ringemu.live.sockets import connect
 
 
@@ -98,16 +100,13 @@ def follow(events_endpoint: str, events_file: str, poll: float = 0.25):
         seen: set[str] = set()
         last_t = float("-inf")
         try:
-            with open(events_file) as f:
-                for line in f:
-                    line = line.strip()
-                    if line:
-                        event = json.loads(line)
-                        seen.add(json.dumps(event, separators=(",", ":")))
-                        last_t = max(last_t, float(event.get("t", 0.0)))
-                        yield event
-        except (OSError, ValueError):
-            pass
+            recorded = read_events(Path(events_file))
+        except ConfigError:  # no file yet: everything will come live
+            recorded = []
+        for event in recorded:
+            seen.add(json.dumps(event, separators=(",", ":")))
+            last_t = max(last_t, float(event.get("t", 0.0)))
+            yield event
         pending = [first] if first is not None else []
         while True:
             for event in pending:

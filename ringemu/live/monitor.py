@@ -66,8 +66,7 @@ class MonitorConfig:
 class _Station:
     """What the monitor knows of one station process."""
 
-    __slots__ = ("index", "pid", "start_time", "endpoint", "cmd", "state", "stats", "stats_at",
-                 "resume_at")
+    __slots__ = ("index", "pid", "start_time", "endpoint", "cmd", "state", "stats", "stats_at")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -78,7 +77,6 @@ class _Station:
         self.state = "starting"  # starting, alive, paused, dead
         self.stats: dict = {}
         self.stats_at = 0.0
-        self.resume_at: float | None = None
 
 
 class MonitorProcess:
@@ -113,6 +111,8 @@ class MonitorProcess:
         self.faults: list[FaultRecord] = []
         self.purges: list[list] = []
         self.linked: set[int] = set()
+        self.resumes: dict[int, float] = {}
+        """Paused stations and when to continue them (kept apart: the loop checks it often)."""
         self.bad_reports = 0
         self.pending_summary: list[tuple[list[bytes], float, float]] = []
         self.last_passes: tuple[float, int] | None = None
@@ -160,7 +160,7 @@ class MonitorProcess:
         wakes = [self.next_snapshot, self.next_publish]
         if self.core.next_deadline is not None:
             wakes.append(self.core.next_deadline)
-        wakes.extend(s.resume_at for s in self.stations if s.resume_at is not None)
+        wakes.extend(self.resumes.values())
         wakes.extend(deadline for _, _, deadline in self.pending_summary)
         return min(wakes)
 
@@ -170,9 +170,8 @@ class MonitorProcess:
             self._begin_snapshot(now)
         if self.core.next_deadline is not None and now >= self.core.next_deadline:
             self._core_events(self.core.poll(now, self._down()), now)
-        for s in self.stations:
-            if s.resume_at is not None and now >= s.resume_at:
-                self._resume(s)
+        for index in [i for i, at in self.resumes.items() if now >= at]:
+            self._resume(self.stations[index])
         if now >= self.next_publish:
             self.next_publish = now + self.cfg.publish_interval
             if self.phase == "running":
@@ -311,7 +310,7 @@ class MonitorProcess:
         return True
 
     def _resume(self, st: _Station) -> None:
-        st.resume_at = None
+        del self.resumes[st.index]
         if st.state == "paused" and self._signal(st, signal.SIGCONT):
             st.state = "alive"
             self.emit({"event": "resumed", "station": st.index})
@@ -418,7 +417,7 @@ class MonitorProcess:
             if not self._signal(st, signal.SIGSTOP):
                 return {"ok": False, "error": f"station {station} is not running"}
             st.state = "paused"
-            st.resume_at = now + seconds
+            self.resumes[st.index] = now + seconds
             record.fired_at = now
         self.faults.append(record)
         fid = len(self.faults)
@@ -469,6 +468,7 @@ class MonitorProcess:
             "token_passes": self._token_passes(),
             "hop_rate": round(self.hop_rate, 1),
             "station_states": {str(s.index): s.state for s in self.stations},
+            "bad_reports": self.bad_reports,
             "pids": {str(s.index): s.pid for s in self.stations},
         }
 
