@@ -230,8 +230,12 @@ class StationProcess:
 
     def _cmd_send(self, cmd: dict, now: float) -> None:
         payload = cmd.get("payload")
-        self.station.send_payload(int(cmd["dst"]), payload.encode() if isinstance(payload, str)
-                                  else int(cmd.get("size", self.cfg.payload_size)))
+        if isinstance(payload, str):
+            data: bytes | int = payload.encode()
+        else:  # no payload given: one of the requested size (or the ring's payload size)
+            size = cmd.get("size")
+            data = int(size) if size is not None else self.cfg.payload_size
+        self.station.send_payload(int(cmd["dst"]), data)
 
     def _cmd_stats(self, cmd: dict, now: float) -> None:
         self._report(self._stats(now))

@@ -257,3 +257,29 @@ def test_bad_cli_input_is_one_line(tmp_path):
         assert p.returncode == 2, (args, p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
         assert p.stderr.startswith("ringemu: error:")
+
+
+
+def delivered_total(ring: LiveRing) -> int:
+    """Payloads delivered so far, from the monitor's next ``stations`` event."""
+    stream = ring.events()
+    try:
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            event = stream.get(0.3)
+            if event is not None and event.get("event") == "stations":
+                return sum(row["stats"].get("delivered", 0) for row in event["stations"])
+        raise AssertionError("no stations event")
+    finally:
+        stream.close()
+
+
+def test_send_queues_payloads_that_are_delivered(ring_factory):
+    ring = ring_factory(stations=4, load=0.0, snapshot_interval=0.1)
+    wait_for(lambda: ring.request({"cmd": "status"})["snapshots"] >= 2)
+    assert delivered_total(ring) == 0
+    assert ring.request({"cmd": "send", "src": 1, "dst": 3, "payload": "hello"})["ok"]
+    assert ring.request({"cmd": "send", "src": 2, "dst": 0})["ok"]  # the default size
+    wait_for(lambda: delivered_total(ring) == 2)
+    status = ring.request({"cmd": "status"})
+    assert status["bad_reports"] == 0 and status["alarms"] == []
