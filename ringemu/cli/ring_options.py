@@ -38,7 +38,7 @@ def ring_options(default_stations: int = 8) -> Callable:
             click.option("--pin", type=click.Choice(["none", "one"]), default="none",
                          show_default=True,
                          help="CPU placement: 'one' puts every station on one CPU, so no "
-                              "hop waits for a wake-up on another CPU (about 1.3x the hop rate "
+                              "hop waits for a wake-up on another CPU (1.1-1.4x the hop rate "
                               "on this 2-core machine; see docs/benchmarks.md)."),
             click.option("--pcap", type=click.Path(dir_okay=False, writable=True),
                          help="Also capture every frame into this pcap file."),
