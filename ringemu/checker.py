@@ -25,82 +25,59 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ringemu.core.verdict import DUPLICATE, INCOMPLETE, LOST, OK, Alarm, SnapshotResult
-from ringemu.faults import FaultSpec
+from ringemu.core.history import FaultRecord, RunHistory
+from ringemu.core.verdict import Alarm, SnapshotResult, Verdict
+from ringemu.faults import FAULTS, FaultKind
 
-EXPECTED = {"lose": LOST, "corrupt": LOST, "dup": DUPLICATE, "kill": INCOMPLETE,
-            "pause": INCOMPLETE}
-BREAKS_RING = ("kill", "pause")
+OK, INCOMPLETE = Verdict.OK, Verdict.INCOMPLETE
+BREAKS_RING = (FaultKind.KILL, FaultKind.PAUSE)
 UNKNOWN_OUTCOMES = ("no-effect", "not-fired", "unobserved")
 
 
 @dataclass(slots=True)
-class FaultRecord:
-    """One injected fault and what became of it."""
+class FaultOutcome:
+    """What became of one injected fault."""
 
-    spec: FaultSpec
-    injected_at: float
-    fired_at: float | None = None
-    outcome: str | None = None
+    fault: FaultRecord
+    outcome: str
     detected_by: int | None = None
     detected_at: float | None = None
-
-    @property
-    def kind(self) -> str:
-        return self.spec.kind
-
-    @property
-    def station(self) -> int:
-        assert self.spec.station is not None
-        return self.spec.station
 
     @property
     def latency(self) -> float | None:
         """Seconds (or virtual seconds) from injection to the detecting verdict."""
         if self.detected_at is None:
             return None
-        return self.detected_at - self.injected_at
+        return self.detected_at - self.fault.injected_at
 
 
 @dataclass(slots=True)
 class Judgement:
     valid: bool | str
     false_alarms: list[Alarm] = field(default_factory=list)
-    faults: list[FaultRecord] = field(default_factory=list)
+    faults: list[FaultOutcome] = field(default_factory=list)
 
 
-def mark_fired(faults: list[FaultRecord], station: int, kind: str, t: float) -> FaultRecord | None:
-    """Attach a station's "fault fired" report to the oldest unfired injection that matches."""
-    for f in faults:
-        if f.fired_at is None and f.station == station and f.kind == kind and f.injected_at <= t:
-            f.fired_at = t
-            return f
-    return None
-
-
-def judge(
-    faults: list[FaultRecord],
-    results: list[SnapshotResult],
-    alarms: list[Alarm],
-    purges: list[tuple[float, float | None]] = (),  # type: ignore[assignment]
-) -> Judgement:
+def judge(history: RunHistory) -> Judgement:
     """Decide every fault's outcome and find false alarms; see the module docstring."""
-    judged = [r for r in results if r.is_alarming]
-    for f in faults:
-        _judge_fault(f, faults, judged, list(purges))
+    faults = history.faults
+    judged = [r for r in history.results if r.is_alarming]
+    purges = [(p.started, p.done) for p in history.purges]
+    alarms = history.alarms
+    outcomes = [_judge_fault(f, faults, judged, purges) for f in faults]
     false_alarms = [a for a in alarms if not _explained(a, faults, judged)]
-    outcomes = [f.outcome for f in faults]
-    if false_alarms or "missed" in outcomes:
+    kinds = [o.outcome for o in outcomes]
+    if false_alarms or "missed" in kinds:
         valid: bool | str = False
-    elif any(o in UNKNOWN_OUTCOMES for o in outcomes):
+    elif any(o in UNKNOWN_OUTCOMES for o in kinds):
         valid = "unknown"
     else:
         valid = True
-    return Judgement(valid, false_alarms, faults)
+    return Judgement(valid, false_alarms, outcomes)
 
 
 def _matches(f: FaultRecord, r: SnapshotResult) -> bool:
-    expected = EXPECTED[f.kind]
+    expected = FAULTS[f.kind].verdict
     if r.verdict != expected:
         return False
     return expected != INCOMPLETE or f.station in r.silent
@@ -111,24 +88,19 @@ def _judge_fault(
     faults: list[FaultRecord],
     judged: list[SnapshotResult],
     purges: list[tuple[float, float | None]],
-) -> None:
+) -> FaultOutcome:
     t = f.fired_at
     if t is None:
-        f.outcome = "not-fired"
-        return
+        return FaultOutcome(f, "not-fired")
     for r in judged:
         if r.finished <= t:
             continue
         if _matches(f, r):
-            f.outcome = "detected"
-            f.detected_by = r.snapshot_id
-            f.detected_at = r.finished
-            return
+            return FaultOutcome(f, "detected", r.snapshot_id, r.finished)
         if r.started >= t:
             disturbed = _disturbed(f, faults, judged, purges, r.finished)
-            f.outcome = "no-effect" if disturbed or f.kind == "pause" else "missed"
-            return
-    f.outcome = "unobserved"
+            return FaultOutcome(f, "no-effect" if disturbed or f.kind == "pause" else "missed")
+    return FaultOutcome(f, "unobserved")
 
 
 def _last_healthy(judged: list[SnapshotResult], before: float) -> float:

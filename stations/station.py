@@ -27,48 +27,48 @@ import random
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import zmq
 
-from ringemu.core.snapshot import LocalSnapshot
-from ringemu.core.station import Station, StationEvent
-from ringemu.core.traffic import Traffic, visit_probability
-from ringemu.errors import LocalProtocolError, MalformedFrame, RemoteProtocolError
 from ringemu.core.messages import FREE_TOKEN
+from ringemu.core.snapshot import LocalSnapshot
+from ringemu.core.station import Station
+from ringemu.core.station_events import Malformed
+from ringemu.core.traffic import Traffic, visit_probability
+from ringemu.errors import ConfigError, LocalProtocolError, MalformedFrame, RemoteProtocolError
 from ringemu.frames.codec import SD, MacFrame, decode, encode
-from ringemu.live import protocol
+from ringemu.live import protocol as p
 from ringemu.live.procutil import setup_logging
 from ringemu.live.sockets import bind, connect, endpoint_for, send_nowait, start_authenticator
+from ringemu.params import RingParams
 
 log = logging.getLogger("stations.station")
 
 FREE_WIRE = encode(FREE_TOKEN)
+COMMAND_PREFIX = ord("{")
+MALFORMED_REPORTS = 100
+"""Malformed-frame events reported one by one; past this they are only counted (in stats)."""
 
 
 @dataclass
 class StationConfig:
     index: int
-    stations: int
+    params: RingParams
     monitor: str
     """The monitor's report endpoint."""
     runtime_dir: str
-    transport: str = "ipc"
-    seed: int = 1
-    load: float = 0.1
-    payload_size: int = 64
-    holding_time: float = 0.010
-    hold: float = 0.0
-    active_monitor: int = 0
     cpu: int | None = None
     """Pin this process to one CPU (``ringemu up --pin one``)."""
     capture: str | None = None
     log_file: str | None = None
 
     @classmethod
-    def from_json(cls, text: str) -> "StationConfig":
-        return cls(**json.loads(text))
+    def from_json(cls, text: str) -> StationConfig:
+        d = json.loads(text)
+        d["params"] = RingParams.from_json(d.get("params", {}))
+        return cls(**d)
 
 
 class StationProcess:
@@ -76,24 +76,27 @@ class StationProcess:
 
     def __init__(self, cfg: StationConfig) -> None:
         self.cfg = cfg
+        params = cfg.params
         if cfg.cpu is not None:
             os.sched_setaffinity(0, {cfg.cpu})
-        p = visit_probability(cfg.load, cfg.stations)
-        traffic = (Traffic(cfg.index, cfg.stations, p, cfg.payload_size,
-                           random.Random(f"{cfg.seed}/traffic/{cfg.index}")) if p > 0 else None)
+        prob = visit_probability(params.load, params.stations)
+        traffic = (Traffic(cfg.index, params.stations, prob, params.payload_size,
+                           random.Random(f"{params.seed}/traffic/{cfg.index}"))
+                   if prob > 0 else None)
         self.station = Station(
-            cfg.index, cfg.stations, active_monitor=(cfg.index == cfg.active_monitor),
-            traffic=traffic, holding_time=cfg.holding_time, hold=cfg.hold,
+            cfg.index, params.stations, active_monitor=(cfg.index == params.active_monitor),
+            traffic=traffic, holding_time=params.holding_time, hold=params.hold,
         )
         self.running = True
         self.send_dropped = 0
         self.bad_commands = 0
         self.capture = None
         self.ctx = zmq.Context(1)
-        self.auth = start_authenticator(self.ctx, cfg.transport)
+        self.auth = start_authenticator(self.ctx, params.transport)
         self.ring_in = self.ctx.socket(zmq.PULL)
         folder = Path(cfg.runtime_dir)
-        self.endpoint = bind(self.ring_in, endpoint_for(cfg.transport, folder, f"ring-{cfg.index}"))
+        self.endpoint = bind(self.ring_in,
+                             endpoint_for(params.transport, folder, f"ring-{cfg.index}"))
         self.ring_out = self.ctx.socket(zmq.PUSH)
         self.ring_out.sndhwm = 10_000
         self.report = self.ctx.socket(zmq.PUSH)
@@ -103,35 +106,33 @@ class StationProcess:
             from ringemu.frames.capture import CaptureWriter
 
             self.capture = CaptureWriter(cfg.capture)
+        self.send = self._make_send()
 
     # -- the loop ---------------------------------------------------------------------------
     def serve(self) -> None:
         """Receive and act until stopped. One blocking ``recv`` serves ring traffic and commands.
 
         The free token is the overwhelming majority of traffic and each hop runs with cold
-        caches (every hop wakes another process), so it skips the codec calls: its three octets
-        are compared and the ``FREE_TOKEN`` singleton used, exactly what ``decode`` and
-        ``encode`` would give.
+        caches (every hop wakes another process), so it skips the codec: its three octets are
+        compared and the ``FREE_TOKEN`` singleton used, exactly what ``decode`` would give, and
+        ``send`` sends its octets without ``encode``.
         """
-        self._report({"type": "hello", "node": self.cfg.index, "pid": os.getpid(),
-                      "endpoint": self.endpoint})
+        self._report(p.Hello(self.cfg.index, os.getpid(), self.endpoint))
         log.info("station %d up at %s", self.cfg.index, self.endpoint)
         station = self.station
         on_receive = station.on_receive
-        # pyzmq's Python-level Socket.send wrapper (routing ids, groups) costs about 0.4 us a
-        # call even warm; the Cython methods underneath take the same arguments
-        ring_in, ring_out = self.ring_in, self.ring_out
-        base_recv, base_send = zmq.backend.Socket.recv, zmq.backend.Socket.send
+        recv = zmq.backend.Socket.recv
+        ring_in = self.ring_in
         monotonic = time.monotonic
         capture = self.capture
-        noblock = zmq.NOBLOCK
+        send = self.send
         free_wire = FREE_WIRE
-        timed = self.cfg.hold > 0
+        timed = station.hold > 0
         while self.running:
             try:
-                data = base_recv(ring_in)
+                data = recv(ring_in)
             except zmq.Again:  # only with a hold timer: the receive timeout is its deadline
-                self._send_ring(station.on_timer(monotonic()))
+                send(station.on_timer(monotonic()))
                 self._arm_timer()
                 continue
             except zmq.ZMQError as e:
@@ -139,48 +140,58 @@ class StationProcess:
                     continue
                 raise
             now = monotonic()
-            if data == free_wire:
-                msg = FREE_TOKEN
-            else:
-                msg = self._not_a_free_token(data, now)
-                if msg is None:
-                    continue
+            msg = FREE_TOKEN if data == free_wire else self.decode(data, now)
+            if msg is None:
+                continue
             if capture is not None:
                 capture.write(msg, time.time())
-            for m in on_receive(msg, now):
-                try:
-                    base_send(ring_out, free_wire if m is FREE_TOKEN else encode(m), noblock)
-                except zmq.Again:
-                    self.send_dropped += 1
-            if station.outbox:
-                self._ship()
+            send(on_receive(msg, now))
             if timed:
                 self._arm_timer()
 
-    def _not_a_free_token(self, data: bytes, now: float):
-        """Decode anything but the free token; commands and bad octets are handled here and
-        give None."""
-        station = self.station
+    def decode(self, data: bytes, now: float):
+        """The one decode path for anything but the free token: a ring message, or None for
+        a command (carried out here) or for octets that fail validation (dropped, counted)."""
         lead = data[0] if data else -1
-        if lead == protocol.COMMAND_PREFIX:
+        if lead == COMMAND_PREFIX:
             self._command(data, now)
-            msg = None
-        elif lead != SD:
-            station.on_malformed("neither a frame nor a command", now)
-            msg = None
+            return None
+        msg = None
+        if lead != SD:
+            self.station.on_malformed("neither a frame nor a command", now)
         else:
             try:
                 msg = decode(data)
             except MalformedFrame as e:
-                station.on_malformed(str(e), now)
-                msg = None
+                self.station.on_malformed(str(e), now)
             else:
                 if type(msg) is MacFrame:
-                    station.on_malformed("unexpected MAC frame", now)
+                    self.station.on_malformed("unexpected MAC frame", now)
                     msg = None
-        if station.outbox:
+        if self.station.outbox:
             self._ship()
         return msg
+
+    def _make_send(self):
+        """The one send helper, ``send(out)``: ``out`` downstream, never blocking (a full queue
+        drops and counts), then whatever the station has to report. The free token skips
+        ``encode``. A closure over its locals, since every hop calls it; it calls pyzmq's Cython
+        ``send`` directly (the Python-level wrapper adds routing-id and group handling that a
+        PUSH socket never needs)."""
+        base_send, ring_out, noblock, free_wire = (
+            zmq.backend.Socket.send, self.ring_out, zmq.NOBLOCK, FREE_WIRE)
+        station, again = self.station, zmq.Again
+
+        def send(out: tuple) -> None:
+            for m in out:
+                try:
+                    base_send(ring_out, free_wire if m is FREE_TOKEN else encode(m), noblock)
+                except again:
+                    self.send_dropped += 1
+            if station.outbox:
+                self._ship()
+
+        return send
 
     def _arm_timer(self) -> None:
         """Make ``recv`` time out at the station's deadline (hold timer), or never."""
@@ -190,90 +201,76 @@ class StationProcess:
         else:
             self.ring_in.rcvtimeo = max(1, int((deadline - time.monotonic()) * 1000) + 1)
 
-    def _stats(self, now: float) -> dict:
+    def _stats(self, now: float, cls: type[p.Stats] = p.Stats) -> p.Stats:
         st = self.station
-        return {"type": "stats", "node": self.cfg.index, "t": now, "mode": st.mode,
-                "stats": st.stats.as_dict(), "send_dropped": self.send_dropped,
-                "bad_commands": self.bad_commands, "queue": len(st.queue),
-                "armed": st.armed_faults}
+        return cls(self.cfg.index, now, st.mode.value, st.stats.as_dict(), self.send_dropped,
+                   self.bad_commands, len(st.queue), st.armed_faults)
 
     # -- commands from the monitor -------------------------------------------------------------
     def _command(self, data: bytes, now: float) -> None:
         try:
-            cmd = protocol.loads(data)
-            name = cmd.get("cmd")
-            handler = getattr(self, f"_cmd_{name}", None)
-            if handler is None:
-                raise RemoteProtocolError(f"unknown command {name!r}")
-            handler(cmd, now)
-        except (RemoteProtocolError, LocalProtocolError, KeyError, TypeError, ValueError) as e:
+            cmd = p.decode_command(data)
+            self.COMMANDS[type(cmd)](self, cmd, now)
+        except (RemoteProtocolError, LocalProtocolError) as e:
             self.bad_commands += 1
             log.warning("station %d: bad command dropped: %s", self.cfg.index, e)
 
-    def _cmd_link(self, cmd: dict, now: float) -> None:
-        connect(self.ring_out, str(cmd["next"]))
-        self._report({"type": "linked", "node": self.cfg.index})
+    def _cmd_link(self, cmd: p.Link, now: float) -> None:
+        connect(self.ring_out, cmd.next)
+        self._report(p.Linked(self.cfg.index))
 
-    def _cmd_go(self, cmd: dict, now: float) -> None:
-        self._send_ring(self.station.issue_token(now))
+    def _cmd_go(self, cmd: p.Go, now: float) -> None:
+        self.send(self.station.issue_token(now))
 
-    def _cmd_snapshot(self, cmd: dict, now: float) -> None:
-        self._send_ring(self.station.start_snapshot(int(cmd["sid"]), now))
+    def _cmd_snapshot(self, cmd: p.StartSnapshot, now: float) -> None:
+        self.send(self.station.start_snapshot(cmd.sid, now))
 
-    def _cmd_purge(self, cmd: dict, now: float) -> None:
-        self._send_ring(self.station.start_purge(now))
+    def _cmd_purge(self, cmd: p.StartPurge, now: float) -> None:
+        self.send(self.station.start_purge(now))
 
-    def _cmd_inject(self, cmd: dict, now: float) -> None:
-        kind = str(cmd["kind"])
-        log.info("station %d: fault %s injected", self.cfg.index, kind)
-        self._send_ring(self.station.inject(kind, now))
+    def _cmd_inject(self, cmd: p.Inject, now: float) -> None:
+        log.info("station %d: fault %s injected", self.cfg.index, cmd.kind)
+        self.send(self.station.inject(cmd.kind, now))
 
-    def _cmd_send(self, cmd: dict, now: float) -> None:
-        payload = cmd.get("payload")
-        if isinstance(payload, str):
-            data: bytes | int = payload.encode()
+    def _cmd_send(self, cmd: p.Send, now: float) -> None:
+        if cmd.payload is not None:
+            data: bytes | int = cmd.payload.encode()
         else:  # no payload given: one of the requested size (or the ring's payload size)
-            size = cmd.get("size")
-            data = int(size) if size is not None else self.cfg.payload_size
-        self.station.send_payload(int(cmd["dst"]), data)
+            data = cmd.size if cmd.size is not None else self.cfg.params.payload_size
+        self.station.send_payload(cmd.dst, data)
 
-    def _cmd_stats(self, cmd: dict, now: float) -> None:
+    def _cmd_stats(self, cmd: p.AskStats, now: float) -> None:
         self._report(self._stats(now))
 
-    def _cmd_stop(self, cmd: dict, now: float) -> None:
+    def _cmd_stop(self, cmd: p.Stop, now: float) -> None:
         self.running = False
 
-    # -- helpers --------------------------------------------------------------------------------
-    def _send_ring(self, out: tuple) -> None:
-        for m in out:
-            if not send_nowait(self.ring_out, encode(m)):
-                self.send_dropped += 1
-        if self.station.outbox:
-            self._ship()
+    COMMANDS = {p.Link: _cmd_link, p.Go: _cmd_go, p.StartSnapshot: _cmd_snapshot,
+                p.StartPurge: _cmd_purge, p.Inject: _cmd_inject, p.Send: _cmd_send,
+                p.AskStats: _cmd_stats, p.Stop: _cmd_stop}
 
+    # -- reports ---------------------------------------------------------------------------------
     def _ship(self) -> None:
         box = self.station.outbox[:]
         self.station.outbox.clear()
         for item in box:
-            if isinstance(item, LocalSnapshot):
-                self._report(protocol.part_to_json(item))
-            elif isinstance(item, StationEvent):
-                if item.kind == "malformed":
-                    log.warning("station %d: dropped malformed frame: %s", self.cfg.index,
-                                item.detail.get("reason"))
-                    if self.station.stats.malformed > 100:
-                        continue  # counted in stats; do not flood the monitor
-                self._report({"type": "event", **item.as_dict()})
+            if type(item) is LocalSnapshot:
+                self._report(p.Part(self.cfg.index, item))
+                continue
+            if type(item) is Malformed:
+                log.warning("station %d: dropped malformed frame: %s", self.cfg.index,
+                            item.reason)
+                if self.station.stats.malformed > MALFORMED_REPORTS:
+                    continue  # counted in stats; do not flood the monitor
+            self._report(p.EventReport(self.cfg.index, item))
 
-    def _report(self, obj: dict) -> None:
-        if not send_nowait(self.report, protocol.dumps(obj)):
+    def _report(self, msg: p.Report) -> None:
+        if not send_nowait(self.report, msg.to_wire()):
             log.warning("station %d: monitor not keeping up, report dropped", self.cfg.index)
 
     def close(self) -> None:
         try:
-            final = self._stats(time.monotonic())
-            final["type"] = "bye"
-            self._report(final)
+            self._report(self._stats(time.monotonic(), p.Bye))
             time.sleep(0.01)  # let the io thread hand the goodbye over before linger=0 closes
         finally:
             if self.capture is not None:
@@ -322,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         cfg = StationConfig.from_json(Path(args[0]).read_text())
-    except (OSError, ValueError, TypeError) as e:
+    except (OSError, ValueError, TypeError, ConfigError) as e:
         print(f"stations: error: cannot read {args[0]}: {e}", file=sys.stderr)
         return 2
     return run(cfg)

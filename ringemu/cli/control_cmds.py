@@ -14,8 +14,9 @@ import time
 
 import click
 
+from ringemu.cli.options import Finite
 from ringemu.errors import ConfigError
-from ringemu.faults import FAULT_HELP, LIVE_KINDS
+from ringemu.faults import Shell, help_lines, kinds_for
 from ringemu.live.client import ControlClient, RingUnreachable
 from ringemu.live.paths import find_ring, same_process
 from ringemu.live.procutil import end_groups
@@ -26,15 +27,16 @@ RUN_OPTION = click.option("--run", "which", metavar="RUN",
 
 INJECT_HELP = (
     "Inject a fault into a running ring.\n\n\b\nKIND:\n"
-    + "\n".join(f"  {k:<8} {v}" for k, v in FAULT_HELP.items())
-    + "\n\nSECONDS is only for pause (default 1). The monitor records the injection, and its "
-    "detection, in the run's events.jsonl."
+    + "\n".join(f"  {line}" for line in help_lines(Shell.LIVE))
+    + "\n\nSECONDS is only for pause (default 1, at most 60). The monitor records the "
+    "injection, and its detection, in the run's events.jsonl."
 )
 
 
 @click.command(help=INJECT_HELP)
-@click.argument("kind", type=click.Choice(LIVE_KINDS, case_sensitive=False))
-@click.argument("seconds", type=click.FloatRange(min=0, min_open=True), required=False)
+@click.argument("kind", type=click.Choice([k.value for k in kinds_for(Shell.LIVE)],
+                                          case_sensitive=False))
+@click.argument("seconds", type=Finite(0, 60, lo_open=True), required=False)
 @click.option("--station", "-S", type=int, help="Station to inject at (default: a random one).")
 @RUN_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the monitor's reply as JSON.")

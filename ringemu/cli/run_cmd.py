@@ -13,34 +13,35 @@ import time
 
 import click
 
-from ringemu.cli.ring_options import ring_config, ring_options
+from ringemu.cli.options import Finite, build, ring_options
 from ringemu.cli.signals import StopRequested, stop_on_signals
 from ringemu.errors import ConfigError
-from ringemu.faults import FAULT_HELP, LIVE_KINDS, parse_fault
-from ringemu.live.launcher import LiveRing
-from ringemu.report import exit_code, human_lines
+from ringemu.faults import FaultSchedule, Shell, help_lines, parse_fault
+from ringemu.live.launcher import LiveRing, RingConfig
+from ringemu.summary import exit_code, human_lines
 
-_KINDS_HELP = "; ".join(f"{k}: {FAULT_HELP[k]}" for k in LIVE_KINDS)
+_KINDS_HELP = "; ".join(help_lines(Shell.LIVE))
 
 
 @click.command()
-@ring_options()
-@click.option("--duration", "-d", type=click.FloatRange(min=0, min_open=True), required=True,
+@ring_options(live=True)
+@click.option("--duration", "-d", type=Finite(0, 86400 * 365, lo_open=True), required=True,
               help="Seconds to run once the ring is up.")
-@click.option("--inject", "injects", multiple=True, metavar="KIND@SECONDS[:STATION]",
+@click.option("--inject", "injects", multiple=True, metavar="KIND@SECONDS[:STATION[:ARG]]",
               help=f"Inject a fault at SECONDS after the ring is up (repeatable). {_KINDS_HELP}. "
                    "pause takes its length as a third field: pause@5:3:0.5.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def run(duration: float, injects: tuple[str, ...], as_json: bool, **kw) -> int:
     """Run a live ring headless for a fixed time, with scripted faults, and judge it."""
-    cfg = ring_config(kw)
-    specs = sorted((parse_fault(s, LIVE_KINDS, "seconds") for s in injects), key=lambda f: f.when)
+    cfg = build(RingConfig, kw)
+    specs = [parse_fault(s, Shell.LIVE, "seconds") for s in injects]
     for spec in specs:
         if spec.station is not None and not 0 <= spec.station < cfg.stations:
             raise ConfigError(f"--inject {spec}: no station {spec.station} "
                               f"(stations are 0..{cfg.stations - 1})")
-        if spec.when > duration:
+        if spec.at > duration:
             raise ConfigError(f"--inject {spec}: after the end of the run ({duration:g} s)")
+    schedule = FaultSchedule(specs)
     show_progress = sys.stderr.isatty()
     data: dict = {}
     with stop_on_signals(), LiveRing(cfg) as ring:
@@ -48,17 +49,15 @@ def run(duration: float, injects: tuple[str, ...], as_json: bool, **kw) -> int:
         try:
             info = ring.start()
             t_up = time.monotonic()
-            pending = list(specs)
             next_progress = 0.0
             while True:
                 elapsed = time.monotonic() - t_up
                 if elapsed >= duration:
                     break
-                while pending and pending[0].when <= elapsed:
-                    spec = pending.pop(0)
-                    reply = ring.request({"cmd": "inject", "kind": spec.kind,
+                for spec in schedule.due(elapsed):
+                    reply = ring.request({"cmd": "inject", "kind": spec.kind.value,
                                           "station": spec.station, "arg": spec.arg,
-                                          "at": spec.when})
+                                          "at": spec.at})
                     if not reply.get("ok"):
                         click.echo(f"ringemu run: inject {spec} refused: {reply.get('error')}",
                                    err=True)
@@ -69,7 +68,8 @@ def run(duration: float, injects: tuple[str, ...], as_json: bool, **kw) -> int:
                     click.echo(f"\rrun {info.run_id}: {elapsed:5.1f}/{duration:g} s, "
                                f"{st['snapshots']} snapshots, {st['hop_rate']:,.0f} hops/s, "
                                f"alarms {len(st['alarms'])}   ", err=True, nl=False)
-                wake = min([duration] + [p.when for p in pending[:1]])
+                upcoming = schedule.next_at()
+                wake = duration if upcoming is None else min(duration, upcoming)
                 time.sleep(max(0.0, min(0.1, wake - elapsed)))
             ring.poll_children()
             data = ring.request({"cmd": "summary"}, timeout=5.0)

@@ -13,49 +13,38 @@ import time
 
 import click
 
+from ringemu.cli.options import Finite, build, ring_options
 from ringemu.errors import ConfigError
-from ringemu.faults import FAULT_HELP, SIM_KINDS, parse_fault
-from ringemu.report import exit_code, human_lines, summary
+from ringemu.faults import Shell, help_lines, parse_fault
 from ringemu.sim.ring import RingSim, SimConfig, SimOutcome
+from ringemu.summary import exit_code, human_lines, summary
 
-_KINDS_HELP = "; ".join(f"{k}: {FAULT_HELP[k]}" for k in SIM_KINDS)
+_KINDS_HELP = "; ".join(help_lines(Shell.SIM))
 
 
 @click.command()
-@click.option("--stations", "-n", type=click.IntRange(2, 100_000), default=8, show_default=True,
-              help="Stations in the ring.")
-@click.option("--rotations", "-r", type=click.FloatRange(min=0, min_open=True), default=100,
+@ring_options(live=False)
+@click.option("--rotations", "-r", type=Finite(0, 1e9, lo_open=True), default=100,
               show_default=True, help="How long to run, in ring rotations.")
-@click.option("--seed", "-s", type=int, default=1, show_default=True,
-              help="Seed of every random choice; the same seed gives the same run.")
-@click.option("--inject", "injects", multiple=True, metavar="KIND@ROTATION[:STATION]",
+@click.option("--inject", "injects", multiple=True, metavar="KIND@ROTATION[:STATION[:ARG]]",
               help=f"Inject a fault (repeatable). {_KINDS_HELP}. "
                    "STATION defaults to one drawn from the seed.")
-@click.option("--snapshot-every", type=click.FloatRange(min=0), default=2.0, show_default=True,
+@click.option("--snapshot-every", type=Finite(0, 1e9), default=2.0, show_default=True,
               help="Rotations between snapshots (0: no snapshots).")
-@click.option("--load", type=click.FloatRange(0, 1, max_open=True), default=0.1,
-              show_default=True, help="Share of rotations that carry a busy frame.")
-@click.option("--payload-size", type=click.IntRange(0, 4096), default=64, show_default=True,
-              help="Octets of payload per busy frame.")
-@click.option("--link-delay-us", type=click.FloatRange(min=0, min_open=True), default=50.0,
+@click.option("--link-delay-us", type=Finite(0, 1e9, lo_open=True), default=50.0,
               show_default=True, help="Mean link delay in (virtual) microseconds.")
-@click.option("--jitter-us", type=click.FloatRange(min=0), default=20.0, show_default=True,
+@click.option("--jitter-us", type=Finite(0, 1e9), default=20.0, show_default=True,
               help="Per-message jitter in microseconds (links stay FIFO).")
-@click.option("--recovery", type=click.Choice(["purge", "none"]), default="purge",
-              show_default=True, help="Purge the ring after a LOST or DUPLICATE verdict.")
-@click.option("--active-monitor", type=int, default=0, show_default=True,
-              help="Station acting as 802.5 active monitor.")
-@click.option("--pcap", type=click.Path(dir_okay=False, writable=True),
+@click.option("--pcap", type=click.Path(dir_okay=False),
               help="Write every frame to this pcap file (link type 6, Token Ring).")
-@click.option("--events", "events_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write every snapshot, alarm, purge and fault event here (JSON lines).")
+@click.option("--events", "events_path", type=click.Path(dir_okay=False),
+              help="Write every event of the run here (JSON lines, as a live run's "
+                   "events.jsonl).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not print speed and progress on stderr.")
-def sim(
-    stations: int, rotations: float, seed: int, injects: tuple[str, ...], snapshot_every: float,
-    load: float, payload_size: int, link_delay_us: float, jitter_us: float, recovery: str,
-    active_monitor: int, pcap: str | None, events_path: str | None, as_json: bool, quiet: bool,
-) -> int:
+def sim(rotations: float, injects: tuple[str, ...], snapshot_every: float, link_delay_us: float,
+        jitter_us: float, pcap: str | None, events_path: str | None, as_json: bool, quiet: bool,
+        **kw) -> int:
     """Simulate a ring deterministically, inject faults and check they are detected.
 
     Runs the same station, snapshot and alarm code as the live ring, on a virtual clock.
@@ -67,16 +56,18 @@ def sim(
       ringemu sim --stations 16 --rotations 300 --inject lose@50 --inject dup@150:3
       ringemu sim -n 1000 -r 20 --json
     """
-    config = SimConfig(
-        stations=stations, rotations=rotations, seed=seed, snapshot_every=snapshot_every,
-        load=load, payload_size=payload_size, link_delay=link_delay_us * 1e-6,
-        jitter=jitter_us * 1e-6, recovery=(recovery == "purge"), active_monitor=active_monitor,
-        faults=[parse_fault(s, SIM_KINDS, "rotations") for s in injects], pcap=pcap,
+    config = build(
+        SimConfig, kw, rotations=rotations, snapshot_every=snapshot_every,
+        link_delay=link_delay_us * 1e-6, jitter=jitter_us * 1e-6,
+        faults=[parse_fault(s, Shell.SIM, "rotations") for s in injects], pcap=pcap,
     )
-    ring = RingSim(config)
+    outputs = [p for p in (pcap, events_path) if p]
+    check_writable(outputs)
     events_file = open(events_path, "w") if events_path else None
+    sink = None
     if events_file is not None:
-        ring.on_event = lambda d: events_file.write(json.dumps(d, sort_keys=True) + "\n")
+        sink = lambda d: events_file.write(json.dumps(d, sort_keys=True) + "\n")  # noqa: E731
+    ring = RingSim(config, on_event=sink)
     progress = None
     if not quiet and sys.stderr.isatty():
         progress = _progress_printer(rotations)
@@ -104,9 +95,19 @@ def sim(
     return exit_code(data["valid"])
 
 
+def check_writable(paths: list[str]) -> None:
+    """Refuse, before anything runs, an output file that cannot be written."""
+    for path in paths:
+        try:
+            with open(path, "a"):
+                pass
+        except OSError as e:
+            raise ConfigError(f"cannot write {path}: {e.strerror}") from None
+
+
 def _summary(o: SimOutcome) -> dict:
     rot = o.rotation
-    data = summary(o.judgement, o.results, o.alarms, lambda t: t / rot, "detection_rotations")
+    data = summary(o.history, o.judgement, lambda t: t / rot, "detection_rotations")
     stats = o.station_stats
     data.update(
         stations=o.config.stations,
@@ -118,7 +119,6 @@ def _summary(o: SimOutcome) -> dict:
         frames_sent=sum(s["sent"] for s in stats),
         frames_delivered=sum(s["delivered"] for s in stats),
         malformed=sum(s["malformed"] for s in stats),
-        purges=len(o.purges),
     )
     if o.config.pcap:
         data["pcap"] = o.config.pcap

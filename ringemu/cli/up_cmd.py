@@ -12,18 +12,18 @@ import time
 
 import click
 
-from ringemu.cli.ring_options import ring_config, ring_options
+from ringemu.cli.options import build, ring_options
 from ringemu.cli.signals import StopRequested, stop_on_signals
 from ringemu.errors import ConfigError
 from ringemu.live.client import follow
 from ringemu.live.paths import read_events
-from ringemu.live.launcher import LiveRing
+from ringemu.live.launcher import LiveRing, RingConfig
 
 QUIET_EVENTS = {"stations", "snapshot", "station_up", "fault_fired", "first_snapshot"}
 
 
 @click.command()
-@ring_options()
+@ring_options(live=True)
 @click.option("--no-dashboard", is_flag=True, help="Print a text view instead of the dashboard.")
 @click.option("--json", "as_json", is_flag=True,
               help="With --no-dashboard: print every event as one JSON object per line.")
@@ -34,7 +34,7 @@ def up(no_dashboard: bool, as_json: bool, **kw) -> int:
     then. Inject faults from another shell with 'ringemu inject'. The run is recorded in
     runs/<id>/ (runs/latest links to it).
     """
-    cfg = ring_config(kw)
+    cfg = build(RingConfig, kw)
     use_dashboard = not no_dashboard and not as_json and sys.stdout.isatty()
     printed = [float("-inf")]
     with stop_on_signals(), LiveRing(cfg) as ring:

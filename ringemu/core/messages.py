@@ -17,199 +17,114 @@ the simulator carries it where the live ring carries the damaged bytes, so both 
 same "drop and count" path.
 
 Tokens and frames are "token units": a snapshot counts them. Markers and purges carry no token.
+
+Every message is immutable. A station that changes a frame's bits as it repeats it (the A and C
+bits of FS, the M bit of AC) sends a new ``Frame``; so a message a snapshot recorded in transit
+stays exactly as it was recorded, which a rollback relies on when it sends it again.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 BROADCAST = -1
 """``Frame.dst`` for a frame addressed to every station (802.5 ``C0:00:FF:FF:FF:FF``)."""
 
 
+class MessageKind(StrEnum):
+    """Short names of the message kinds, as used in reports and JSON."""
+
+    TOKEN = "token"
+    FRAME = "frame"
+    MARKER = "marker"
+    PURGE = "purge"
+    GARBLED = "garbled"
+
+
+@dataclass(frozen=True, slots=True)
 class Token:
-    """The free token. Immutable; ``FREE_TOKEN`` is the one instance stations pass around."""
+    """The free token. ``FREE_TOKEN`` is the one instance stations pass around."""
 
-    __slots__ = ("priority", "reservation")
-
-    def __init__(self, priority: int = 0, reservation: int = 0) -> None:
-        object.__setattr__(self, "priority", priority)
-        object.__setattr__(self, "reservation", reservation)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("Token is immutable")
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            type(other) is Token
-            and self.priority == other.priority
-            and self.reservation == other.reservation
-        )
-
-    def __hash__(self) -> int:
-        return hash((Token, self.priority, self.reservation))
-
-    def __repr__(self) -> str:
-        if self.priority or self.reservation:
-            return f"Token(priority={self.priority}, reservation={self.reservation})"
-        return "Token()"
+    priority: int = 0
+    reservation: int = 0
+    kind = MessageKind.TOKEN
 
 
 FREE_TOKEN = Token()
 
 
+@dataclass(frozen=True, slots=True)
 class Frame:
     """A busy frame: a captured token carrying ``payload`` from ``src`` to ``dst``.
 
-    Mutable on purpose, like the bits on a real ring: the destination sets ``recognized`` and
-    ``copied`` (FS A and C bits), the active monitor sets ``monitor`` (AC M bit) as it repeats.
+    ``monitor`` is the AC M bit (set by the active monitor as it repeats the frame),
+    ``recognized`` and ``copied`` the FS A and C bits (set by the destination).
     """
 
-    __slots__ = ("src", "dst", "seq", "payload", "priority", "monitor", "recognized", "copied",
-                 "wire")
+    src: int
+    dst: int
+    seq: int
+    payload: bytes = b""
+    priority: int = 0
+    monitor: bool = False
+    recognized: bool = False
+    copied: bool = False
+    wire: bytes | None = field(default=None, compare=False, repr=False)
+    """The octets this frame was decoded from, if it was (the codec's business: a station that
+    repeats a frame sends them again, patching only AC and FS, which the FCS does not cover)."""
+    kind = MessageKind.FRAME
 
-    def __init__(
-        self,
-        src: int,
-        dst: int,
-        seq: int,
-        payload: bytes = b"",
-        priority: int = 0,
-        monitor: bool = False,
-        recognized: bool = False,
-        copied: bool = False,
-    ) -> None:
-        self.src = src
-        self.dst = dst
-        self.seq = seq
-        self.payload = payload
-        self.priority = priority
-        self.monitor = monitor
-        self.recognized = recognized
-        self.copied = copied
-        self.wire: bytes | None = None
-        """The octets this frame was decoded from, if it was (the codec's business: a station
-        that repeats a frame sends them again, patching only AC and FS, which the FCS does not
-        cover). Not part of equality."""
+    def monitored(self) -> Frame:
+        """The frame as the active monitor repeats it: M bit set."""
+        return Frame(self.src, self.dst, self.seq, self.payload, self.priority, True,
+                     self.recognized, self.copied, self.wire)
 
-    def _key(self) -> tuple:
-        return (
-            self.src,
-            self.dst,
-            self.seq,
-            self.payload,
-            self.priority,
-            self.monitor,
-            self.recognized,
-            self.copied,
-        )
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is Frame and self._key() == other._key()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable
+    def copied_by_destination(self) -> Frame:
+        """The frame as its destination repeats it: address recognised, frame copied."""
+        return Frame(self.src, self.dst, self.seq, self.payload, self.priority, self.monitor,
+                     True, True, self.wire)
 
     def __repr__(self) -> str:
         flags = "".join(
             c for c, on in (("M", self.monitor), ("A", self.recognized), ("C", self.copied)) if on
         )
-        return (
-            f"Frame({self.src}->{self.dst} seq={self.seq} {len(self.payload)}B"
-            + (f" {flags}" if flags else "")
-            + ")"
-        )
+        return (f"Frame({self.src}->{self.dst} seq={self.seq} {len(self.payload)}B"
+                + (f" {flags}" if flags else "") + ")")
 
 
+@dataclass(frozen=True, slots=True)
 class Marker:
     """Chandy-Lamport marker of snapshot ``snapshot_id``, started by station ``initiator``."""
 
-    __slots__ = ("snapshot_id", "initiator")
-
-    def __init__(self, snapshot_id: int, initiator: int) -> None:
-        self.snapshot_id = snapshot_id
-        self.initiator = initiator
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            type(other) is Marker
-            and self.snapshot_id == other.snapshot_id
-            and self.initiator == other.initiator
-        )
-
-    def __hash__(self) -> int:
-        return hash((Marker, self.snapshot_id, self.initiator))
-
-    def __repr__(self) -> str:
-        return f"Marker(snapshot={self.snapshot_id}, initiator={self.initiator})"
+    snapshot_id: int
+    initiator: int
+    kind = MessageKind.MARKER
 
 
+@dataclass(frozen=True, slots=True)
 class Purge:
-    """802.5 Ring Purge sent by the active monitor ``origin``; ``epoch`` numbers its purges."""
+    """802.5 Ring Purge sent by the active monitor ``origin``; ``number`` counts its purges."""
 
-    __slots__ = ("origin", "epoch")
-
-    def __init__(self, origin: int, epoch: int) -> None:
-        self.origin = origin
-        self.epoch = epoch
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is Purge and self.origin == other.origin and self.epoch == other.epoch
-
-    def __hash__(self) -> int:
-        return hash((Purge, self.origin, self.epoch))
-
-    def __repr__(self) -> str:
-        return f"Purge(origin={self.origin}, epoch={self.epoch})"
+    origin: int
+    number: int
+    kind = MessageKind.PURGE
 
 
+@dataclass(frozen=True, slots=True)
 class Garbled:
     """A message damaged in transit (``reason`` says how); receivers drop it and count it."""
 
-    __slots__ = ("original", "reason")
-
-    def __init__(self, original: object, reason: str = "bad FCS") -> None:
-        self.original = original
-        self.reason = reason
-
-    def __repr__(self) -> str:
-        return f"Garbled({self.original!r}, {self.reason!r})"
+    original: object
+    reason: str = "bad FCS"
+    kind = MessageKind.GARBLED
 
 
 Message = Token | Frame | Marker | Purge | Garbled
+TOKEN_UNITS = (Token, Frame)
+"""The message types a snapshot counts as a token."""
 
 
-def kind_of(msg: object) -> str:
-    """Short lowercase name of a message kind, as used in reports and JSON."""
+def is_token_unit(msg: object) -> bool:
     t = type(msg)
-    if t is Token:
-        return "token"
-    if t is Frame:
-        return "frame"
-    if t is Marker:
-        return "marker"
-    if t is Purge:
-        return "purge"
-    if t is Garbled:
-        return "garbled"
-    raise TypeError(f"not a ring message: {msg!r}")
-
-
-def summarize(msg: object) -> dict:
-    """A JSON-ready description of a recorded message (what snapshot reports carry).
-
-    Already-summarised dicts pass through, so counting code accepts either form.
-    """
-    if isinstance(msg, dict):
-        return msg
-    t = type(msg)
-    if t is Token:
-        return {"kind": "token", "priority": msg.priority}
-    if t is Frame:
-        return {"kind": "frame", "src": msg.src, "dst": msg.dst, "seq": msg.seq}
-    if t is Purge:
-        return {"kind": "purge", "origin": msg.origin, "epoch": msg.epoch}
-    if t is Marker:
-        return {"kind": "marker", "snapshot": msg.snapshot_id}
-    return {"kind": kind_of(msg)}
-
-
-TOKEN_UNIT_KINDS = frozenset({"token", "frame"})
-"""Kinds of summarised messages that count as a token in a snapshot."""
+    return t is Token or t is Frame

@@ -6,7 +6,7 @@ Sans-I/O like the rest of the core. The shell (the simulator, or the live monito
    returned snapshot id;
 2. feeds every station's finished part to ``on_report(part, now)``;
 3. calls ``poll(now)`` at ``next_deadline`` so silent stations turn into an INCOMPLETE verdict;
-4. feeds the active monitor's purge completions to ``on_purge_done(epoch, now)``;
+4. feeds the active monitor's purge completions to ``on_purge_done(number, now)``;
 5. acts on the returned events: ``SnapshotResult`` and ``AlarmEvent`` are published, a
    ``PurgeRequest`` is sent to the active monitor station.
 
@@ -27,21 +27,13 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from ringemu.core.snapshot import LocalSnapshot
-from ringemu.core.verdict import (
-    DUPLICATE,
-    INCOMPLETE,
-    LOST,
-    RECOVERING,
-    AlarmEvent,
-    AlarmTracker,
-    SnapshotResult,
-    count_tokens,
-    verdict_for,
-)
+from ringemu.core.state import Mode
+from ringemu.core.verdict import (AlarmEvent, AlarmTracker, SnapshotResult, Verdict,
+                                  count_tokens, verdict_for)
 from ringemu.errors import LocalProtocolError
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class PurgeRequest:
     """Ask ``station`` (the active monitor) to purge the ring, because of ``snapshot_id``."""
 
@@ -49,9 +41,9 @@ class PurgeRequest:
     snapshot_id: int
     t: float
 
-    def as_dict(self) -> dict:
-        return {"event": "purge_request", "station": self.station, "snapshot": self.snapshot_id,
-                "t": self.t}
+    def to_json(self) -> dict:
+        return {"event": "purge_request", "t": self.t, "station": self.station,
+                "snapshot": self.snapshot_id}
 
 
 class _Pending:
@@ -156,9 +148,9 @@ class SnapshotMonitor:
             events.extend(self._incomplete(pending, now, down_set))
         return events
 
-    def on_purge_done(self, epoch: int, now: float) -> list[MonitorEvent]:
-        """The active monitor finished purge number ``epoch``."""
-        self._purges_done = max(self._purges_done, epoch)
+    def on_purge_done(self, number: int, now: float) -> list[MonitorEvent]:
+        """The active monitor finished purge number ``number``."""
+        self._purges_done = max(self._purges_done, number)
         self._purge_asked = None
         return []
 
@@ -167,10 +159,11 @@ class SnapshotMonitor:
         parts = pending.parts.values()
         count = count_tokens(parts)
         states = {p.node: p.state for p in parts}
-        am_state = states.get(self.active_monitor) or {}
-        purging = any(isinstance(s, dict) and s.get("mode") == "purging" for s in states.values())
-        stale = (not purging) and int(am_state.get("purges", 0)) < self._purges_done
-        verdict = RECOVERING if purging else verdict_for(count.total)
+        am_state = states.get(self.active_monitor)
+        purging = any(s.mode is Mode.PURGING for s in states.values())
+        stale = (not purging and am_state is not None
+                 and am_state.purges < self._purges_done)
+        verdict = Verdict.RECOVERING if purging else verdict_for(count.total)
         result = SnapshotResult(
             pending.sid, pending.initiator, pending.started, now, verdict, count.total,
             count.held, count.in_transit, states, stale=stale,
@@ -186,9 +179,9 @@ class SnapshotMonitor:
         silent = [s for s in order if s not in pending.parts]
         suspect = next((s for s in silent if s in down), silent[0] if silent else None)
         result = SnapshotResult(
-            pending.sid, pending.initiator, pending.started, now, INCOMPLETE,
+            pending.sid, pending.initiator, pending.started, now, Verdict.INCOMPLETE,
             states={p.node: p.state for p in pending.parts.values()},
-            silent=silent, suspect=suspect,
+            silent=tuple(silent), suspect=suspect,
         )
         return self._conclude(result, now)
 
@@ -199,7 +192,7 @@ class SnapshotMonitor:
         if (
             self.recovery
             and result.is_alarming
-            and result.verdict in (LOST, DUPLICATE)
+            and result.verdict in (Verdict.LOST, Verdict.DUPLICATE)
             and self._may_purge(now)
         ):
             self._purge_asked = now

@@ -13,8 +13,9 @@ Station ``i`` of an ``N``-station ring receives from ``i-1`` and sends to ``i+1`
   what they return downstream;
 - ``on_timer(now)`` once ``now >= deadline`` (only used when ``hold`` > 0).
 
-After each call the shell drains ``outbox``: finished snapshot parts (``LocalSnapshot``) for the
-monitor, and ``StationEvent`` records (faults that fired, purges, drops).
+After each call the shell drains ``outbox``: finished snapshot parts (``LocalSnapshot`` of a
+``StationState``) for the monitor, and ``StationEvent`` records (``ringemu.core.station_events``:
+faults that fired, purges, drops).
 
 Modes (``mode``):
 
@@ -43,9 +44,10 @@ and forgets a frame it was awaiting. When the purge returns the monitor releases
 so exactly one token exists afterwards. The active monitor also sets the M bit of frames it
 repeats and treats a frame seen twice as orphaned (removed, then a purge), as 802.5 does.
 
-Injected faults (``inject``): ``lose`` drops the next token or frame received; ``dup`` releases an
-extra free token now (or, while holding, two tokens on release); ``corrupt`` damages the next
-token or frame sent so its receiver drops it.
+Injected faults (``inject``, the kinds ``ringemu.faults`` lists with the station as actor):
+``lose`` drops the next token or frame received; ``dup`` releases an extra free token now (or,
+while holding, two tokens on release); ``corrupt`` damages the next token or frame sent so its
+receiver drops it. Each reports ``FaultFired`` with the registry's effect when it takes effect.
 """
 
 from __future__ import annotations
@@ -55,44 +57,17 @@ from typing import Any
 
 from ringemu.core.messages import BROADCAST, FREE_TOKEN, Frame, Garbled, Marker, Purge, Token
 from ringemu.core.snapshot import SnapshotRecorder
+from ringemu.core.state import Mode, StationState
+from ringemu.core.station_events import (Absorbed, FaultFired, Malformed, Orphan, PurgeDone,
+                                         PurgeStarted, Stray)
 from ringemu.core.traffic import Traffic
 from ringemu.errors import LocalProtocolError
+from ringemu.faults import FAULTS, STATION_FAULTS, FaultKind
 
-IDLE = "idle"
-HOLDING = "holding"
-AWAITING = "awaiting"
-PURGING = "purging"
-
-FAULT_KINDS = ("lose", "dup", "corrupt")
-FAULT_EFFECT = {"lose": -1, "dup": +1, "corrupt": -1}
-"""How each fault changes the number of token units on the ring when it fires."""
+IDLE, HOLDING, AWAITING, PURGING = Mode.IDLE, Mode.HOLDING, Mode.AWAITING, Mode.PURGING
 
 _EMPTY: tuple = ()
 _PASS_FREE: tuple = (FREE_TOKEN,)
-
-
-class StationEvent:
-    """Something notable that happened at a station, for logs, run records and the monitor.
-
-    ``kind`` is one of: ``fault`` (an injected fault fired; detail has ``fault`` and ``effect``),
-    ``purge_done``, ``purge_started``, ``orphan`` (active monitor removed a circulating frame),
-    ``malformed`` (dropped bad octets),
-    ``absorbed`` (a purge removed a token unit), ``stray`` (own frame returned unexpectedly).
-    """
-
-    __slots__ = ("kind", "station", "time", "detail")
-
-    def __init__(self, kind: str, station: int, time: float, detail: dict | None = None) -> None:
-        self.kind = kind
-        self.station = station
-        self.time = time
-        self.detail = detail or {}
-
-    def as_dict(self) -> dict:
-        return {"event": self.kind, "station": self.station, "t": self.time, **self.detail}
-
-    def __repr__(self) -> str:
-        return f"StationEvent({self.kind!r}, station={self.station}, t={self.time}, {self.detail})"
 
 
 class StationStats:
@@ -126,13 +101,13 @@ class Station:
 
     Slotted, and the counters and flags the free-token path reads live in the station itself:
     in a live ring every hop runs in a process whose caches the other stations just flushed,
-    so each extra object touched per hop costs microseconds.
+    so each extra object touched per hop costs time.
     """
 
     __slots__ = (
         "index", "n_stations", "upstream", "downstream", "is_active_monitor", "traffic",
         "holding_time", "hold", "recorder", "mode", "deadline", "outbox", "queue",
-        "purge_epoch", "_stats", "_tokens", "_frames", "_recording", "_countdown", "_tx",
+        "purge_number", "_stats", "_tokens", "_frames", "_recording", "_countdown", "_tx",
         "_tx_started", "_seq", "_lose", "_dup", "_corrupt", "_armed",
     )
 
@@ -171,7 +146,7 @@ class Station:
         self._recording = False  # mirrors recorder.recording, refreshed after each marker
         self._countdown = traffic.gap() if traffic is not None else -1
         self.queue: deque[tuple[int, int | bytes]] = deque()
-        self.purge_epoch = 0
+        self.purge_number = 0
         self._tx: Frame | None = None
         self._tx_started = 0.0
         self._seq = 0
@@ -223,17 +198,17 @@ class Station:
             if self.is_active_monitor:
                 if msg.monitor:
                     return self._orphan(msg, now)
-                msg.monitor = True
+                msg = msg.monitored()
             if msg.dst == self.index or msg.dst == BROADCAST:
-                msg.recognized = True
-                msg.copied = True
+                msg = msg.copied_by_destination()
                 self._stats.delivered += 1
             if self._armed:
                 return self._send((msg,), now)
             return (msg,)
         if t is Marker:
             self._stats.markers += 1
-            dests, done = self.recorder.on_marker(msg.snapshot_id, self.upstream, self.local_state)
+            dests, done = self.recorder.on_marker(
+                msg.snapshot_id, self.upstream, lambda: self.local_state(now))
             self._recording = self.recorder.recording
             if done is not None:
                 self.outbox.append(done)
@@ -247,7 +222,7 @@ class Station:
     def on_malformed(self, reason: str, now: float) -> None:
         """Octets from upstream failed validation: count them, never act on them."""
         self._stats.malformed += 1
-        self.outbox.append(StationEvent("malformed", self.index, now, {"reason": reason}))
+        self.outbox.append(Malformed(self.index, now, reason))
 
     def on_timer(self, now: float) -> tuple:
         """Release a held token once its hold time is over."""
@@ -266,7 +241,7 @@ class Station:
 
     def start_snapshot(self, sid: int, now: float) -> tuple:
         """Initiate snapshot ``sid`` here; returns the marker to send downstream."""
-        dests, done = self.recorder.start(sid, self.local_state())
+        dests, done = self.recorder.start(sid, self.local_state(now))
         self._recording = self.recorder.recording
         if done is not None:
             self.outbox.append(done)
@@ -280,30 +255,26 @@ class Station:
             return _EMPTY
         self._reset(now)
         self.mode = PURGING
-        self.purge_epoch += 1
-        self.outbox.append(
-            StationEvent("purge_started", self.index, now, {"epoch": self.purge_epoch})
-        )
-        return (Purge(self.index, self.purge_epoch),)
+        self.purge_number += 1
+        self.outbox.append(PurgeStarted(self.index, now, self.purge_number))
+        return (Purge(self.index, self.purge_number),)
 
-    def inject(self, kind: str, now: float) -> tuple:
+    def inject(self, kind: FaultKind | str, now: float) -> tuple:
         """Arm or fire an injected fault; returns what must be sent downstream now."""
-        if kind == "lose":
+        if kind not in STATION_FAULTS:
+            known = ", ".join(sorted(STATION_FAULTS))
+            raise LocalProtocolError(f"a station cannot carry out {kind!r} (it does: {known})")
+        if kind == FaultKind.LOSE:
             self._lose += 1
-            self._rearm()
-            return _EMPTY
-        if kind == "corrupt":
+        elif kind == FaultKind.CORRUPT:
             self._corrupt += 1
-            self._rearm()
-            return _EMPTY
-        if kind == "dup":
-            if self.mode is HOLDING:
-                self._dup += 1
-                self._rearm()
-                return _EMPTY
-            self._fired("dup", now)
+        elif self.mode is HOLDING:  # dup while holding: two tokens leave on release
+            self._dup += 1
+        else:
+            self._fired(FaultKind.DUP, now)
             return (FREE_TOKEN,)
-        raise LocalProtocolError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
+        self._rearm()
+        return _EMPTY
 
     def send_payload(self, dst: int, payload: bytes | int) -> None:
         """Queue a payload (bytes, or a size to fill) for ``dst``; sent at the next capture."""
@@ -324,12 +295,11 @@ class Station:
         """Token units at this station that no link holds: 1 while holding the free token."""
         return 1 if self.mode is HOLDING else 0
 
-    def local_state(self) -> dict:
-        """What a snapshot records for this station (JSON-ready)."""
-        state = {"tokens": self.tokens_held(), "mode": self.mode, "purges": self._stats.purges}
-        if self._tx is not None:
-            state["awaiting"] = [self._tx.dst, self._tx.seq]
-        return state
+    def local_state(self, now: float) -> StationState:
+        """What a snapshot records for this station."""
+        tx = self._tx
+        return StationState(self.mode, self.tokens_held(), self._stats.purges,
+                            None if tx is None else (tx.dst, tx.seq), now)
 
     @property
     def armed_faults(self) -> dict[str, int]:
@@ -350,7 +320,7 @@ class Station:
     def _strip(self, frame: Frame, now: float) -> tuple:
         tx = self._tx
         if self.mode is not AWAITING or tx is None or frame.seq != tx.seq:
-            self.outbox.append(StationEvent("stray", self.index, now, {"seq": frame.seq}))
+            self.outbox.append(Stray(self.index, now, frame.seq))
             return _EMPTY
         self._tx = None
         if frame.copied:
@@ -377,12 +347,12 @@ class Station:
         if self._corrupt:
             self._corrupt -= 1
             self._rearm()
-            self._fired("corrupt", now)
+            self._fired(FaultKind.CORRUPT, now)
             return (Garbled(unit, "bad FCS" if type(unit) is Frame else "bad ED"),) + out[1:]
         if type(unit) is Token:
             self._dup -= 1
             self._rearm()
-            self._fired("dup", now)
+            self._fired(FaultKind.DUP, now)
             return (unit, FREE_TOKEN) + out[1:]
         return out
 
@@ -393,29 +363,25 @@ class Station:
         self._lose -= 1
         self._rearm()
         self._stats.dropped += 1
-        self._fired("lose", now)
+        self._fired(FaultKind.LOSE, now)
         return _EMPTY
 
     def _absorb(self, msg: Token | Frame, now: float) -> tuple:
         self._stats.absorbed += 1
-        self.outbox.append(StationEvent("absorbed", self.index, now, {"what": _what(msg)}))
+        self.outbox.append(Absorbed(self.index, now, _what(msg)))
         return _EMPTY
 
     def _orphan(self, frame: Frame, now: float) -> tuple:
         self._stats.orphans += 1
-        self.outbox.append(
-            StationEvent("orphan", self.index, now, {"src": frame.src, "seq": frame.seq})
-        )
+        self.outbox.append(Orphan(self.index, now, frame.src, frame.seq))
         return self.start_purge(now)
 
     def _on_purge(self, purge: Purge, now: float) -> tuple:
         if purge.origin == self.index:
-            if self.mode is PURGING and purge.epoch == self.purge_epoch:
+            if self.mode is PURGING and purge.number == self.purge_number:
                 self.mode = IDLE
                 self._stats.purges += 1
-                self.outbox.append(
-                    StationEvent("purge_done", self.index, now, {"epoch": purge.epoch})
-                )
+                self.outbox.append(PurgeDone(self.index, now, purge.number))
                 return self._send((FREE_TOKEN,), now)
             return _EMPTY  # a stale purge of ours: it has done its work
         self._reset(now)
@@ -425,16 +391,16 @@ class Station:
         """Forget any token held and any frame awaited (a purge is clearing the ring)."""
         if self.mode is HOLDING:
             self._stats.absorbed += 1
-            self.outbox.append(StationEvent("absorbed", self.index, now, {"what": "token"}))
+            self.outbox.append(Absorbed(self.index, now, "token"))
         self._tx = None
         self.deadline = None
         if self.mode is not PURGING:
             self.mode = IDLE
 
-    def _fired(self, kind: str, now: float) -> None:
-        self.outbox.append(
-            StationEvent("fault", self.index, now, {"fault": kind, "effect": FAULT_EFFECT[kind]})
-        )
+    def _fired(self, kind: FaultKind, now: float) -> None:
+        effect = FAULTS[kind].effect
+        assert effect is not None
+        self.outbox.append(FaultFired(self.index, now, kind.value, effect))
 
 
 def _what(msg: Token | Frame) -> str:

@@ -61,9 +61,9 @@ SV_BEACON_TYPE = 0x01
 SV_NAUN = 0x02
 SV_PHYSICAL_DROP = 0x0B
 SV_PURGE_EPOCH = 0x40
-"""ringemu's subvector for ``Purge.epoch`` (4 octets). Unassigned in 802.5; tshark 4.0 shows
+"""ringemu's subvector for ``Purge.number`` (4 octets). Unassigned in 802.5; tshark 4.0 shows
 it as "Unknown subvector ID 0x40" and marks nothing malformed (it checks the lengths of the ids
-it knows, so a known id such as Correlator 0x09 would force a 2-octet epoch)."""
+it knows, so a known id such as Correlator 0x09 would force a 2-octet number)."""
 
 FCS_RESIDUE = 0x2144DF1C
 """``zlib.crc32(FC..INFO + FCS)`` of every intact frame: the CRC-32 residue."""
@@ -213,7 +213,7 @@ def _encode_mac(m: MacFrame) -> bytes:
 
 
 def _purge_frame(p: Purge) -> MacFrame:
-    return MacFrame(BROADCAST, p.origin, RING_PURGE, ((SV_PURGE_EPOCH, _U32.pack(p.epoch)),))
+    return MacFrame(BROADCAST, p.origin, RING_PURGE, ((SV_PURGE_EPOCH, _U32.pack(p.number)),))
 
 
 def _garble(wire: bytes) -> bytes:
@@ -349,8 +349,8 @@ def _decode_llc(data: bytes, n: int, ac: int, fs: int, src: int, dst: int) -> Fr
             ac & 0x08 != 0,
             fs & 0x80 != 0,
             fs & 0x40 != 0,
+            data,  # a repeating station re-sends these octets (see _encode_frame)
         )
-        frame.wire = data  # a repeating station re-sends these octets (see _encode_frame)
         return frame
     if ethertype == ETHERTYPE_MARKER:
         if n != _INFO + 12 + 6:

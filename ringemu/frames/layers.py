@@ -262,8 +262,8 @@ def _parts(msg: object) -> tuple[dict, int, Packet]:
         header = dict(dst=_mac(BROADCAST), src=_mac(msg.initiator))
         return header, 0, LLC() / SNAP() / RingemuMarker(snapshot_id=msg.snapshot_id)
     if t is Purge:
-        epoch = [(SV_PURGE_EPOCH, struct.pack(">I", msg.epoch))]
-        return _mac_parts(BROADCAST, msg.origin, RING_PURGE, epoch)
+        number = [(SV_PURGE_EPOCH, struct.pack(">I", msg.number))]
+        return _mac_parts(BROADCAST, msg.origin, RING_PURGE, number)
     if t is MacFrame:
         return _mac_parts(
             msg.dst, msg.src, msg.vector, msg.subvectors, msg.dst_class, msg.src_class

@@ -25,6 +25,7 @@ from ringemu.live import monitor as monitor_mod
 from ringemu.live.client import ControlClient, EventStream, RingUnreachable
 from ringemu.live.paths import RingInfo, new_run_id, proc_start_time, runs_root, runtime_root
 from ringemu.live.procutil import end_groups, fork_child, reap
+from ringemu.params import RingParams
 from stations import station as station_mod
 
 log = logging.getLogger(__name__)
@@ -35,18 +36,9 @@ class LaunchError(RingemuError):
 
 
 @dataclass
-class RingConfig:
-    stations: int = 8
-    transport: str = "ipc"
-    seed: int = 1
-    load: float = 0.1
-    payload_size: int = 64
-    snapshot_interval: float = 0.2
-    min_deadline: float = 0.25
-    recovery: bool = True
-    active_monitor: int = 0
-    hold: float = 0.0
-    holding_time: float = 0.010
+class RingConfig(RingParams):
+    """A live ring: the ring's parameters and what only the launcher needs."""
+
     pin: str = "none"
     """CPU placement: ``none`` (the kernel's choice) or ``one`` (every station on one CPU: a
     token hop then never has to wake a process on another CPU)."""
@@ -59,16 +51,7 @@ class RingConfig:
         return self.pcap is not None
 
     def validate(self) -> None:
-        if self.stations < 2:
-            raise ConfigError("--stations must be at least 2")
-        if self.stations > 1000:
-            raise ConfigError("--stations above 1000 is not supported by a live ring")
-        if self.transport not in ("ipc", "tcp"):
-            raise ConfigError("--transport must be ipc or tcp")
-        if self.snapshot_interval <= 0:
-            raise ConfigError("--snapshot-interval must be positive")
-        if not 0 <= self.active_monitor < self.stations:
-            raise ConfigError(f"--active-monitor must be a station 0..{self.stations - 1}")
+        super().validate()
         if self.pin not in ("none", "one"):
             raise ConfigError("--pin must be none or one")
 
@@ -112,7 +95,8 @@ class LiveRing:
             raise ConfigError(f"cannot create run folders: {e}") from None
         self._link_latest()
         (self.run_dir / "config.json").write_text(json.dumps(
-            {"run_id": self.run_id, **asdict(cfg), "launcher_pid": os.getpid()}, indent=1))
+            {"run_id": self.run_id, **asdict(cfg), **cfg.to_json(),
+             "launcher_pid": os.getpid()}, indent=1))
         gc.freeze()  # children share the launcher's objects instead of copying them on first GC
         endpoints = self._fork_monitor()
         self._fork_stations(endpoints["report"])
@@ -141,10 +125,8 @@ class LiveRing:
     def _fork_monitor(self) -> dict:
         cfg = self.cfg
         mcfg = monitor_mod.MonitorConfig(
-            stations=cfg.stations, runtime_dir=str(self.runtime_dir), run_dir=str(self.run_dir),
-            transport=cfg.transport, snapshot_interval=cfg.snapshot_interval,
-            min_deadline=cfg.min_deadline, recovery=cfg.recovery,
-            active_monitor=cfg.active_monitor, seed=cfg.seed,
+            params=cfg.ring_params(), runtime_dir=str(self.runtime_dir),
+            run_dir=str(self.run_dir),
         )
         read_fd, write_fd = os.pipe()
         log_file = str(self.run_dir / "monitor.log")
@@ -169,12 +151,11 @@ class LiveRing:
         if cfg.capture:
             import ringemu.frames.capture  # noqa: F401  - load scapy once, before forking
         station_cpu = min(os.sched_getaffinity(0)) if cfg.pin == "one" else None
+        params = cfg.ring_params()
         for i in range(cfg.stations):
             scfg = station_mod.StationConfig(
-                index=i, stations=cfg.stations, monitor=report_endpoint,
-                runtime_dir=str(self.runtime_dir), transport=cfg.transport, seed=cfg.seed,
-                load=cfg.load, payload_size=cfg.payload_size, holding_time=cfg.holding_time,
-                hold=cfg.hold, active_monitor=cfg.active_monitor, cpu=station_cpu,
+                index=i, params=params, monitor=report_endpoint,
+                runtime_dir=str(self.runtime_dir), cpu=station_cpu,
                 capture=str(self.runtime_dir / f"capture-{i}.pcap") if cfg.capture else None,
                 log_file=str(self.run_dir / "stations" / f"station-{i}.log"),
             )

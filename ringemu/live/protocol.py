@@ -1,61 +1,382 @@
-"""The JSON messages of the live ring's side channels (never the ring link itself).
+"""The messages of the live ring's side channels (never the ring link itself), as typed classes.
 
 Ring links carry 802.5 octets only (``ringemu.frames.codec``); they always begin with the SD
-octet. Commands from the monitor to a station travel into the same PULL socket as ring traffic
-(so a station serves both with one blocking ``recv``) and begin with ``{``. Reports from stations
-to the monitor, control requests from tools and the published event stream are JSON objects too.
-No pickle anywhere: a peer can only ever make us parse JSON, and a malformed message is dropped
-and counted.
+octet. Everything else is a small JSON object, and each kind is a frozen class here with one
+way in, ``from_wire``, which raises ``RemoteProtocolError`` and nothing else: a peer can only ever
+make us parse JSON, every field is checked against its declared type (NaN and infinity are
+refused), and code past this edge never sees a malformed value. No pickle anywhere.
 
-Station -> monitor (``type``): ``hello``, ``linked``, ``part`` (a finished snapshot part),
-``event`` (a core ``StationEvent``), ``stats``, ``bye``.
-Monitor -> station (``cmd``): ``link``, ``go``, ``snapshot``, ``purge``, ``inject``, ``send``,
-``stats``, ``stop``.
+Three families, told apart by their key:
+
+- station -> monitor reports (``type``): ``hello``, ``linked``, ``part`` (a finished snapshot
+  part), ``event`` (a core ``StationEvent``), ``stats``, ``bye``;
+- monitor -> station commands (``cmd``, on the station's command socket): ``link``, ``go``,
+  ``snapshot``, ``purge``, ``inject``, ``send``, ``stats``, ``stop``;
+- tool -> monitor control requests (``cmd``, on the control socket): ``inject``, ``snapshot``,
+  ``status``, ``summary``, ``station_exit``, ``send``, ``stop``, ``ping``, ``interval``; the
+  monitor answers each with one JSON object (``ok``, and ``error`` when not ok).
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+import math
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, ClassVar, TypeVar
 
-from ringemu.core.messages import summarize
+from ringemu.core.messages import Frame, Purge, Token
 from ringemu.core.snapshot import LocalSnapshot
-from ringemu.errors import RemoteProtocolError
+from ringemu.core.state import StationState, wire_int
+from ringemu.core.station_events import StationEvent, station_event_from_json
+from ringemu.errors import MalformedFrame, RemoteProtocolError
 
-COMMAND_PREFIX = ord("{")
+MAX_MESSAGE = 1 << 20
+"""Largest side-channel message accepted (a snapshot part of a big ring stays far below)."""
+
+W = TypeVar("W", bound="Wire")
 
 
-def dumps(obj: dict) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+def _no_constants(name: str) -> Any:
+    raise RemoteProtocolError(f"{name} is not a number JSON allows")
 
 
 def loads(data: bytes) -> dict:
-    """Parse one JSON object; RemoteProtocolError for anything else."""
+    """Parse one JSON object; RemoteProtocolError for anything else (NaN included)."""
+    if len(data) > MAX_MESSAGE:
+        raise RemoteProtocolError(f"message of {len(data)} octets is too large")
     try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise RemoteProtocolError(f"not JSON: {e}") from None
+        obj = json.loads(data, parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise RemoteProtocolError(f"not JSON: {e}"[:200]) from None
     if not isinstance(obj, dict):
         raise RemoteProtocolError("not a JSON object")
     return obj
 
 
-def part_to_json(part: LocalSnapshot) -> dict:
-    return {
-        "type": "part",
-        "sid": part.snapshot_id,
-        "node": part.node,
-        "state": part.state,
-        "channels": {str(k): [summarize(m) for m in v] for k, v in part.channels.items()},
-    }
+def dumps(obj: dict) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
 
 
-def part_from_json(d: dict[str, Any]) -> LocalSnapshot:
-    try:
-        channels = {int(k): list(v) for k, v in d["channels"].items()}
-        state = d["state"]
-        if not isinstance(state, dict):
-            raise TypeError("state is not an object")
-        return LocalSnapshot(int(d["sid"]), int(d["node"]), state, channels)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise RemoteProtocolError(f"bad snapshot part: {e}") from None
+def _check(name: str, hint: Any, v: Any) -> Any:
+    """``v`` if it matches the annotation ``hint`` (int, float, str, bool, dict, list, enums,
+    and ``X | None``); RemoteProtocolError otherwise."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = typing.get_args(hint)
+        if v is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if hint is int:
+        return wire_int(v, name)
+    if hint is float:
+        if type(v) not in (int, float) or not math.isfinite(v):
+            raise RemoteProtocolError(f"{name} must be a finite number, not {v!r}"[:200])
+        return float(v)
+    if hint is bool:
+        if type(v) is not bool:
+            raise RemoteProtocolError(f"{name} must be true or false")
+        return v
+    if hint is str:
+        if type(v) is not str or len(v) > 4096:
+            raise RemoteProtocolError(f"{name} must be a string")
+        return v
+    origin = typing.get_origin(hint) or hint
+    if origin in (dict, list):
+        if not isinstance(v, origin):
+            raise RemoteProtocolError(f"{name} must be a JSON {origin.__name__}")
+        return v
+    raise TypeError(f"no wire check for {hint!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """Base of the side-channel messages: ``tag`` is the value of ``KEY`` that names the kind."""
+
+    KEY: ClassVar[str] = "cmd"
+    tag: ClassVar[str] = ""
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {self.KEY: self.tag}
+        for f in fields(self):
+            d[f.name] = getattr(self, f.name)
+        return d
+
+    def to_wire(self) -> bytes:
+        return dumps(self.to_json())
+
+    @classmethod
+    def from_json(cls: type[W], d: dict) -> W:
+        values = {}
+        for name, hint, required in _schema(cls):
+            if name not in d:
+                if required:
+                    raise RemoteProtocolError(f"{cls.tag}: {name} is missing")
+                continue
+            values[name] = _check(f"{cls.tag}.{name}", hint, d[name])
+        return cls(**values)
+
+
+@functools.cache
+def _schema(cls: type) -> tuple[tuple[str, Any, bool], ...]:
+    """(name, type, required) of each field of a wire class."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name], f.default is MISSING and f.default_factory is MISSING)
+                 for f in fields(cls))
+
+
+def _family(*classes: type[Wire]) -> dict[str, type[Wire]]:
+    return {c.tag: c for c in classes}
+
+
+def _decode(family: dict[str, type[Wire]], key: str, data: bytes | dict) -> Wire:
+    d = loads(data) if isinstance(data, (bytes, bytearray)) else data
+    cls = family.get(d.get(key))  # type: ignore[arg-type]
+    if cls is None:
+        raise RemoteProtocolError(f"unknown {key} {str(d.get(key))[:40]!r}")
+    return cls.from_json(d)
+
+
+# -- station -> monitor ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Report(Wire):
+    KEY: ClassVar[str] = "type"
+    station: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hello(Report):
+    tag: ClassVar[str] = "hello"
+    pid: int
+    endpoint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Linked(Report):
+    tag: ClassVar[str] = "linked"
+
+
+@dataclass(frozen=True, slots=True)
+class Stats(Report):
+    tag: ClassVar[str] = "stats"
+    t: float
+    mode: str
+    stats: dict
+    send_dropped: int = 0
+    bad_commands: int = 0
+    queue: int = 0
+    armed: dict = field(default_factory=dict)
+
+    def counter(self, name: str) -> int:
+        v = self.stats.get(name, 0)
+        return v if type(v) is int and v >= 0 else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Bye(Stats):
+    tag: ClassVar[str] = "bye"
+
+
+@dataclass(frozen=True, slots=True)
+class EventReport(Report):
+    """A station's ``StationEvent``."""
+
+    tag: ClassVar[str] = "event"
+    event: StationEvent
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.tag, **self.event.to_json()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> EventReport:
+        ev = station_event_from_json(d)
+        return cls(ev.station, ev)
+
+
+@dataclass(frozen=True, slots=True)
+class Part(Report):
+    """A station's finished snapshot part; recorded messages travel as their 802.5 octets."""
+
+    tag: ClassVar[str] = "part"
+    part: LocalSnapshot
+
+    def to_json(self) -> dict[str, Any]:
+        from ringemu.frames.codec import encode
+
+        p = self.part
+        return {"type": self.tag, "station": self.station, "sid": p.snapshot_id,
+                "state": p.state.to_json(),
+                "channels": {str(k): [encode(m).hex() for m in v] for k, v in p.channels.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Part:
+        from ringemu.frames.codec import decode
+
+        station = wire_int(d.get("station"), "station", 0)
+        channels_in = d.get("channels")
+        if not isinstance(channels_in, dict):
+            raise RemoteProtocolError("part: channels must be an object")
+        channels: dict[int, list] = {}
+        for k, msgs in channels_in.items():
+            if not isinstance(msgs, list) or len(msgs) > 100_000:
+                raise RemoteProtocolError("part: a channel must be a list")
+            try:
+                recorded = [decode(bytes.fromhex(m)) for m in msgs]
+            except (TypeError, ValueError, MalformedFrame) as e:
+                raise RemoteProtocolError(f"part: bad recorded message: {e}"[:200]) from None
+            if any(type(m) not in (Token, Frame, Purge) for m in recorded):
+                raise RemoteProtocolError("part: only tokens, frames and purges are recorded")
+            try:
+                channels[int(k)] = recorded
+            except ValueError:
+                raise RemoteProtocolError(f"part: channel {k!r} is not a station") from None
+        state = StationState.from_json(d.get("state"))
+        sid = wire_int(d.get("sid"), "sid", 0)
+        return cls(station, LocalSnapshot(sid, station, state, channels))
+
+
+REPORTS = _family(Hello, Linked, Stats, Bye, EventReport, Part)
+
+
+def decode_report(data: bytes) -> Report:
+    return _decode(REPORTS, "type", data)  # type: ignore[return-value]
+
+
+# -- monitor -> station -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Command(Wire):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Link(Command):
+    tag: ClassVar[str] = "link"
+    next: str
+
+
+@dataclass(frozen=True, slots=True)
+class Go(Command):
+    tag: ClassVar[str] = "go"
+
+
+@dataclass(frozen=True, slots=True)
+class StartSnapshot(Command):
+    tag: ClassVar[str] = "snapshot"
+    sid: int
+
+
+@dataclass(frozen=True, slots=True)
+class StartPurge(Command):
+    tag: ClassVar[str] = "purge"
+
+
+@dataclass(frozen=True, slots=True)
+class Inject(Command):
+    tag: ClassVar[str] = "inject"
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Send(Command):
+    tag: ClassVar[str] = "send"
+    dst: int
+    payload: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AskStats(Command):
+    tag: ClassVar[str] = "stats"
+
+
+@dataclass(frozen=True, slots=True)
+class Stop(Command):
+    tag: ClassVar[str] = "stop"
+
+
+COMMANDS = _family(Link, Go, StartSnapshot, StartPurge, Inject, Send, AskStats, Stop)
+
+
+def decode_command(data: bytes) -> Command:
+    return _decode(COMMANDS, "cmd", data)  # type: ignore[return-value]
+
+
+# -- tool -> monitor ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Request(Wire):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class InjectRequest(Request):
+    tag: ClassVar[str] = "inject"
+    kind: str
+    station: int | None = None
+    arg: float | None = None
+    at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRequest(Request):
+    tag: ClassVar[str] = "snapshot"
+    station: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRequest(Request):
+    tag: ClassVar[str] = "status"
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRequest(Request):
+    tag: ClassVar[str] = "summary"
+
+
+@dataclass(frozen=True, slots=True)
+class StationExit(Request):
+    tag: ClassVar[str] = "station_exit"
+    station: int
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest(Request):
+    tag: ClassVar[str] = "send"
+    src: int
+    dst: int
+    payload: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StopRequest(Request):
+    tag: ClassVar[str] = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(Request):
+    tag: ClassVar[str] = "ping"
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalRequest(Request):
+    tag: ClassVar[str] = "interval"
+    seconds: float
+
+
+REQUESTS = _family(InjectRequest, SnapshotRequest, StatusRequest, SummaryRequest, StationExit,
+                   SendRequest, StopRequest, Ping, IntervalRequest)
+
+
+def decode_request(data: bytes) -> Request:
+    return _decode(REQUESTS, "cmd", data)  # type: ignore[return-value]
+
+
+def reply(ok: bool = True, error: str | None = None, **values: Any) -> dict[str, Any]:
+    """A control reply: ``ok``, ``error`` when not ok, and the values asked for."""
+    d: dict[str, Any] = {"ok": ok}
+    if error is not None:
+        d["error"] = error
+    d.update(values)
+    return d

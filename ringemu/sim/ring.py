@@ -2,12 +2,17 @@
 
 One process, one event heap ordered by (virtual time, sequence number), seeded randomness, FIFO
 links with a per-link delay and per-message jitter. The objects it drives are the very
-``Station`` and ``SnapshotMonitor`` the live station and monitor processes run; only the shell
-differs (the heap instead of sockets and clocks). Same seed, same run: the event order, the
-verdicts and the capture are identical byte for byte.
+``Station`` and ``SnapshotMonitor`` the live station and monitor processes run, and it records
+the run in the same ``RunHistory`` as the live monitor; only the shell differs (the heap instead
+of sockets and clocks). Same seed, same run: the event order, the verdicts and the capture are
+identical byte for byte.
 
 Time is in virtual seconds. A *rotation* is the nominal time for one trip round the ring: the sum
 of the mean link delays. Fault times and snapshot intervals are given in rotations.
+
+Process faults have their simulated equivalents: a killed station receives nothing more, and a
+paused one receives nothing until it resumes, when what arrived meanwhile is delivered in order
+(as a stopped process finds its socket buffers full).
 """
 
 from __future__ import annotations
@@ -18,25 +23,28 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ringemu.checker import FaultRecord, Judgement, judge, mark_fired
+from ringemu.checker import Judgement, judge
+from ringemu.core.history import RunHistory
 from ringemu.core.messages import Garbled
 from ringemu.core.monitor import PurgeRequest, SnapshotMonitor
 from ringemu.core.snapshot import LocalSnapshot
-from ringemu.core.station import Station, StationEvent
+from ringemu.core.station import Station
+from ringemu.core.station_events import PurgeDone
 from ringemu.core.traffic import Traffic, visit_probability
-from ringemu.core.verdict import AlarmEvent, SnapshotResult
+from ringemu.core.verdict import SnapshotResult
 from ringemu.errors import ConfigError
-from ringemu.faults import SIM_KINDS, FaultSpec, resolve_stations
+from ringemu.faults import FAULTS, Actor, FaultKind, ScheduledFault, Shell, resolve_stations
+from ringemu.params import RingParams, check_finite
 
 # event kinds (the third field of a heap entry); DELIVER is the hot one
-DELIVER, MALFORMED, BEGIN, START, REPORT, POLL, FAULT, PURGE, PURGE_DONE, TIMER = range(10)
+DELIVER, MALFORMED, BEGIN, START, REPORT, POLL, FAULT, PURGE, PURGE_DONE, TIMER, RESUME = range(11)
+STATION_BOUND = (DELIVER, MALFORMED, START, PURGE, TIMER)
+"""Heap events that a paused station only sees once it resumes."""
 
 
 @dataclass
-class SimConfig:
-    stations: int = 8
+class SimConfig(RingParams):
     rotations: float = 100.0
-    seed: int = 1
     link_delay: float = 50e-6
     """Mean base delay of a link, seconds. Each link's base is drawn around it (``link_spread``)."""
     link_spread: float = 0.5
@@ -45,31 +53,19 @@ class SimConfig:
     """Per-message extra delay, uniform in [0, jitter). FIFO order is kept regardless."""
     snapshot_every: float = 2.0
     """Rotations between snapshot starts (0 turns snapshots off)."""
-    load: float = 0.1
-    """Fraction of rotations that carry a busy frame (0 = free tokens only)."""
-    payload_size: int = 64
-    recovery: bool = True
-    active_monitor: int = 0
-    hold: float = 0.0
-    faults: list[FaultSpec] = field(default_factory=list)
+    faults: list[ScheduledFault] = field(default_factory=list)
     pcap: str | None = None
 
     def validate(self) -> None:
-        if self.stations < 2:
-            raise ConfigError("--stations must be at least 2")
-        if self.rotations <= 0:
-            raise ConfigError("--rotations must be positive")
-        if self.link_delay <= 0 or self.jitter < 0 or not 0 <= self.link_spread < 1:
-            raise ConfigError("link delay must be positive, jitter >= 0, spread in [0, 1)")
-        if self.snapshot_every < 0:
-            raise ConfigError("--snapshot-every must be >= 0")
-        if not 0 <= self.load < 1:
-            raise ConfigError("--load must be in [0, 1)")
-        if not 0 <= self.active_monitor < self.stations:
-            raise ConfigError(f"--active-monitor must be a station 0..{self.stations - 1}")
+        super().validate()
+        check_finite("--rotations", self.rotations, 1e-9, 1e9)
+        check_finite("--link-delay-us", self.link_delay * 1e6, 1e-6, 1e9)
+        check_finite("--jitter-us", self.jitter * 1e6, 0.0, 1e9)
+        check_finite("link spread", self.link_spread, 0.0, 0.999)
+        check_finite("--snapshot-every", self.snapshot_every, 0.0, 1e9)
         for spec in self.faults:
-            if spec.kind not in SIM_KINDS:
-                raise ConfigError(f"--inject {spec}: the simulator knows {', '.join(SIM_KINDS)}")
+            if Shell.SIM not in FAULTS[spec.kind].shells:
+                raise ConfigError(f"--inject {spec}: the simulator cannot inject {spec.kind}")
 
 
 @dataclass
@@ -77,16 +73,22 @@ class SimOutcome:
     config: SimConfig
     rotation: float
     virtual_time: float
-    results: list[SnapshotResult]
+    history: RunHistory
     judgement: Judgement
-    alarms: list
     token_passes: int
     deliveries: int
     events: int
     wall: float
     station_stats: list[dict]
-    purges: list[tuple[float, float | None]]
     captured: int = 0
+
+    @property
+    def results(self) -> list[SnapshotResult]:
+        return self.history.results
+
+    @property
+    def alarms(self) -> list:
+        return self.history.alarms
 
     @property
     def hops_per_s(self) -> float:
@@ -96,7 +98,7 @@ class SimOutcome:
 class RingSim:
     """Builds a ring from a ``SimConfig`` and runs it; see the module docstring."""
 
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, on_event: Callable[[dict], None] | None = None) -> None:
         config.validate()
         self.config = c = config
         n = c.stations
@@ -108,6 +110,7 @@ class RingSim:
         self.stations = [
             Station(
                 i, n, active_monitor=(i == c.active_monitor), hold=c.hold,
+                holding_time=c.holding_time,
                 traffic=Traffic(i, n, p, c.payload_size, random.Random(f"{c.seed}/traffic/{i}"))
                 if p > 0 else None,
             )
@@ -115,22 +118,20 @@ class RingSim:
         ]
         self.control_delay = c.link_delay
         self.monitor = SnapshotMonitor(
-            range(n), active_monitor=c.active_monitor, recovery=c.recovery,
+            range(n), active_monitor=c.active_monitor, recovery=c.recovery == "purge",
             min_deadline=3 * self.rotation + 4 * self.control_delay,
         )
         resolve_stations(c.faults, n, self.rng)
-        self.faults = [FaultRecord(spec, spec.when * self.rotation) for spec in c.faults]
+        self.history = RunHistory(on_event)
         self.dead = [False] * n
-        self.results: list[SnapshotResult] = []
-        self.purges: list[list] = []
+        self.paused: dict[int, float] = {}
+        """Paused stations and when they resume."""
         self.heap: list[tuple] = []
         self.seq = 0
         self.last = [0.0] * n
         self.deliveries = 0
         self.events = 0
         self.capture = None
-        self.on_event: Callable[[dict], None] | None = None
-        """Optional sink for every monitor and station event (as JSON-ready dicts)."""
 
     # -- scheduling ------------------------------------------------------------------------
     def _push(self, t: float, kind: int, a: object = None, b: object = None) -> None:
@@ -158,26 +159,28 @@ class RingSim:
 
             self.capture = CaptureWriter(c.pcap)
         wall0 = time.perf_counter()
+        h = self.history
         try:
+            h.ring_starting(0.0, c.stations, {})
+            for i in range(c.stations):
+                h.station_up(0.0, i, None, f"sim:{i}")
+            h.ring_up(0.0, [None] * c.stations)
             self._station_call(c.active_monitor, 0.0, lambda st: st.issue_token(0.0))
             if c.snapshot_every > 0:
                 self._push(c.snapshot_every * self.rotation, BEGIN)
-            for f in self.faults:
-                self._push(f.injected_at, FAULT, f)
+            for spec in c.faults:
+                self._push(spec.at * self.rotation, FAULT, spec)
             self._loop(end, progress)
         finally:
             if self.capture is not None:
                 self.capture.close()
+        h.ring_down(end, self.monitor.completed)
         wall = time.perf_counter() - wall0
-        judgement = judge(self.faults, self.results, self.monitor.alarms.history,
-                          [tuple(p) for p in self.purges])
         stats = [s.stats.as_dict() for s in self.stations]
         return SimOutcome(
-            config=c, rotation=self.rotation, virtual_time=end, results=self.results,
-            judgement=judgement, alarms=self.monitor.alarms.history,
+            config=c, rotation=self.rotation, virtual_time=end, history=h, judgement=judge(h),
             token_passes=sum(s["tokens"] + s["frames"] for s in stats),
             deliveries=self.deliveries, events=self.events, wall=wall, station_stats=stats,
-            purges=[tuple(p) for p in self.purges],
             captured=self.capture.written if self.capture is not None else 0,
         )
 
@@ -185,6 +188,7 @@ class RingSim:
         heap = self.heap
         heappop, heappush = heapq.heappop, heapq.heappush
         stations, dead, base, last = self.stations, self.dead, self.base, self.last
+        paused = self.paused
         rand, jitter = self.rng.random, self.config.jitter
         n = self.config.stations
         capture = self.capture
@@ -202,17 +206,19 @@ class RingSim:
                 break
             events += 1
             kind = item[2]
+            j = item[3]
+            if paused and kind in STATION_BOUND and j in paused:
+                seq += 1  # a stopped process: it sees this when it resumes, in order
+                heappush(heap, (paused[j], seq, kind, j, item[4]))
+                continue
             if kind != DELIVER:
                 self.seq = seq
                 if kind == REPORT:
-                    evs = on_report(item[3], t)
-                    if evs:
-                        self._monitor_events(evs, t)
+                    self._monitor_events(on_report(j, t), t)
                 else:
-                    self._dispatch(t, kind, item[3], item[4])
+                    self._dispatch(t, kind, j, item[4])
                 seq = self.seq
                 continue
-            j = item[3]
             deliveries += 1
             if dead[j]:
                 continue
@@ -258,10 +264,8 @@ class RingSim:
             self._push(t + self.config.snapshot_every * self.rotation, BEGIN)
         elif kind == START:
             self._station_call(a, t, lambda st: st.start_snapshot(b, t))
-        elif kind == REPORT:
-            self._monitor_events(self.monitor.on_report(a, t), t)
         elif kind == POLL:
-            self._monitor_events(self.monitor.poll(t), t)
+            self._monitor_events(self.monitor.poll(t, self._down()), t)
         elif kind == FAULT:
             self._fault(a, t)
         elif kind == PURGE:
@@ -270,6 +274,13 @@ class RingSim:
             self._monitor_events(self.monitor.on_purge_done(a, t), t)
         elif kind == TIMER:
             self._station_call(a, t, lambda st: st.on_timer(t))
+        elif kind == RESUME:
+            if self.paused.get(a) == t:
+                del self.paused[a]
+                self.history.resumed(t, a)
+
+    def _down(self) -> set[int]:
+        return {i for i, d in enumerate(self.dead) if d} | set(self.paused)
 
     def _station_call(self, j: int, t: float, call: Callable[[Station], tuple]) -> None:
         if self.dead[j]:
@@ -280,49 +291,45 @@ class RingSim:
         if st.deadline is not None and st.deadline > t:
             self._push(st.deadline, TIMER, j)
 
-    def _fault(self, f: FaultRecord, t: float) -> None:
-        j = f.station
-        self._emit({"event": "inject", "t": t, "fault": f.kind, "station": j})
-        if f.kind == "kill":
-            self.dead[j] = True
-            f.fired_at = t
+    def _fault(self, spec: ScheduledFault, t: float) -> None:
+        j = spec.station
+        assert j is not None
+        info = FAULTS[spec.kind]
+        if j in self.paused and info.actor is Actor.STATION:
+            self._push(self.paused[j], FAULT, spec)  # its command waits in the socket too
             return
-        self._station_call(j, t, lambda st: st.inject(f.kind, t))
+        record = self.history.inject(t, spec.kind, j, spec.arg, scheduled=spec.at)
+        if info.actor is Actor.STATION:
+            self._station_call(j, t, lambda st: st.inject(spec.kind, t))
+        elif self.dead[j]:
+            return  # a dead station can neither die again nor stop
+        elif spec.kind == FaultKind.KILL:
+            self.dead[j] = True
+            self.paused.pop(j, None)
+            self.history.process_fault_fired(record, t)
+            self.history.station_exit(t, j, -9, None)
+        elif spec.kind == FaultKind.PAUSE:
+            until = max(self.paused.get(j, t), t + (spec.arg or 1.0) * self.rotation)
+            self.paused[j] = until
+            self.history.process_fault_fired(record, t)
+            self._push(until, RESUME, j)
 
     def _drain(self, st: Station, t: float) -> None:
         box = st.outbox[:]
         st.outbox.clear()
-        if len(box) == 1 and type(box[0]) is LocalSnapshot:  # the common case: a marker passed
-            self.seq += 1
-            heapq.heappush(self.heap, (t + self.control_delay, self.seq, REPORT, box[0], None))
-            return
         for item in box:
-            if isinstance(item, LocalSnapshot):
+            if type(item) is LocalSnapshot:
                 self._push(t + self.control_delay, REPORT, item)
                 continue
-            assert isinstance(item, StationEvent)
-            if item.kind == "fault":
-                mark_fired(self.faults, item.station, item.detail["fault"], t)
-            elif item.kind == "purge_started":
-                self.purges.append([t, None])
-            elif item.kind == "purge_done":
-                if self.purges and self.purges[-1][1] is None:
-                    self.purges[-1][1] = t
-                self._push(t + self.control_delay, PURGE_DONE, item.detail["epoch"])
-            self._emit(item.as_dict())
+            self.history.station_event(item)
+            if type(item) is PurgeDone:
+                self._push(t + self.control_delay, PURGE_DONE, item.number)
 
     def _monitor_events(self, events: list, t: float) -> None:
         for ev in events:
-            if isinstance(ev, SnapshotResult):
-                self.results.append(ev)
-            elif isinstance(ev, PurgeRequest):
+            self.history.monitor_event(ev)
+            if type(ev) is PurgeRequest:
                 self._push(t + self.control_delay, PURGE, ev.station)
-            if isinstance(ev, (SnapshotResult, AlarmEvent, PurgeRequest)):
-                self._emit(ev.as_dict())
-
-    def _emit(self, d: dict) -> None:
-        if self.on_event is not None:
-            self.on_event(d)
 
 
 def simulate(config: SimConfig, progress: Callable[[float, int], None] | None = None

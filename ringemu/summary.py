@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable, Iterable
 
-from ringemu.checker import FaultRecord, Judgement
+from ringemu.checker import FaultOutcome, Judgement
+from ringemu.core.history import RunHistory
 from ringemu.core.verdict import Alarm, SnapshotResult
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
@@ -27,14 +28,14 @@ def verdict_counts(results: Iterable[SnapshotResult]) -> dict[str, int]:
 
 
 def summary(
+    history: RunHistory,
     judgement: Judgement,
-    results: list[SnapshotResult],
-    alarms: list[Alarm],
     to_unit: Callable[[float], float],
     unit_key: str,
 ) -> dict:
     """The common JSON summary; ``to_unit`` converts a duration to the command's unit."""
     false_ids = {a.alarm_id for a in judgement.false_alarms}
+    results, alarms = history.results, history.alarms
     return {
         "valid": judgement.valid,
         "snapshots": sum(1 for r in results if r.count is not None),
@@ -42,12 +43,14 @@ def summary(
         "false_alarms": len(judgement.false_alarms),
         "alarms": [alarm_dict(a, to_unit, a.alarm_id in false_ids) for a in alarms],
         "faults": [fault_dict(f, to_unit, unit_key) for f in judgement.faults],
+        "purges": len(history.purges),
     }
 
 
 def alarm_dict(a: Alarm, to_unit: Callable[[float], float], false: bool) -> dict:
     return {
-        "kind": a.kind,
+        "alarm": a.alarm_id,
+        "kind": a.kind.value,
         "snapshot": a.snapshot_id,
         "raised": round(to_unit(a.raised), 3),
         "cleared": None if a.cleared is None else round(to_unit(a.cleared), 3),
@@ -58,17 +61,18 @@ def alarm_dict(a: Alarm, to_unit: Callable[[float], float], false: bool) -> dict
     }
 
 
-def fault_dict(f: FaultRecord, to_unit: Callable[[float], float], unit_key: str) -> dict:
-    latency = f.latency
+def fault_dict(o: FaultOutcome, to_unit: Callable[[float], float], unit_key: str) -> dict:
+    f, latency = o.fault, o.latency
     return {
-        "kind": f.kind,
+        "fault_id": f.fault_id,
+        "kind": f.kind.value,
         "station": f.station,
-        "spec": str(f.spec),
+        "spec": f.spec,
         "injected": round(to_unit(f.injected_at), 3),
         "fired": None if f.fired_at is None else round(to_unit(f.fired_at), 3),
-        "detected": f.outcome == "detected",
-        "outcome": f.outcome,
-        "snapshot": f.detected_by,
+        "detected": o.outcome == "detected",
+        "outcome": o.outcome,
+        "snapshot": o.detected_by,
         unit_key: None if latency is None else round(to_unit(latency), 3),
     }
 

@@ -1,0 +1,113 @@
+"""The options every ring command shares, built once, and the number type they use.
+
+``ring_options`` decorates ``sim``, ``up`` and ``run`` alike (``live=True`` adds what only a live
+ring has), and ``build`` turns the collected values into the one parameter model
+(``ringemu.params``), whose ``validate()`` has the last word. Every float option goes through
+``Finite``, which refuses NaN and infinity (``click.FloatRange`` lets NaN through, since every
+comparison with NaN is false).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, TypeVar
+
+import click
+
+from ringemu.params import MAX_STATIONS, Recovery, RingParams, Transport
+
+P = TypeVar("P", bound=RingParams)
+
+
+class Finite(click.ParamType):
+    """A finite float in [lo, hi] (an open end with ``lo_open``/``hi_open``), times ``scale``."""
+
+    name = "number"
+
+    def __init__(self, lo: float | None = None, hi: float | None = None, *,
+                 lo_open: bool = False, hi_open: bool = False, scale: float = 1.0) -> None:
+        self.lo, self.hi, self.lo_open, self.hi_open, self.scale = lo, hi, lo_open, hi_open, scale
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, float) and math.isfinite(value):
+            v = value
+        else:
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number", param, ctx)
+            if not math.isfinite(v):
+                self.fail(f"{value!r} is not a finite number", param, ctx)
+        lo, hi = self.lo, self.hi
+        if lo is not None and (v <= lo if self.lo_open else v < lo):
+            self.fail(f"{v:g} is not {'above' if self.lo_open else 'at least'} {lo:g}", param, ctx)
+        if hi is not None and (v >= hi if self.hi_open else v > hi):
+            self.fail(f"{v:g} is not {'below' if self.hi_open else 'at most'} {hi:g}", param, ctx)
+        return v * self.scale
+
+
+def ring_options(live: bool, default_stations: int = 8) -> Callable:
+    """The shared options; ``live`` adds the snapshot schedule, transport, CPU placement,
+    capture and run folder of a live ring."""
+    common = [
+        click.option("--stations", "-n", type=click.IntRange(2, MAX_STATIONS),
+                     default=default_stations, show_default=True,
+                     help="Stations in the ring."),
+        click.option("--seed", "-s", type=click.IntRange(-(2**63), 2**63 - 1), default=1,
+                     show_default=True,
+                     help="Seed of the traffic and of every random choice (same seed, same "
+                          "choices)."),
+        click.option("--load", type=Finite(0, 1, hi_open=True), default=0.1, show_default=True,
+                     help="Share of rotations that carry a busy frame (0: free tokens only)."),
+        click.option("--payload-size", type=click.IntRange(0, 4096), default=64,
+                     show_default=True, help="Octets of payload per busy frame."),
+        click.option("--recovery", type=click.Choice([r.value for r in Recovery]),
+                     default=Recovery.PURGE.value, show_default=True,
+                     help="After a LOST or DUPLICATE verdict: 'purge' the ring (802.5 Ring "
+                          "Purge, then one fresh token) or do nothing."),
+        click.option("--active-monitor", type=click.IntRange(0, MAX_STATIONS - 1), default=0,
+                     show_default=True,
+                     help="Station acting as 802.5 active monitor (purges the ring)."),
+    ]
+    live_only = [
+        click.option("--snapshot-interval", "snapshot_interval", type=Finite(0, 3_600_000,
+                     scale=1e-3), default=200.0, show_default=True, metavar="MS",
+                     help="Milliseconds between snapshots (0: no periodic snapshots)."),
+        click.option("--snapshot-deadline", "snapshot_deadline", type=Finite(1, 3_600_000,
+                     scale=1e-3), default=250.0, show_default=True, metavar="MS",
+                     help="Least time a snapshot may take before silent stations make it "
+                          "INCOMPLETE; it grows to 8 typical snapshot times and 4 ring "
+                          "rotations when those are longer."),
+        click.option("--transport", type=click.Choice([t.value for t in Transport]),
+                     default=Transport.IPC.value, show_default=True,
+                     help="ipc:// sockets in a private folder, or tcp on 127.0.0.1."),
+        click.option("--pin", type=click.Choice(["none", "one"]), default="none",
+                     show_default=True,
+                     help="CPU placement: 'one' puts every station on one CPU, so no hop waits "
+                          "for a wake-up on another CPU (see docs/benchmarks.md)."),
+        click.option("--pcap", type=click.Path(dir_okay=False),
+                     help="Also capture every frame into this pcap file."),
+        click.option("--runs-dir", type=click.Path(file_okay=False),
+                     help="Where run folders go (default: $RINGEMU_RUNS or ./runs)."),
+    ]
+    options = common + (live_only if live else [])
+
+    def decorate(f: Callable) -> Callable:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+SHARED = ("stations", "seed", "load", "payload_size", "recovery", "active_monitor")
+LIVE = ("snapshot_interval", "snapshot_deadline", "transport", "pin", "pcap", "runs_dir")
+
+
+def build(cls: type[P], kw: dict, **extra: Any) -> P:
+    """The parameter object from the shared options (taken out of ``kw``) and ``extra``;
+    validated, so a bad combination is a one-line ConfigError."""
+    values = {name: kw.pop(name) for name in SHARED + LIVE if name in kw}
+    params = cls(**values, **extra)
+    params.validate()
+    return params

@@ -1,0 +1,299 @@
+"""The run history: one record of a run, fed alike by the simulator and the live monitor.
+
+Jepsen's habit: everything that happens in a run is appended to one history, and every reader
+(the checker, the summary, the replaying dashboard, the reports) reads that history and nothing
+else. Both shells call the same methods here with what they observed (a fault injected, a
+station's ``StationEvent``, the core monitor's results and alarms, processes starting and
+ending), and the history turns each into exactly one event, with the same kind and keys in both
+shells (``docs/events.md``). ``RunHistory.from_events`` rebuilds a history from those events (a
+live run's ``events.jsonl`` or the simulator's ``--events`` file), so a finished run can be
+judged again by the very same code.
+
+Sans-I/O: the shell passes every time (``t``, seconds on its own clock) and receives the events
+through ``sink``.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable
+
+from ringemu.core.monitor import PurgeRequest
+from ringemu.core.station_events import (FaultFired, PurgeDone, PurgeStarted, StationEvent,
+                                         station_event_from_json)
+from ringemu.core.state import wire_float, wire_int
+from ringemu.core.verdict import (Alarm, AlarmAction, AlarmEvent, SnapshotResult, Verdict)
+from ringemu.errors import RemoteProtocolError
+from ringemu.faults import FAULTS, FaultKind
+
+Sink = Callable[[dict], None]
+
+
+@dataclass(slots=True)
+class FaultRecord:
+    """One injected fault: what, where, when it was injected and when it took effect."""
+
+    fault_id: int
+    kind: FaultKind
+    station: int
+    injected_at: float
+    arg: float | None = None
+    scheduled: float | None = None
+    """The time the schedule gave (seconds or rotations), None when injected by hand."""
+    fired_at: float | None = None
+
+    @property
+    def effect(self) -> int | None:
+        return FAULTS[self.kind].effect
+
+    @property
+    def spec(self) -> str:
+        """The fault as a schedule entry would write it."""
+        at = self.scheduled if self.scheduled is not None else self.injected_at
+        s = f"{self.kind}@{at:g}:{self.station}"
+        return s + (f":{self.arg:g}" if self.arg is not None else "")
+
+
+@dataclass(slots=True)
+class PurgeSpan:
+    """A purge by the active monitor: from its start to its completion (None: never done)."""
+
+    station: int
+    number: int
+    started: float
+    done: float | None = None
+
+
+class RunHistory:
+    """See the module docstring."""
+
+    def __init__(self, sink: Sink | None = None) -> None:
+        self.sink = sink
+        self.stations = 0
+        self.faults: list[FaultRecord] = []
+        self.results: list[SnapshotResult] = []
+        """Every concluded snapshot, in completion order, without its per-station states
+        (``cuts`` keeps where each cut passed each station)."""
+        self.cuts: dict[int, array] = {}
+        self.alarms: list[Alarm] = []
+        self.purges: list[PurgeSpan] = []
+        self.exits: dict[int, float] = {}
+        self.up_at: float | None = None
+        self.first_snapshot_at: float | None = None
+        self.ended_at: float | None = None
+        self.errors: list[str] = []
+
+    # -- output -------------------------------------------------------------------------------
+    def emit(self, event: dict) -> dict:
+        if self.sink is not None:
+            self.sink(event)
+        return event
+
+    # -- the ring's life ----------------------------------------------------------------------
+    def ring_starting(self, t: float, stations: int, endpoints: dict) -> None:
+        self.stations = stations
+        self.emit({"event": "ring_starting", "t": t, "stations": stations,
+                   "endpoints": endpoints})
+
+    def station_up(self, t: float, station: int, pid: int | None, endpoint: str) -> None:
+        self.emit({"event": "station_up", "t": t, "station": station, "pid": pid,
+                   "endpoint": endpoint})
+
+    def ring_up(self, t: float, pids: list[int | None]) -> None:
+        self.up_at = t
+        self.emit({"event": "ring_up", "t": t, "stations": self.stations, "startup_s": t,
+                   "pids": pids})
+
+    def station_exit(self, t: float, station: int, status: int | None, pid: int | None) -> None:
+        self.exits.setdefault(station, t)
+        self.emit({"event": "station_exit", "t": t, "station": station, "status": status,
+                   "pid": pid})
+
+    def resumed(self, t: float, station: int) -> None:
+        self.emit({"event": "resumed", "t": t, "station": station})
+
+    def interval(self, t: float, seconds: float) -> None:
+        self.emit({"event": "interval", "t": t, "seconds": seconds})
+
+    def ring_down(self, t: float, snapshots: int) -> None:
+        self.ended_at = t
+        self.emit({"event": "ring_down", "t": t, "snapshots": snapshots})
+
+    def error(self, t: float, detail: str) -> None:
+        self.errors.append(detail)
+        self.emit({"event": "error", "t": t, "detail": detail})
+
+    # -- faults ---------------------------------------------------------------------------------
+    def inject(self, t: float, kind: FaultKind, station: int, arg: float | None = None,
+               scheduled: float | None = None) -> FaultRecord:
+        """A fault was injected (a station fault is armed; a process fault happens now)."""
+        record = FaultRecord(len(self.faults) + 1, FaultKind(kind), station, t, arg, scheduled)
+        self.faults.append(record)
+        self.emit({"event": "inject", "t": t, "fault": record.kind.value, "station": station,
+                   "fault_id": record.fault_id, "arg": arg, "scheduled": scheduled})
+        return record
+
+    def process_fault_fired(self, record: FaultRecord, t: float) -> None:
+        """A fault the shell carried out on the station's process (kill, pause) took effect."""
+        self._fired(record, t)
+
+    def _fired(self, record: FaultRecord | None, t: float, station: int | None = None,
+               kind: str | None = None, effect: int | None = None) -> None:
+        if record is not None:
+            record.fired_at = t
+            station, kind, effect = record.station, record.kind.value, record.effect
+        self.emit({"event": "fault_fired", "t": t, "station": station, "fault": kind,
+                   "effect": effect, "fault_id": None if record is None else record.fault_id})
+
+    def _match(self, station: int, kind: str, t: float) -> FaultRecord | None:
+        """The oldest injected, unfired fault of ``kind`` at ``station`` (a station reports
+        only the kind; faults it carries out fire in the order they were armed)."""
+        for f in self.faults:
+            if f.fired_at is None and f.station == station and f.kind == kind:
+                return f
+        return None
+
+    # -- what stations and the monitor report ---------------------------------------------------
+    def station_event(self, ev: StationEvent) -> None:
+        if isinstance(ev, FaultFired):
+            record = self._match(ev.station, ev.fault, ev.t)
+            self._fired(record, ev.t, ev.station, ev.fault, ev.effect)
+            return
+        if isinstance(ev, PurgeStarted):
+            self.purges.append(PurgeSpan(ev.station, ev.number, ev.t))
+        elif isinstance(ev, PurgeDone):
+            for span in reversed(self.purges):
+                if span.number == ev.number and span.station == ev.station:
+                    span.done = ev.t
+                    break
+            else:
+                self.purges.append(PurgeSpan(ev.station, ev.number, ev.t, ev.t))
+        self.emit(ev.to_json())
+
+    def monitor_event(self, ev: SnapshotResult | AlarmEvent | PurgeRequest) -> None:
+        if isinstance(ev, SnapshotResult):
+            self.snapshot(ev)
+        elif isinstance(ev, AlarmEvent):
+            if ev.action is AlarmAction.RAISED:
+                self.alarms.append(ev.alarm)
+            self.emit(ev.to_json())
+        else:
+            self.emit(ev.to_json())
+
+    def snapshot(self, r: SnapshotResult) -> None:
+        if self.first_snapshot_at is None and r.count is not None:
+            self.first_snapshot_at = r.finished
+            up = self.up_at or 0.0
+            self.emit({"event": "first_snapshot", "t": r.finished, "snapshot": r.snapshot_id,
+                       "after_up_s": round(r.finished - up, 6),
+                       "after_start_s": round(r.finished, 6)})
+        self.emit(r.to_json())
+        self._keep(r)
+
+    def _keep(self, r: SnapshotResult) -> None:
+        if r.states:
+            n = max(self.stations, max(r.states) + 1)
+            cut = array("d", [math.nan]) * n
+            for s, state in r.states.items():
+                cut[s] = state.at
+            self.cuts[r.snapshot_id] = cut
+            r = replace(r, states={})
+        self.results.append(r)
+
+    # -- reading ----------------------------------------------------------------------------------
+    def cut_at(self, snapshot_id: int, station: int) -> float | None:
+        """When snapshot ``snapshot_id``'s cut passed ``station`` (None: it did not report)."""
+        cut = self.cuts.get(snapshot_id)
+        if cut is None or station >= len(cut) or math.isnan(cut[station]):
+            return None
+        return cut[station]
+
+    def counted(self) -> list[SnapshotResult]:
+        return [r for r in self.results if r.count is not None]
+
+    @classmethod
+    def from_events(cls, events: Iterable[dict]) -> RunHistory:
+        """Rebuild a history from recorded events (unknown kinds are skipped); raises
+        RemoteProtocolError naming the first event that does not parse."""
+        h = cls()
+        alarms: dict[int, Alarm] = {}
+        for n, e in enumerate(events, 1):
+            try:
+                _replay(h, e, alarms)
+            except (RemoteProtocolError, ValueError, TypeError, KeyError) as err:
+                raise RemoteProtocolError(f"event {n} ({e.get('event')!r}): {err}") from None
+        return h
+
+
+def _replay(h: RunHistory, e: dict, alarms: dict[int, Alarm]) -> None:
+    kind = e.get("event")
+    t = wire_float(e.get("t"), "t") if "t" in e else 0.0
+    if kind == "ring_starting":
+        h.stations = wire_int(e.get("stations"), "stations", 0)
+    elif kind == "ring_up":
+        h.up_at = t
+        h.stations = max(h.stations, wire_int(e.get("stations", 0), "stations", 0))
+    elif kind == "first_snapshot":
+        h.first_snapshot_at = t
+    elif kind == "ring_down":
+        h.ended_at = t
+    elif kind == "error":
+        h.errors.append(str(e.get("detail")))
+    elif kind == "station_exit":
+        h.exits.setdefault(wire_int(e.get("station"), "station"), t)
+    elif kind == "inject":
+        arg, sched = e.get("arg"), e.get("scheduled")
+        h.faults.append(FaultRecord(
+            wire_int(e.get("fault_id"), "fault_id"), FaultKind(e.get("fault")),
+            wire_int(e.get("station"), "station"), t,
+            None if arg is None else wire_float(arg, "arg"),
+            None if sched is None else wire_float(sched, "scheduled")))
+    elif kind == "fault_fired":
+        fid = e.get("fault_id")
+        for f in h.faults:
+            if f.fault_id == fid:
+                f.fired_at = t
+    elif kind in ("purge_started", "purge_done"):
+        ev = station_event_from_json(e)
+        h.sink, sink = None, h.sink
+        h.station_event(ev)
+        h.sink = sink
+    elif kind == "snapshot":
+        h._keep(SnapshotResult.from_json(e))
+    elif kind == "alarm":
+        _replay_alarm(h, e, alarms, t)
+
+
+def _replay_alarm(h: RunHistory, e: dict, alarms: dict[int, Alarm], t: float) -> None:
+    aid = wire_int(e.get("alarm"), "alarm")
+    station = e.get("station")
+    if e.get("action") == AlarmAction.RAISED:
+        alarm = Alarm(aid, Verdict(e.get("kind")), wire_int(e.get("raised_by"), "raised_by"), t,
+                      None if station is None else wire_int(station, "station"),
+                      str(e.get("detail", "")))
+        alarms[aid] = alarm
+        h.alarms.append(alarm)
+    elif aid in alarms:
+        alarms[aid].cleared = t
+        alarms[aid].cleared_by = wire_int(e.get("snapshot"), "snapshot")
+
+
+def event_fields(events: Iterable[dict]) -> dict[str, set[str]]:
+    """For each event kind, the keys its events carry (what both shells must agree on)."""
+    out: dict[str, set[str]] = {}
+    for e in events:
+        out.setdefault(str(e.get("event")), set()).update(e)
+    return out
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with every float finite (NaN and infinity become None), for strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value

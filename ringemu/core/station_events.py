@@ -1,0 +1,113 @@
+"""What a station tells about itself: typed records in its outbox, events in the run history.
+
+Each class is one event kind; ``to_json`` gives the event as it appears in ``events.jsonl`` and
+the simulator's ``--events`` file, ``from_json`` reads it back (raising ``RemoteProtocolError``
+only), so a station process can report them over a socket and every reader gets the same types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from ringemu.core.state import wire_float, wire_int
+from ringemu.errors import RemoteProtocolError
+
+
+@dataclass(frozen=True, slots=True)
+class StationEvent:
+    """Base: something notable happened at ``station`` at time ``t`` (the station's clock)."""
+
+    station: int
+    t: float
+    kind: ClassVar[str] = ""
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"event": self.kind}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            d[f.name] = v.value if hasattr(v, "value") else v
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class FaultFired(StationEvent):
+    """An injected fault took effect here; ``effect`` is the change in token units."""
+
+    fault: str
+    effect: int
+    kind: ClassVar[str] = "fault_fired"
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeStarted(StationEvent):
+    """The active monitor started purge ``number``."""
+
+    number: int
+    kind: ClassVar[str] = "purge_started"
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeDone(StationEvent):
+    """Purge ``number`` came back to the active monitor, which released one fresh token."""
+
+    number: int
+    kind: ClassVar[str] = "purge_done"
+
+
+@dataclass(frozen=True, slots=True)
+class Absorbed(StationEvent):
+    """A purge removed a token unit here (``what``: ``token`` or ``frame S->D``)."""
+
+    what: str
+    kind: ClassVar[str] = "absorbed"
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan(StationEvent):
+    """The active monitor removed a frame that went round twice (its M bit was set)."""
+
+    src: int
+    seq: int
+    kind: ClassVar[str] = "orphan"
+
+
+@dataclass(frozen=True, slots=True)
+class Stray(StationEvent):
+    """The station's own frame came back although it awaited none (or another one)."""
+
+    seq: int
+    kind: ClassVar[str] = "stray"
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed(StationEvent):
+    """Octets from upstream failed validation and were dropped."""
+
+    reason: str
+    kind: ClassVar[str] = "malformed"
+
+
+EVENT_TYPES: dict[str, type[StationEvent]] = {
+    c.kind: c for c in (FaultFired, PurgeStarted, PurgeDone, Absorbed, Orphan, Stray, Malformed)
+}
+
+
+def station_event_from_json(d: dict, clock_offset: float = 0.0) -> StationEvent:
+    """Read one station event; RemoteProtocolError when it is not a valid one.
+    ``clock_offset`` is subtracted from ``t`` (the station's clock to the reader's)."""
+    cls = EVENT_TYPES.get(d.get("event"))  # type: ignore[arg-type]
+    if cls is None:
+        raise RemoteProtocolError(f"unknown station event {d.get('event')!r}"[:200])
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        v = d.get(f.name)
+        if f.name == "t":
+            values["t"] = wire_float(v, "t") - clock_offset
+        elif f.type in ("int", int):
+            values[f.name] = wire_int(v, f.name)
+        elif isinstance(v, str) and len(v) <= 200:
+            values[f.name] = v
+        else:
+            raise RemoteProtocolError(f"{cls.kind}: {f.name} must be a short string")
+    return cls(**values)

@@ -1,0 +1,102 @@
+"""The monitor's control requests: one handler per request type, in one table.
+
+A request arrives on the control socket (``ringemu inject``, ``status``, the dashboard, the
+launcher), is decoded into its typed class by ``protocol.decode_request`` and handed to the
+handler registered for that class. A handler returns the reply, or None when the reply comes
+later (``summary`` waits for fresh station counters).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from ringemu.live import protocol as p
+from ringemu.live.monitor.stations import ProcState
+
+if TYPE_CHECKING:
+    from ringemu.live.monitor.process import MonitorProcess
+
+Handler = Callable[["MonitorProcess", p.Request, list[bytes]], dict | None]
+HANDLERS: dict[type[p.Request], Handler] = {}
+
+
+def handles(cls: type[p.Request]) -> Callable[[Handler], Handler]:
+    def register(f: Handler) -> Handler:
+        HANDLERS[cls] = f
+        return f
+    return register
+
+
+@handles(p.InjectRequest)
+def inject(m: MonitorProcess, req: p.InjectRequest, envelope: list[bytes]) -> dict:
+    return m.faults.inject(req.kind, req.station, req.arg, req.at)
+
+
+@handles(p.SnapshotRequest)
+def snapshot(m: MonitorProcess, req: p.SnapshotRequest, envelope: list[bytes]) -> dict:
+    if not m.running_ring():
+        return p.reply(False, "ring is not up yet")
+    if req.station is not None and m.stations.get(req.station) is None:
+        return p.reply(False, f"no station {req.station}")
+    return p.reply(sid=m.begin_snapshot(m.now(), req.station))
+
+
+@handles(p.StatusRequest)
+def status(m: MonitorProcess, req: p.StatusRequest, envelope: list[bytes]) -> dict:
+    return p.reply(**m.status())
+
+
+@handles(p.SummaryRequest)
+def summary(m: MonitorProcess, req: p.SummaryRequest, envelope: list[bytes]) -> None:
+    m.ask_summary(envelope)
+    return None
+
+
+@handles(p.StationExit)
+def station_exit(m: MonitorProcess, req: p.StationExit, envelope: list[bytes]) -> dict:
+    st = m.stations.get(req.station)
+    if st is None:
+        return p.reply(False, f"no station {req.station}")
+    st.state = ProcState.DEAD
+    m.history.station_exit(m.now(), st.index, req.status, st.pid)
+    return p.reply()
+
+
+@handles(p.SendRequest)
+def send(m: MonitorProcess, req: p.SendRequest, envelope: list[bytes]) -> dict:
+    st = m.stations.get(req.src)
+    if st is None or m.stations.get(req.dst) is None or req.src == req.dst:
+        return p.reply(False, f"cannot send from {req.src} to {req.dst}")
+    if req.size is not None and not 0 <= req.size <= 4096:
+        return p.reply(False, "size must be 0..4096")
+    return p.reply(m.command(st, p.Send(req.dst, req.payload, req.size)))
+
+
+@handles(p.StopRequest)
+def stop(m: MonitorProcess, req: p.StopRequest, envelope: list[bytes]) -> dict:
+    m.stop()
+    return p.reply()
+
+
+@handles(p.Ping)
+def ping(m: MonitorProcess, req: p.Ping, envelope: list[bytes]) -> dict:
+    return p.reply(phase=m.phase.value)
+
+
+@handles(p.IntervalRequest)
+def interval(m: MonitorProcess, req: p.IntervalRequest, envelope: list[bytes]) -> dict:
+    if not 0 <= req.seconds <= 3600:
+        return p.reply(False, "interval must be 0..3600 seconds (0: snapshots off)")
+    m.schedule.set_interval(req.seconds, m.now())
+    m.history.interval(m.now(), req.seconds)
+    return p.reply(seconds=req.seconds)
+
+
+def handle(m: MonitorProcess, data: bytes, envelope: list[bytes]) -> dict | None:
+    """Decode and answer one request; a malformed one gets an error reply, never a crash."""
+    try:
+        req = p.decode_request(data)
+    except p.RemoteProtocolError as e:
+        m.bad_requests += 1
+        return p.reply(False, str(e))
+    return HANDLERS[type(req)](m, req, envelope)

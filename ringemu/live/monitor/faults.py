@@ -1,0 +1,81 @@
+"""Carrying out injected faults in a live ring, as the fault registry says.
+
+A fault the core station carries out (``Actor.STATION``) becomes an ``inject`` command to that
+station; a process fault is the shell's: ``kill`` is SIGKILL, ``pause`` is SIGSTOP now and
+SIGCONT after its length. Either way the run history records the injection, and for a process
+fault also its taking effect, at once.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+from typing import TYPE_CHECKING
+
+from ringemu.errors import ConfigError
+from ringemu.faults import FAULTS, Actor, FaultKind, Shell, check_arg, parse_kind
+from ringemu.live import protocol as p
+from ringemu.live.monitor.stations import ProcState
+
+if TYPE_CHECKING:
+    from ringemu.live.monitor.process import MonitorProcess
+
+
+class LiveFaults:
+    def __init__(self, monitor: MonitorProcess, seed: int) -> None:
+        self.m = monitor
+        self.rng = random.Random(f"ringemu-monitor/{seed}")
+        self.resumes: dict[int, float] = {}
+        """Paused stations and when to continue them."""
+
+    def inject(self, kind_text: str, station: int | None, arg: float | None = None,
+               at: float | None = None) -> dict:
+        """Inject a fault now; ``at`` is the scripted time to record for it (default: none)."""
+        m = self.m
+        try:
+            kind = parse_kind(kind_text, Shell.LIVE)
+            arg = check_arg(kind, arg)
+        except ConfigError as e:
+            return p.reply(False, str(e))
+        if not m.running_ring():
+            return p.reply(False, "ring is not up yet")
+        if station is None:
+            alive = [s.index for s in m.stations.in_state(ProcState.ALIVE)]
+            if not alive:
+                return p.reply(False, "no live station to inject into")
+            station = self.rng.choice(alive)
+        st = m.stations.get(station)
+        if st is None:
+            return p.reply(False, f"no station {station} (stations are 0..{len(m.stations) - 1})")
+        if st.state is not ProcState.ALIVE:
+            return p.reply(False, f"station {station} is {st.state}")
+        now = m.now()
+        if FAULTS[kind].actor is Actor.STATION:
+            if not m.command(st, p.Inject(kind.value)):
+                return p.reply(False, f"station {station} is not accepting commands")
+            record = m.history.inject(now, kind, station, arg, at)
+        elif kind == FaultKind.KILL:
+            if not m.signal(st, signal.SIGKILL):
+                return p.reply(False, f"station {station} is not running")
+            st.state = ProcState.DEAD
+            record = m.history.inject(now, kind, station, arg, at)
+            m.history.process_fault_fired(record, now)
+        else:
+            if not m.signal(st, signal.SIGSTOP):
+                return p.reply(False, f"station {station} is not running")
+            st.state = ProcState.PAUSED
+            self.resumes[station] = now + (arg or 1.0)
+            record = m.history.inject(now, kind, station, arg, at)
+            m.history.process_fault_fired(record, now)
+        return p.reply(fault_id=record.fault_id, kind=kind.value, station=station)
+
+    def next_resume(self) -> float:
+        return min(self.resumes.values(), default=float("inf"))
+
+    def resume_due(self, now: float) -> None:
+        for index in [i for i, at in self.resumes.items() if now >= at]:
+            del self.resumes[index]
+            st = self.m.stations[index]
+            if st.state is ProcState.PAUSED and self.m.signal(st, signal.SIGCONT):
+                st.state = ProcState.ALIVE
+                self.m.history.resumed(now, index)

@@ -1,0 +1,418 @@
+"""The snapshot monitor process: the core ``SnapshotMonitor`` and ``RunHistory`` over ZeroMQ.
+
+It brings the ring up (hello, link, go), starts a snapshot every interval, collects the parts,
+turns verdicts into alarms and purges (all decided by the core), injects faults on request,
+and publishes the run history as a stream of JSON events that any number of dashboards can
+follow without slowing the ring (PUB drops for a slow subscriber instead of blocking). Every
+event but the frequent ``stations`` one also goes to the run folder's ``events.jsonl``.
+
+Sockets: ``report`` PULL (stations report here), ``control`` ROUTER (``ringemu inject``, the
+dashboard and the launcher ask here, REQ/REP style JSON), ``events`` PUB, and one PUSH per
+station into that station's ring socket for commands.
+
+All times given to the core and written in events are seconds since the monitor started
+(``t``); every process reads the same ``CLOCK_MONOTONIC``, so the times stations report can be
+compared with the monitor's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+
+import zmq
+
+from ringemu.checker import judge
+from ringemu.core.history import RunHistory
+from ringemu.core.monitor import PurgeRequest, SnapshotMonitor
+from ringemu.core.snapshot import LocalSnapshot
+from ringemu.core.station_events import PurgeDone, StationEvent
+from ringemu.core.verdict import AlarmAction
+from ringemu.errors import RemoteProtocolError
+from ringemu.live import protocol as p
+from ringemu.live.monitor import control
+from ringemu.live.monitor.faults import LiveFaults
+from ringemu.live.monitor.schedule import SnapshotSchedule
+from ringemu.live.monitor.stations import ProcState, StationRecord, StationTable
+from ringemu.live.paths import proc_start_time, same_process
+from ringemu.live.sockets import bind, connect, endpoint_for, send_nowait, start_authenticator
+from ringemu.params import Recovery, RingParams
+from ringemu.summary import summary as run_summary
+
+log = logging.getLogger("ringemu.monitor")
+
+
+class Phase(StrEnum):
+    STARTING = "starting"  # waiting for every station's hello
+    LINKING = "linking"  # told every station its downstream neighbour
+    RUNNING = "running"  # the first token is out
+    STOPPED = "stopped"  # every station told to stop
+
+
+@dataclass
+class MonitorConfig:
+    params: RingParams
+    runtime_dir: str
+    run_dir: str
+    publish_interval: float = 0.25
+    startup_timeout: float = 0.0
+
+    def startup_limit(self) -> float:
+        return self.startup_timeout or (10.0 + 0.05 * self.params.stations)
+
+
+class MonitorProcess:
+    def __init__(self, cfg: MonitorConfig) -> None:
+        self.cfg = cfg
+        params = cfg.params
+        self.t0 = time.monotonic()
+        self.ctx = zmq.Context(1)
+        self.auth = start_authenticator(self.ctx, params.transport)
+        folder = Path(cfg.runtime_dir)
+        self.report = self.ctx.socket(zmq.PULL)
+        self.control = self.ctx.socket(zmq.ROUTER)
+        self.pub = self.ctx.socket(zmq.PUB)
+        self.pub.sndhwm = 10_000
+        self.endpoints = {
+            "report": bind(self.report, endpoint_for(params.transport, folder, "report")),
+            "control": bind(self.control, endpoint_for(params.transport, folder, "control")),
+            "events": bind(self.pub, endpoint_for(params.transport, folder, "events")),
+        }
+        self.schedule = SnapshotSchedule(params.snapshot_interval, params.snapshot_deadline,
+                                         params.stations)
+        self.core = SnapshotMonitor(
+            range(params.stations), active_monitor=params.active_monitor,
+            recovery=params.recovery == Recovery.PURGE,
+            min_deadline=self.schedule.deadline_floor(None),
+        )
+        self.stations = StationTable(params.stations)
+        self.events_file = open(Path(cfg.run_dir) / "events.jsonl", "a", buffering=1)
+        self.history = RunHistory(self._record)
+        self.faults = LiveFaults(self, params.seed)
+        self.phase = Phase.STARTING
+        self.running = True
+        self.linked: set[int] = set()
+        self.next_publish = 0.0
+        self.bad_reports = 0
+        self.bad_requests = 0
+        self.pending_summary: list[tuple[list[bytes], float, float]] = []
+        self.last_passes: tuple[float, int] | None = None
+        self.hop_rate = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def running_ring(self) -> bool:
+        return self.phase is Phase.RUNNING
+
+    # -- events -----------------------------------------------------------------------------------
+    def _record(self, event: dict) -> None:
+        """The history's sink: publish the event and write it to ``events.jsonl``."""
+        line = json.dumps(event, separators=(",", ":"), allow_nan=False)
+        send_nowait(self.pub, line.encode())
+        self.events_file.write(line + "\n")
+
+    def _publish_only(self, event: dict) -> None:
+        send_nowait(self.pub, p.dumps(event))
+
+    # -- main loop --------------------------------------------------------------------------------
+    def serve(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.report, zmq.POLLIN)
+        poller.register(self.control, zmq.POLLIN)
+        self.history.ring_starting(self.now(), self.cfg.params.stations, self.endpoints)
+        startup_deadline = self.cfg.startup_limit()
+        while self.running:
+            now = self.now()
+            wake = self._next_wake()
+            if self.phase is not Phase.RUNNING:
+                wake = min(wake, startup_deadline)
+            timeout = max(0, min(int((wake - now) * 1000) + 1, 1000))
+            ready = dict(poller.poll(timeout))
+            if self.report in ready:
+                self._drain_reports()
+            if self.control in ready:
+                self._drain_control()
+            now = self.now()
+            if self.phase is not Phase.RUNNING and now >= startup_deadline:
+                missing = [s.index for s in self.stations.in_state(ProcState.STARTING)]
+                self.history.error(now, f"ring did not come up in {startup_deadline:.1f} s; "
+                                        f"silent stations: {missing[:20]}")
+                raise SystemExit(3)
+            self._timers(now)
+
+    def _next_wake(self) -> float:
+        wakes = [self.schedule.next_at, self.next_publish, self.faults.next_resume()]
+        if self.core.next_deadline is not None:
+            wakes.append(self.core.next_deadline)
+        wakes.extend(deadline for _, _, deadline in self.pending_summary)
+        return min(wakes)
+
+    def _timers(self, now: float) -> None:
+        if self.phase is Phase.RUNNING and self.schedule.due(now):
+            self.begin_snapshot(now)
+        if self.core.next_deadline is not None and now >= self.core.next_deadline:
+            stale_after = 3 * max(self.cfg.publish_interval, 0.25)
+            self._core_events(self.core.poll(now, self.stations.down(now, stale_after)), now)
+        self.faults.resume_due(now)
+        if now >= self.next_publish:
+            self.next_publish = now + self.cfg.publish_interval
+            if self.phase is Phase.RUNNING:
+                self._publish_stations(now)
+                for s in self.stations.in_state(ProcState.ALIVE, ProcState.PAUSED):
+                    self.command(s, p.AskStats())  # stations have no timers of their own
+        if self.pending_summary:
+            self._answer_summaries(now)
+
+    # -- reports from stations --------------------------------------------------------------------
+    def _drain_reports(self) -> None:
+        for _ in range(10_000):
+            try:
+                data = self.report.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                self._on_report(p.decode_report(data))
+            except RemoteProtocolError as e:
+                self.bad_reports += 1
+                log.warning("bad report dropped: %s", e)
+
+    def _on_report(self, r: p.Report) -> None:
+        st = self.stations.get(r.station)
+        if st is None:
+            raise RemoteProtocolError(f"report from unknown station {r.station}")
+        now = self.now()
+        t = type(r)
+        if t is p.Part:
+            self._core_events(self.core.on_report(self._to_monitor_clock(r.part), now), now)
+        elif t is p.Stats or t is p.Bye:
+            st.stats = r  # type: ignore[assignment]
+            st.stats_at = now
+            if t is p.Bye and st.state is not ProcState.DEAD:
+                st.state = ProcState.EXITED
+        elif t is p.EventReport:
+            self._station_event(r.event)  # type: ignore[attr-defined]
+        elif t is p.Hello:
+            self._hello(st, r)  # type: ignore[arg-type]
+        elif t is p.Linked:
+            self.linked.add(st.index)
+            if self.phase is Phase.LINKING and len(self.linked) == len(self.stations):
+                self._go()
+
+    def _to_monitor_clock(self, part: LocalSnapshot) -> LocalSnapshot:
+        """A part with its cut time on the monitor's clock (``t`` since the monitor started)."""
+        return replace(part, state=replace(part.state, at=part.state.at - self.t0))
+
+    def _hello(self, st: StationRecord, r: p.Hello) -> None:
+        st.pid = r.pid
+        st.start_time = proc_start_time(r.pid)
+        st.endpoint = r.endpoint
+        st.state = ProcState.ALIVE
+        st.cmd = self.ctx.socket(zmq.PUSH)
+        st.cmd.sndhwm = 1000
+        connect(st.cmd, st.endpoint)
+        self.history.station_up(self.now(), st.index, st.pid, st.endpoint)
+        if self.phase is Phase.STARTING and self.stations.all_said_hello():
+            self.phase = Phase.LINKING
+            n = len(self.stations)
+            for s in self.stations:
+                nxt = self.stations[(s.index + 1) % n].endpoint
+                assert nxt is not None
+                self.command(s, p.Link(nxt))
+
+    def _go(self) -> None:
+        self.phase = Phase.RUNNING
+        now = self.now()
+        self.command(self.stations[self.cfg.params.active_monitor], p.Go())
+        self.history.ring_up(now, [s.pid for s in self.stations])
+        self.schedule.start(now)
+        self.next_publish = now
+
+    def _station_event(self, ev: StationEvent) -> None:
+        ev = replace(ev, t=ev.t - self.t0)
+        self.history.station_event(ev)
+        if type(ev) is PurgeDone:
+            now = self.now()
+            self._core_events(self.core.on_purge_done(ev.number, now), now)
+
+    # -- snapshots --------------------------------------------------------------------------------
+    def begin_snapshot(self, now: float, initiator: int | None = None) -> int:
+        sid, initiator = self.core.begin(now, initiator)
+        self.command(self.stations[initiator], p.StartSnapshot(sid))
+        return sid
+
+    def _core_events(self, events: list, now: float) -> None:
+        for ev in events:
+            self.history.monitor_event(ev)
+            if type(ev) is PurgeRequest:
+                self.command(self.stations[ev.station], p.StartPurge())
+
+    # -- commands and signals to stations ---------------------------------------------------------
+    def command(self, st: StationRecord, cmd: p.Command) -> bool:
+        if st.cmd is None or st.state is ProcState.DEAD:
+            return False
+        ok = send_nowait(st.cmd, cmd.to_wire())
+        if not ok:
+            log.warning("command %s to station %d dropped (queue full)", cmd.tag, st.index)
+        return ok
+
+    def signal(self, st: StationRecord, sig: int) -> bool:
+        """Signal a station process, only if it is still the very process that said hello."""
+        if st.pid is None or not same_process(st.pid, st.start_time):
+            return False
+        os.kill(st.pid, sig)
+        return True
+
+    # -- control requests -------------------------------------------------------------------------
+    def _drain_control(self) -> None:
+        for _ in range(1000):
+            try:
+                frames = self.control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) < 3:
+                continue
+            envelope, body = frames[:-1], frames[-1]
+            answer = control.handle(self, body, envelope)
+            if answer is not None:
+                self.reply(envelope, answer)
+
+    def reply(self, envelope: list[bytes], answer: dict) -> None:
+        try:
+            self.control.send_multipart(envelope + [p.dumps(answer)], zmq.NOBLOCK)
+        except zmq.ZMQError as e:
+            log.warning("control reply lost: %s", e)
+
+    # -- status and summary -----------------------------------------------------------------------
+    def _publish_stations(self, now: float) -> None:
+        passes = self.stations.token_passes()
+        if self.last_passes is not None and now > self.last_passes[0]:
+            self.hop_rate = (passes - self.last_passes[1]) / (now - self.last_passes[0])
+            if self.hop_rate > 0:
+                self.core.min_deadline = self.schedule.deadline_floor(self.hop_rate)
+        self.last_passes = (now, passes)
+        self._publish_only({
+            "event": "stations", "t": round(now, 6),
+            "stations": [s.row() for s in self.stations], "token_passes": passes,
+            "hop_rate": round(self.hop_rate, 1), "snapshots": self.core.completed,
+            "alarms": sorted(self.core.alarms.active)})
+
+    def status(self) -> dict:
+        last = self.history.results[-1] if self.history.results else None
+        up = self.history.up_at
+        return {
+            "phase": self.phase.value,
+            "stations": len(self.stations),
+            "up_s": None if up is None else round(self.now() - up, 3),
+            "snapshots": self.core.completed,
+            "alarms": [a.to_json(AlarmAction.RAISED) for a in self.core.alarms.active.values()],
+            "last_verdict": None if last is None else last.verdict.value,
+            "token_passes": self.stations.token_passes(),
+            "hop_rate": round(self.hop_rate, 1),
+            "station_states": {str(s.index): s.state.value for s in self.stations},
+            "bad_reports": self.bad_reports,
+            "bad_requests": self.bad_requests,
+            "malformed": self.stations.total("malformed"),
+            "pids": {str(s.index): s.pid for s in self.stations},
+        }
+
+    def ask_summary(self, envelope: list[bytes]) -> None:
+        """Answer with the summary once every live station sent fresh counters (or soon)."""
+        for s in self.stations:
+            self.command(s, p.AskStats())
+        now = self.now()
+        self.pending_summary.append((envelope, now, now + 0.3))
+
+    def _answer_summaries(self, now: float) -> None:
+        keep = []
+        for envelope, asked, deadline in self.pending_summary:
+            alive = self.stations.in_state(ProcState.ALIVE)
+            if all(s.stats_at >= asked for s in alive) or now >= deadline:
+                self.reply(envelope, p.reply(**self.summary(now)))
+            else:
+                keep.append((envelope, asked, deadline))
+        self.pending_summary = keep
+
+    def summary(self, now: float) -> dict:
+        h = self.history
+        data = run_summary(h, judge(h), lambda s: s * 1000.0, "detection_latency_ms")
+        up = h.up_at if h.up_at is not None else now
+        duration = now - up
+        passes = self.stations.token_passes()
+        data.update(
+            stations=len(self.stations),
+            duration_s=round(duration, 3),
+            token_passes=passes,
+            hop_rate=round(passes / duration, 1) if duration > 0 else 0.0,
+            snapshots_per_s=round(data["snapshots"] / duration, 2) if duration > 0 else 0.0,
+            monitor_t0=self.t0,
+            startup_s=None if h.up_at is None else round(h.up_at, 4),
+            first_snapshot_s=None if h.first_snapshot_at is None
+            else round(h.first_snapshot_at, 4),
+            malformed=self.stations.total("malformed"),
+        )
+        durations = sorted(r.duration for r in h.results if r.count is not None)
+        if durations:
+            data["snapshot_ms_p50"] = round(durations[len(durations) // 2] * 1000, 3)
+            data["snapshot_ms_max"] = round(durations[-1] * 1000, 3)
+        return data
+
+    # -- stopping ---------------------------------------------------------------------------------
+    def stop(self) -> None:
+        if self.phase is Phase.STOPPED:
+            return
+        for s in self.stations:
+            self.command(s, p.Stop())
+        self.history.ring_down(self.now(), self.core.completed)
+        self.phase = Phase.STOPPED
+        self.running = False
+
+    def close(self) -> None:
+        time.sleep(0.02)  # let queued stop commands and replies leave before linger=0 closes
+        for s in self.stations:
+            if s.cmd is not None:
+                s.cmd.close(linger=0)
+        for sock in (self.report, self.control, self.pub):
+            sock.close(linger=0)
+        self.auth.stop()
+        self.ctx.term()
+        self.events_file.close()
+
+
+def run(cfg: MonitorConfig, ready_fd: int | None = None, log_file: str | None = None) -> int:
+    """Run the monitor process; writes its endpoints as one JSON line to ``ready_fd``."""
+    from ringemu.live.procutil import setup_logging
+
+    setup_logging(log_file)
+    proc = None
+
+    def stop(signum, frame):  # noqa: ARG001
+        if proc is not None:
+            proc.running = False
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc = MonitorProcess(cfg)
+        if ready_fd is not None:
+            os.write(ready_fd, (json.dumps(proc.endpoints) + "\n").encode())
+            os.close(ready_fd)
+        proc.serve()
+        return 0
+    except SystemExit as e:
+        return int(e.code or 0)
+    except Exception:
+        log.exception("monitor crashed")
+        return 1
+    finally:
+        if proc is not None:
+            proc.stop()
+            proc.close()
+
+

@@ -1,0 +1,88 @@
+"""What the monitor knows of each station process: its state, its command socket, its stats.
+
+The monitor's view of a station is the process (alive, paused, dead, exited), not the protocol
+(that is the station's own business, reported in ``Stats``). The table answers the questions the
+rest of the monitor asks: who is down, how many tokens have passed, what to publish.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import zmq
+
+from ringemu.live.protocol import Stats
+
+
+class ProcState(StrEnum):
+    STARTING = "starting"
+    ALIVE = "alive"
+    PAUSED = "paused"
+    DEAD = "dead"
+    EXITED = "exited"
+
+
+DOWN = (ProcState.DEAD, ProcState.PAUSED, ProcState.EXITED)
+
+
+class StationRecord:
+    """One station process as the monitor sees it."""
+
+    __slots__ = ("index", "pid", "start_time", "endpoint", "cmd", "state", "stats", "stats_at")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.pid: int | None = None
+        self.start_time: int | None = None
+        self.endpoint: str | None = None
+        self.cmd: zmq.Socket | None = None
+        self.state = ProcState.STARTING
+        self.stats: Stats | None = None
+        self.stats_at = 0.0
+
+    def counter(self, name: str) -> int:
+        return 0 if self.stats is None else self.stats.counter(name)
+
+    def row(self) -> dict:
+        """This station in the published ``stations`` event."""
+        s = self.stats
+        return {"station": self.index, "pid": self.pid, "state": self.state.value,
+                "mode": None if s is None else s.mode, "stats": {} if s is None else s.stats,
+                "send_dropped": 0 if s is None else s.send_dropped,
+                "queue": 0 if s is None else s.queue}
+
+
+class StationTable:
+    """Every station of the ring, by index."""
+
+    def __init__(self, n: int) -> None:
+        self.all = [StationRecord(i) for i in range(n)]
+
+    def __getitem__(self, index: int) -> StationRecord:
+        return self.all[index]
+
+    def __iter__(self):
+        return iter(self.all)
+
+    def __len__(self) -> int:
+        return len(self.all)
+
+    def get(self, index: int) -> StationRecord | None:
+        return self.all[index] if 0 <= index < len(self.all) else None
+
+    def in_state(self, *states: ProcState) -> list[StationRecord]:
+        return [s for s in self.all if s.state in states]
+
+    def all_said_hello(self) -> bool:
+        return all(s.endpoint for s in self.all)
+
+    def down(self, now: float, stale_after: float) -> set[int]:
+        """Stations known dead or stopped, or silent for longer than ``stale_after``."""
+        return {s.index for s in self.all
+                if s.state in DOWN or now - s.stats_at > stale_after}
+
+    def token_passes(self) -> int:
+        return sum(s.counter("tokens") + s.counter("frames") for s in self.all)
+
+    def total(self, counter: str) -> int:
+        return sum(s.counter(counter) for s in self.all)
