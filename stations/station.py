@@ -27,7 +27,7 @@ import random
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
@@ -37,7 +37,8 @@ from ringemu.core.snapshot import LocalSnapshot
 from ringemu.core.station import Station
 from ringemu.core.station_events import Malformed
 from ringemu.core.traffic import Traffic, visit_probability
-from ringemu.errors import ConfigError, LocalProtocolError, MalformedFrame, RemoteProtocolError
+from ringemu.errors import ConfigError, MalformedFrame, RemoteProtocolError
+from ringemu.faults import STATION_FAULTS
 from ringemu.frames.codec import SD, MacFrame, decode, encode
 from ringemu.live import protocol as p
 from ringemu.live.procutil import setup_logging
@@ -211,7 +212,7 @@ class StationProcess:
         try:
             cmd = p.decode_command(data)
             self.COMMANDS[type(cmd)](self, cmd, now)
-        except (RemoteProtocolError, LocalProtocolError) as e:
+        except RemoteProtocolError as e:
             self.bad_commands += 1
             log.warning("station %d: bad command dropped: %s", self.cfg.index, e)
 
@@ -229,10 +230,16 @@ class StationProcess:
         self.send(self.station.start_purge(now))
 
     def _cmd_inject(self, cmd: p.Inject, now: float) -> None:
+        if cmd.kind not in STATION_FAULTS:
+            raise RemoteProtocolError(f"a station cannot carry out {cmd.kind!r}")
         log.info("station %d: fault %s injected", self.cfg.index, cmd.kind)
         self.send(self.station.inject(cmd.kind, now))
 
     def _cmd_send(self, cmd: p.Send, now: float) -> None:
+        if not 0 <= cmd.dst < self.cfg.params.stations or cmd.dst == self.cfg.index:
+            raise RemoteProtocolError(f"cannot send to station {cmd.dst}")
+        if cmd.size is not None and not 0 <= cmd.size <= 4096:
+            raise RemoteProtocolError(f"payload size {cmd.size} out of range")
         if cmd.payload is not None:
             data: bytes | int = cmd.payload.encode()
         else:  # no payload given: one of the requested size (or the ring's payload size)

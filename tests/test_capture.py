@@ -23,7 +23,7 @@ MESSAGES = [
     Frame(3, 7, 42, bytes(range(64)), priority=2, monitor=True, recognized=True, copied=True),
     Frame(1, BROADCAST, 2**64 - 1, b""),
     Marker(snapshot_id=9, initiator=4),
-    Purge(origin=0, epoch=77),
+    Purge(origin=0, number=77),
     MacFrame(BROADCAST, 0, codec.AMP, (NAUN, DROP)),
     MacFrame(BROADCAST, 3, codec.SMP, (NAUN, DROP)),
     MacFrame(BROADCAST, 3, codec.CLAIM_TOKEN, (NAUN, DROP)),

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from ringemu.core.messages import FREE_TOKEN, Frame
+from ringemu.core.messages import FREE_TOKEN, Frame, Purge
 from ringemu.core.monitor import PurgeRequest, SnapshotMonitor
 from ringemu.core.snapshot import LocalSnapshot
-from ringemu.core.verdict import (
-    DUPLICATE,
-    INCOMPLETE,
-    LOST,
-    OK,
-    RECOVERING,
-    AlarmEvent,
-    SnapshotResult,
-    count_tokens,
-)
+from ringemu.core.state import Mode, StationState
+from ringemu.core.verdict import AlarmEvent, SnapshotResult, SpotKind, Verdict, count_tokens
+
+OK, LOST, DUPLICATE = Verdict.OK, Verdict.LOST, Verdict.DUPLICATE
+INCOMPLETE, RECOVERING = Verdict.INCOMPLETE, Verdict.RECOVERING
 
 
 def part(sid, node, tokens=0, channel=(), mode="idle", purges=0, upstream=None):
-    state = {"tokens": tokens, "mode": mode, "purges": purges}
+    state = StationState(Mode(mode), tokens, purges)
     return LocalSnapshot(sid, node, state, {upstream if upstream is not None else node - 1:
                                             list(channel)})
 
@@ -44,13 +39,13 @@ def alarms(events):
 
 def test_count_tokens_counts_held_and_in_transit_units_only():
     c = count_tokens([
-        part(0, 0, tokens=1, channel=[FREE_TOKEN, {"kind": "purge"}], upstream=2),
+        part(0, 0, tokens=1, channel=[FREE_TOKEN, Purge(0, 1)], upstream=2),
         part(0, 1, channel=[Frame(2, 1, 5)], upstream=0),
     ])
     assert c.total == 3
     assert c.held == {0: 1}
-    assert [m["kind"] for m in c.in_transit] == ["token", "frame"]
-    assert c.in_transit[1]["from"] == 0 and c.in_transit[1]["to"] == 1
+    assert [m.kind for m in c.in_transit] == [SpotKind.TOKEN, SpotKind.FRAME]
+    assert c.in_transit[1].link == (0, 1) and c.in_transit[1].seq == 5
 
 
 def test_ok_lost_duplicate_verdicts_and_alarm_transitions():
@@ -77,7 +72,7 @@ def test_duplicate_alarm_names_where_the_tokens_are():
     ev = complete(mon, sid, 3, holder=1, in_transit=[FREE_TOKEN])
     (alarm,) = [e.alarm for e in ev if isinstance(e, AlarmEvent)]
     assert alarm.kind == DUPLICATE and alarm.station == 1
-    assert "held by 1" in alarm.detail and "free token on 2->0" in alarm.detail
+    assert "held by station 1" in alarm.detail and "free token on link 2\u21920" in alarm.detail
 
 
 def test_incomplete_names_the_first_silent_station_after_initiator():
@@ -89,7 +84,7 @@ def test_incomplete_names_the_first_silent_station_after_initiator():
     ev = mon.poll(0.6)
     (r,) = results(ev)
     assert r.verdict == INCOMPLETE
-    assert r.silent == [4, 5, 0, 1] and r.suspect == 4
+    assert r.silent == (4, 5, 0, 1) and r.suspect == 4
     assert alarms(ev) == [("raised", INCOMPLETE)]
     assert "no report from station 4 (3 more" in ev[1].alarm.detail
     # late parts of an expired snapshot are ignored
@@ -159,12 +154,13 @@ def test_initiators_rotate_round_the_ring():
     assert [mon.begin(0.0)[1] for _ in range(4)] == [5, 6, 7, 5]
 
 
-def test_result_serialises_to_json_ready_dict():
+def test_result_round_trips_through_json():
     import json
 
-    mon = SnapshotMonitor(range(2), recovery=False)
+    mon = SnapshotMonitor(range(3), recovery=False)
     sid, _ = mon.begin(0.0)
-    ev = complete(mon, sid, 2, holder=1)
-    d = results(ev)[0].as_dict()
-    assert json.loads(json.dumps(d))["verdict"] == OK
-    assert d["held"] == {"1": 1}
+    ev = complete(mon, sid, 3, holder=1, in_transit=[Frame(1, 2, 7)])
+    r = results(ev)[0]
+    d = json.loads(json.dumps(r.to_json()))
+    assert d["verdict"] == "DUPLICATE" and d["held"] == {"1": 1}
+    assert SnapshotResult.from_json(d) == r

@@ -6,7 +6,8 @@ import pytest
 
 from ringemu.core.messages import FREE_TOKEN, Frame, Garbled, Marker, Purge, Token
 from ringemu.core.snapshot import LocalSnapshot
-from ringemu.core.station import AWAITING, HOLDING, IDLE, PURGING, Station, StationEvent
+from ringemu.core.station import AWAITING, HOLDING, IDLE, PURGING, Station
+from ringemu.core.station_events import FaultFired, StationEvent
 from ringemu.errors import LocalProtocolError
 
 
@@ -68,8 +69,11 @@ def test_payload_capture_copy_strip_release():
     frame = ring.links[1][0]
     assert isinstance(frame, Frame) and (frame.src, frame.dst, frame.payload) == (1, 3, b"hello")
     assert ring.token_units() == 1
-    ring.run(2)  # stations 2 and 3: 3 copies it
-    assert frame.recognized and frame.copied
+    ring.run(2)  # stations 2 and 3: 3 copies it (and repeats it with FS A and C set)
+    assert not (frame.recognized or frame.copied)  # the frame 1 sent stays as it was sent
+    repeated = ring.links[3][0]
+    assert (repeated.src, repeated.seq) == (1, frame.seq)
+    assert repeated.recognized and repeated.copied
     assert ring.stations[3].stats.delivered == 1
     ring.run(2)  # back through 0 to 1, which strips it and releases a free token
     assert ring.stations[1].mode is IDLE
@@ -116,8 +120,8 @@ def test_lose_drops_next_token_unit_and_reports_it():
     ring.send(0, (FREE_TOKEN,))
     ring.run(5)
     assert ring.token_units() == 0
-    (ev,) = ring.events("fault")
-    assert (ev.station, ev.detail["fault"], ev.detail["effect"]) == (1, "lose", -1)
+    (ev,) = ring.events("fault_fired")
+    assert (ev.station, ev.fault, ev.effect) == (1, "lose", -1)
 
 
 def test_dup_adds_a_token_immediately():
@@ -127,7 +131,7 @@ def test_dup_adds_a_token_immediately():
     assert ring.token_units() == 2
     ring.run(20)
     assert ring.token_units() == 2
-    assert ring.events("fault")[0].detail == {"fault": "dup", "effect": 1}
+    assert ring.events("fault_fired")[0] == FaultFired(2, 0.0, "dup", 1)
 
 
 def test_dup_while_holding_releases_two():
@@ -173,7 +177,7 @@ def test_purge_leaves_exactly_one_token(extra):
     assert ring.stations[0].mode is IDLE
     assert ring.stations[0].stats.purges == 1
     assert ring.token_units() == 1
-    assert [e.detail["epoch"] for e in ring.events("purge_done")] == [1]
+    assert [e.number for e in ring.events("purge_done")] == [1]
 
 
 def test_purge_recovers_a_lost_token():
@@ -196,7 +200,7 @@ def test_second_purge_request_while_purging_is_ignored():
     st = Station(0, 3, active_monitor=True)
     assert len(st.start_purge(0.0)) == 1
     assert st.start_purge(0.1) == ()
-    assert st.purge_epoch == 1
+    assert st.purge_number == 1
 
 
 def test_stale_purge_of_our_own_is_dropped():
@@ -207,9 +211,9 @@ def test_stale_purge_of_our_own_is_dropped():
 def test_active_monitor_removes_orphan_frame_and_purges():
     st = Station(0, 4, active_monitor=True)
     frame = Frame(2, 3, 1, b"x")
-    assert st.on_receive(frame, 0.0) == (frame,)
-    assert frame.monitor
-    out = st.on_receive(frame, 1.0)  # seen again: its source never stripped it
+    (marked,) = st.on_receive(frame, 0.0)
+    assert marked == frame.monitored() and marked.monitor and not frame.monitor
+    out = st.on_receive(marked, 1.0)  # seen again: its source never stripped it
     assert len(out) == 1 and isinstance(out[0], Purge)
     assert st.stats.orphans == 1 and st.mode is PURGING
 
@@ -221,7 +225,7 @@ def test_start_snapshot_sends_marker_and_records_state():
     st.on_receive(FREE_TOKEN, 0.1)  # recorded on channel 0 -> 1
     assert st.on_receive(Marker(5, 1), 0.2) == ()  # own marker back: done
     (part,) = [p for p in st.outbox if isinstance(p, LocalSnapshot)]
-    assert part.snapshot_id == 5 and part.state["tokens"] == 0
+    assert part.snapshot_id == 5 and part.state.tokens == 0 and part.state.at == 0.0
     assert part.channels == {0: [FREE_TOKEN]}
 
 

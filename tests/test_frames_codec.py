@@ -372,9 +372,10 @@ def test_codec_does_not_import_scapy():
 def test_repeating_a_decoded_frame_equals_encoding_it_afresh(frame, monitor, recognized, copied):
     """A station repeats a decoded frame from its cached octets, patching AC and FS only; the
     result must be exactly what encoding the changed frame from scratch gives."""
-    got = codec.decode(codec.encode(frame))
-    assert got.wire is not None
-    got.monitor, got.recognized, got.copied = monitor, recognized, copied
+    decoded = codec.decode(codec.encode(frame))
+    assert decoded.wire is not None
+    got = Frame(decoded.src, decoded.dst, decoded.seq, decoded.payload, decoded.priority,
+                monitor, recognized, copied, decoded.wire)
     fresh = Frame(frame.src, frame.dst, frame.seq, frame.payload, frame.priority,
                   monitor, recognized, copied)
     assert codec.encode(got) == codec.encode(fresh)

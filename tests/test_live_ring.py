@@ -1,4 +1,4 @@
-"""Integration tests with real station and monitor processes (issue 3).
+"""Integration tests with real station and monitor processes.
 
 Each test runs its own ring with its own runtime and run folders, and checks afterwards that
 every process the ring started is gone.

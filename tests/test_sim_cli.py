@@ -8,10 +8,13 @@ import sys
 
 import pytest
 
-from ringemu.checker import FaultRecord, judge
-from ringemu.core.verdict import OK, Alarm, SnapshotResult
-from ringemu.faults import FaultSpec, parse_fault, SIM_KINDS
+from ringemu.checker import judge
+from ringemu.core.history import FaultRecord, RunHistory
+from ringemu.core.verdict import Alarm, SnapshotResult, Verdict
 from ringemu.errors import ConfigError
+from ringemu.faults import FaultKind, ScheduledFault, Shell, parse_fault
+
+OK = Verdict.OK
 
 
 def ringemu(*args: str) -> subprocess.CompletedProcess:
@@ -124,34 +127,46 @@ def test_thousand_stations_run():
 
 
 def test_parse_fault_syntax():
-    assert parse_fault("dup@12.5:3", SIM_KINDS, "rotations") == FaultSpec("dup", 12.5, 3)
-    assert parse_fault("LOSE@0", SIM_KINDS, "rotations") == FaultSpec("lose", 0.0, None)
+    assert parse_fault("dup@12.5:3", Shell.SIM, "rotations") == ScheduledFault("dup", 12.5, 3)
+    assert parse_fault("LOSE@0", Shell.SIM, "rotations") == ScheduledFault("lose", 0.0, None)
+    assert parse_fault("pause@2::0.5", Shell.SIM, "rotations") == ScheduledFault(
+        "pause", 2.0, None, 0.5)
     with pytest.raises(ConfigError, match="too many"):
-        parse_fault("lose@1:2:3", SIM_KINDS, "rotations")
+        parse_fault("lose@1:2:3", Shell.SIM, "rotations")
+    for bad in ("lose@nan", "lose@inf", "pause@1:2:nan", "pause@1:2:61", "pause@1:2:0"):
+        with pytest.raises(ConfigError):
+            parse_fault(bad, Shell.LIVE, "seconds")
 
 
 def _result(sid, started, finished, verdict):
-    return SnapshotResult(sid, 0, started, finished, verdict, count=1 if verdict == OK else 0)
+    return SnapshotResult(sid, 0, started, finished, Verdict(verdict),
+                          count=1 if verdict == OK else 0)
+
+
+def _history(faults=(), results=(), alarms=()) -> RunHistory:
+    h = RunHistory()
+    h.faults, h.results, h.alarms = list(faults), list(results), list(alarms)
+    return h
 
 
 def test_checker_flags_unexplained_alarm_as_false_and_run_invalid():
     results = [_result(0, 0.0, 1.0, OK), _result(1, 2.0, 3.0, "LOST")]
-    alarm = Alarm(1, "LOST", 1, 3.0, None, "x")
-    j = judge([], results, [alarm])
+    alarm = Alarm(1, Verdict.LOST, 1, 3.0, None, "x")
+    j = judge(_history(results=results, alarms=[alarm]))
     assert j.valid is False and j.false_alarms == [alarm]
 
 
 def test_checker_marks_fault_missed_when_following_snapshot_is_ok():
-    f = FaultRecord(FaultSpec("lose", 1.0, 2), injected_at=1.0, fired_at=1.5)
-    results = [_result(0, 2.0, 3.0, OK)]
-    j = judge([f], results, [])
-    assert f.outcome == "missed" and j.valid is False
+    f = FaultRecord(1, FaultKind.LOSE, 2, injected_at=1.0, fired_at=1.5)
+    j = judge(_history([f], [_result(0, 2.0, 3.0, OK)]))
+    assert j.faults[0].outcome == "missed" and j.valid is False
 
 
 def test_checker_detects_with_latency_from_injection():
-    f = FaultRecord(FaultSpec("dup", 1.0, 2), injected_at=1.0, fired_at=1.0)
+    f = FaultRecord(1, FaultKind.DUP, 2, injected_at=1.0, fired_at=1.0)
     results = [_result(0, 0.5, 1.2, OK), _result(1, 2.0, 2.5, "DUPLICATE")]
-    alarm = Alarm(1, "DUPLICATE", 1, 2.5, 2, "x")
-    j = judge([f], results, [alarm])
-    assert f.outcome == "detected" and f.detected_by == 1 and f.latency == 1.5
+    alarm = Alarm(1, Verdict.DUPLICATE, 1, 2.5, 2, "x")
+    j = judge(_history([f], results, [alarm]))
+    (o,) = j.faults
+    assert o.outcome == "detected" and o.detected_by == 1 and o.latency == 1.5
     assert j.valid is True and j.false_alarms == []

@@ -1,4 +1,4 @@
-"""Properties of the deterministic simulator, checked by Hypothesis (issue 2, section 6).
+"""Properties of the deterministic simulator, checked by Hypothesis.
 
 1. Fault-free rings of 2..64 stations, with random link delays, jitter, traffic and snapshot
    schedules (overlapping snapshots included): every completed snapshot counts exactly one token
@@ -18,9 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ringemu.core.messages import Frame, Marker, Token
-from ringemu.core.verdict import OK, RECOVERING
-from ringemu.faults import FaultSpec
+from ringemu.core.verdict import Verdict
+from ringemu.faults import ScheduledFault as FaultSpec
 from ringemu.sim.ring import RingSim, SimConfig
+
+OK, RECOVERING = Verdict.OK, Verdict.RECOVERING
 
 SETTINGS = settings(deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -74,11 +76,12 @@ def faulty_configs(draw):
 def test_every_fault_is_detected_by_the_first_snapshot_that_follows_it(config):
     out = RingSim(config).run()
     judged = [r for r in out.results if r.is_alarming]
-    for f in out.judgement.faults:
+    for o in out.judgement.faults:
+        f = o.fault
         assert f.fired_at is not None, f
-        assert f.outcome == "detected", (f, [(r.snapshot_id, r.verdict) for r in judged])
+        assert o.outcome == "detected", (o, [(r.snapshot_id, r.verdict) for r in judged])
         first_after = next(r for r in judged if r.started >= f.fired_at)
-        assert f.detected_by <= first_after.snapshot_id
+        assert o.detected_by <= first_after.snapshot_id
     assert out.judgement.false_alarms == []
     assert out.judgement.valid is True
     # recovery worked: the run ends healthy, every alarm cleared

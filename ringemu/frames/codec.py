@@ -1,7 +1,8 @@
 """Fast 802.5 octets for ringemu messages: struct + zlib, no scapy.
 
-Stations encode and decode on every hop and the simulator moves ~200k messages a second, so this
-module must not import scapy (0.2 s and 30 MB per process, 26-130 us per packet). The scapy
+Stations encode and decode on every hop and the simulator moves every message of a run, so this
+module must not import scapy (it costs a process a noticeable start-up time and memory, and
+its packets are orders of magnitude slower to build and dissect). The scapy
 layers in ``ringemu.frames.layers`` define the same formats field by field;
 ``tests/test_frames_codec.py`` proves with Hypothesis that both agree byte for byte.
 ``docs/frames.md`` draws every layout.
@@ -11,14 +12,7 @@ The codec is a bijection: ``decode`` accepts exactly the octets ``encode`` can p
 bits on a frame or the ED error bit, must be zero), so ``encode(decode(b)) == b`` whenever
 ``decode(b)`` succeeds. Pass ``bytes`` (not bytearray or memoryview) to ``decode``.
 
-Measured with timeit on the shared 2-core dev machine (Python 3.11; best of 5-7 x 200k runs,
-three runs, spread shown):
-
-- ``decode`` of ``FREE_TOKEN``'s 3 octets: 0.11 us (returns the singleton); ``encode(FREE_TOKEN)``:
-  0.06-0.09 us; another ``Token``: encode 0.4-0.5 us (``Token.__hash__``), decode 0.11 us
-- a data frame with a 64-octet payload (101 octets on the wire): ``encode`` 0.9-1.3 us,
-  ``decode`` 1.7-1.9 us (0.25 us of it is ``Frame.__init__``, 0.26 us the CRC)
-- the same frame with the scapy layers: build 1,100 us, dissect 340 us
+How fast each call is, and how that was measured, is in ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -162,7 +156,7 @@ def _seal(ac: int, body: bytes, fs: int) -> bytes:
 
 
 def _encode_frame(f: Frame) -> bytes:
-    # The hot path: inlined rather than built from _da and _seal (about 0.3 us less).
+    # The hot path: inlined rather than built from _da and _seal (fewer calls per frame).
     wire = f.wire
     if wire is not None:  # a frame being repeated: only AC (M bit) and FS (A, C) may change
         ac = AC_FRAME | f.priority << 5 | (8 if f.monitor else 0)

@@ -138,7 +138,7 @@ def _decode(family: dict[str, type[Wire]], key: str, data: bytes | dict) -> Wire
     return cls.from_json(d)
 
 
-# -- station -> monitor ---------------------------------------------------------------------------
+# -- station -> monitor --------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Report(Wire):
     KEY: ClassVar[str] = "type"
@@ -243,7 +243,7 @@ def decode_report(data: bytes) -> Report:
     return _decode(REPORTS, "type", data)  # type: ignore[return-value]
 
 
-# -- monitor -> station -----------------------------------------------------------------------------
+# -- monitor -> station --------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Command(Wire):
     pass
@@ -302,7 +302,7 @@ def decode_command(data: bytes) -> Command:
     return _decode(COMMANDS, "cmd", data)  # type: ignore[return-value]
 
 
-# -- tool -> monitor ----------------------------------------------------------------------------------
+# -- tool -> monitor ------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Request(Wire):
     pass

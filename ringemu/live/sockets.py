@@ -29,8 +29,8 @@ class ZapHandler:
     127.0.0.1 peers.
 
     Why not ``zmq.auth.thread.ThreadAuthenticator``: in pyzmq 27 it runs an asyncio loop whose
-    thread wakes with the process's socket activity; measured on a 32-station ring it cut the
-    hop rate from about 14k to 3-5k hops/s. This thread sleeps in a blocking ``recv`` and costs
+    thread wakes with the process's socket activity, which cut a ring's hop rate several times
+    over (figures in docs/benchmarks.md). This thread sleeps in a blocking ``recv`` and costs
     nothing between handshakes (each peer is authenticated once, when it connects).
     """
 
