@@ -96,7 +96,8 @@ EVENT_TYPES: dict[str, type[StationEvent]] = {
 def station_event_from_json(d: dict, clock_offset: float = 0.0) -> StationEvent:
     """Read one station event; RemoteProtocolError when it is not a valid one.
     ``clock_offset`` is subtracted from ``t`` (the station's clock to the reader's)."""
-    cls = EVENT_TYPES.get(d.get("event"))  # type: ignore[arg-type]
+    kind = d.get("event")
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise RemoteProtocolError(f"unknown station event {d.get('event')!r}"[:200])
     values: dict[str, Any] = {}

@@ -14,7 +14,7 @@ from pathlib import Path
 import zmq
 
 from ringemu.errors import ConfigError, RingemuError
-from ringemu.live.paths import read_events
+from ringemu.live.paths import event_from, read_events
 from ringemu.live.sockets import connect
 
 
@@ -57,25 +57,17 @@ class EventStream:
         """The next event, or None when none arrives within ``timeout`` seconds."""
         if not self.sock.poll(int(timeout * 1000)):
             return None
-        try:
-            event = json.loads(self.sock.recv())
-        except ValueError:
-            return None
-        return event if isinstance(event, dict) else None
+        return event_from(self.sock.recv())
 
     def drain(self) -> list[dict]:
         """Every event already waiting, without blocking."""
         out = []
         while True:
             try:
-                data = self.sock.recv(zmq.NOBLOCK)
+                event = event_from(self.sock.recv(zmq.NOBLOCK))
             except zmq.Again:
                 return out
-            try:
-                event = json.loads(data)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
+            if event is not None:
                 out.append(event)
 
     def close(self) -> None:

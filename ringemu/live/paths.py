@@ -131,18 +131,19 @@ def find_ring(which: str | None) -> RingInfo:
     return rings[0]
 
 
+def event_from(data: bytes | str) -> dict | None:
+    """One event (a JSON object) from a line or a message; None for anything else."""
+    try:
+        e = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    return e if isinstance(e, dict) else None
+
+
 def read_events(path: Path) -> list[dict]:
     """The events of a recorded run, skipping lines that are not JSON objects."""
-    events = []
     try:
         with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    e = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(e, dict):
-                    events.append(e)
-    except OSError as e:
+            return [e for e in map(event_from, f) if e is not None]
+    except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read {path}: {e}") from None
-    return events

@@ -108,14 +108,24 @@ class Wire:
 
     @classmethod
     def from_json(cls: type[W], d: dict) -> W:
+        schema = _schema(cls)
+        unknown = d.keys() - _known(cls)
+        if unknown:
+            names = sorted(str(k) for k in unknown)[:5]
+            raise RemoteProtocolError(f"{cls.tag}: unknown field(s) {names}"[:200])
         values = {}
-        for name, hint, required in _schema(cls):
+        for name, hint, required in schema:
             if name not in d:
                 if required:
                     raise RemoteProtocolError(f"{cls.tag}: {name} is missing")
                 continue
             values[name] = _check(f"{cls.tag}.{name}", hint, d[name])
         return cls(**values)
+
+
+@functools.cache
+def _known(cls: type) -> frozenset[str]:
+    return frozenset([cls.KEY, *(name for name, _, _ in _schema(cls))])
 
 
 @functools.cache
@@ -132,7 +142,8 @@ def _family(*classes: type[Wire]) -> dict[str, type[Wire]]:
 
 def _decode(family: dict[str, type[Wire]], key: str, data: bytes | dict) -> Wire:
     d = loads(data) if isinstance(data, (bytes, bytearray)) else data
-    cls = family.get(d.get(key))  # type: ignore[arg-type]
+    tag = d.get(key)
+    cls = family.get(tag) if isinstance(tag, str) else None
     if cls is None:
         raise RemoteProtocolError(f"unknown {key} {str(d.get(key))[:40]!r}")
     return cls.from_json(d)
