@@ -1,37 +1,64 @@
-"""Checking a run: were the injected faults detected, and was any alarm false?
+"""The ground-truth checker: holds every verdict of a run against what truly happened.
 
-The jepsen habit: the scenario, the fault schedule and the checker are separate things, and the
-checker answers ``valid`` true, false or ``"unknown"``. The simulator and the live ``ringemu run``
-both feed it the same inputs: the injected faults (with when each fired, as the station reported),
-the snapshot results in completion order and the purges.
+Jepsen's habit: the scenario, the fault schedule and the checker are separate things, and the
+checker answers ``valid`` true, false or ``"unknown"``. It reads only the run history
+(``ringemu.core.history``), which both shells record alike, so a live run, a simulated one or a
+recorded ``events.jsonl`` are judged by the same rules.
 
-Per fault, the outcome is one of:
+The truth
+---------
+The true number of token units at a snapshot's cut is rebuilt from the run's own fault log, not
+from anything the snapshot says. It starts at one when the ring comes up; a completed purge sets
+it back to one; every fault that fired adds its effect from the fault registry (lose and corrupt
+-1, dup +1, pause 0, kill -1 or 0: the token may have died with the station). A fault belongs to
+a cut when it fired at its station before the cut passed that station: both are read on that
+station's own logical clock (``Station.step``, the inputs it had handled: recorded with the
+fault and with the state), so the comparison is exact even when both happened at one instant;
+where a record has no step (a kill, a pause) the station's clock decides, and either side is
+allowed when the times are equal. Either side is also allowed for a fault that fired while a
+purge was going round (it may or may not have been absorbed). The truth is therefore an interval ``[lo, hi]``; it is a
+single number whenever no fault sits on such an edge.
 
-- ``detected``: a snapshot finished after the fault fired gave the verdict the fault should cause
-  (lose/corrupt: LOST; dup: DUPLICATE; kill/pause: INCOMPLETE naming the station), no later than
-  the first snapshot *begun* after it fired (whose cut surely follows the fault).
-- ``missed``: that first following snapshot counted something else although nothing else could
-  have hidden the fault. Makes the run invalid.
-- ``no-effect``: the following snapshot counted one token, but another fault or a purge could have
-  cancelled this one (a dup absorbed by a purge, a lose and a dup together). Makes the run unknown.
-- ``not-fired``: the fault was armed but never fired (a lose at a station no token reached).
-- ``unobserved``: no snapshot followed it before the run ended.
+The rules
+---------
+- A snapshot whose count lies outside the truth is a **defect** (reported by id, with both).
+- A station fault (lose, dup, corrupt) is **detected** by the first counting cut it belongs to,
+  if that cut's verdict is of its own kind (LOST for a lost unit, DUPLICATE for an extra one). It
+  is **masked** when that cut's truth could be one (or of the other kind): another fault, or a
+  purge before any cut could include it, cancelled its effect; the run is then ``unknown``, never
+  a silent pass. It is **missed** when the truth surely shows its kind and the verdict did not.
+- A kill or pause is **detected** by an INCOMPLETE verdict naming that station (its suspect) from
+  a snapshot that was waiting while the station was down; a pause that every snapshot outlived
+  is **masked** (too short to see). Process faults never excuse a count.
+- A fault that never fired is **not-fired**; one that no cut followed is **unobserved**: both
+  leave the run ``unknown``.
+- Each alarm is **explained** by the faults whose net effect its snapshot counted (LOST and
+  DUPLICATE: the count matches the truth, which is not one), or, for INCOMPLETE, by the kill or
+  pause of the station it names. Any other alarm is **false**.
 
-An alarm is false when no fault fired between the last time the ring was seen healthy and the
-snapshot that raised it. Any false alarm makes the run invalid.
+``valid`` is False with any defect, missed fault or false alarm; else ``"unknown"`` with any
+masked, not-fired or unobserved fault; else True.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from ringemu.core.history import FaultRecord, RunHistory
+from ringemu.core.history import FaultRecord, PurgeSpan, RunHistory
 from ringemu.core.verdict import Alarm, SnapshotResult, Verdict
-from ringemu.faults import FAULTS, FaultKind
+from ringemu.faults import FAULTS, Actor, FaultKind
 
-OK, INCOMPLETE = Verdict.OK, Verdict.INCOMPLETE
-BREAKS_RING = (FaultKind.KILL, FaultKind.PAUSE)
-UNKNOWN_OUTCOMES = ("no-effect", "not-fired", "unobserved")
+
+class Outcome(StrEnum):
+    DETECTED = "detected"
+    MASKED = "masked"
+    MISSED = "missed"
+    NOT_FIRED = "not-fired"
+    UNOBSERVED = "unobserved"
+
+
+UNKNOWN_OUTCOMES = (Outcome.MASKED, Outcome.NOT_FIRED, Outcome.UNOBSERVED)
 
 
 @dataclass(slots=True)
@@ -39,9 +66,10 @@ class FaultOutcome:
     """What became of one injected fault."""
 
     fault: FaultRecord
-    outcome: str
+    outcome: Outcome
     detected_by: int | None = None
     detected_at: float | None = None
+    note: str = ""
 
     @property
     def latency(self) -> float | None:
@@ -52,100 +80,243 @@ class FaultOutcome:
 
 
 @dataclass(slots=True)
+class AlarmAccount:
+    """One alarm and the faults that explain it (none: a false alarm)."""
+
+    alarm: Alarm
+    explained_by: list[int] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def false(self) -> bool:
+        return not self.explained_by
+
+
+@dataclass(frozen=True, slots=True)
+class Defect:
+    """A snapshot whose count differs from the truth."""
+
+    snapshot_id: int
+    count: int
+    truth: tuple[int, int]
+
+    def describe(self) -> str:
+        lo, hi = self.truth
+        truth = str(lo) if lo == hi else f"{lo}..{hi}"
+        return f"snapshot {self.snapshot_id} counted {self.count}, the truth was {truth}"
+
+
+@dataclass(slots=True)
 class Judgement:
     valid: bool | str
-    false_alarms: list[Alarm] = field(default_factory=list)
     faults: list[FaultOutcome] = field(default_factory=list)
+    alarms: list[AlarmAccount] = field(default_factory=list)
+    defects: list[Defect] = field(default_factory=list)
+
+    @property
+    def false_alarms(self) -> list[Alarm]:
+        return [a.alarm for a in self.alarms if a.false]
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for f in self.faults if f.outcome is outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """The truth at one snapshot's cut, and the faults it counted."""
+
+    lo: int
+    hi: int
+    included: tuple[FaultRecord, ...]
+    """Faults surely inside the cut whose effect no purge has undone."""
+    edge: tuple[FaultRecord, ...]
+    """Faults that may be on either side (equal times, or during a purge)."""
+    tied: frozenset[int] = frozenset()
+    """Ids of the edge faults that fired at the very time the cut passed their station (a
+    later cut includes them for sure)."""
+
+    def holds(self, count: int) -> bool:
+        return self.lo <= count <= self.hi
+
+    def kinds(self) -> set[Verdict]:
+        """The count verdicts the truth allows."""
+        out = set()
+        if self.lo <= 0:
+            out.add(Verdict.LOST)
+        if self.lo <= 1 <= self.hi:
+            out.add(Verdict.OK)
+        if self.hi >= 2:
+            out.add(Verdict.DUPLICATE)
+        return out
+
+
+def effect_range(kind: FaultKind) -> tuple[int, int]:
+    """The change in token units a fault of ``kind`` may make when it fires."""
+    effect = FAULTS[kind].effect
+    return (-1, 0) if effect is None else (effect, effect)
+
+
+class Truth:
+    """Rebuilds the true token count at any cut of a run (see the module docstring)."""
+
+    def __init__(self, history: RunHistory) -> None:
+        self.h = history
+        self.fired = sorted((f for f in history.faults if f.fired_at is not None),
+                            key=lambda f: f.fired_at)  # type: ignore[arg-type, return-value]
+        self.purges = [p for p in history.purges if p.done is not None]
+
+    def at(self, r: SnapshotResult) -> Cut | None:
+        """The truth at ``r``'s cut; None when the cut caught a purge (no count to judge)."""
+        base: PurgeSpan | None = None
+        for p in self.purges:
+            c = self.h.cut_at(r.snapshot_id, p.station)
+            if c is None:
+                return None
+            assert p.done is not None
+            if p.done < c:
+                base = p
+            elif p.started <= c:
+                return None  # the active monitor was purging at its cut
+        lo = hi = 1
+        included, edge, tied = [], [], set()
+        for f in self.fired:
+            cut = self.h.cut(r.snapshot_id, f.station)
+            t = f.fired_at
+            assert t is not None
+            if cut is None:
+                continue
+            side = _side(f, cut)
+            if side > 0:
+                continue  # after the cut passed its station
+            if base is not None and t < base.started:
+                continue  # the purge absorbed it
+            e_lo, e_hi = effect_range(f.kind)
+            during_purge = base is not None and base.done is not None and t <= base.done
+            if side == 0 or during_purge:
+                lo, hi = lo + min(e_lo, 0), hi + max(e_hi, 0)
+                edge.append(f)
+                if side == 0:
+                    tied.add(f.fault_id)
+            else:
+                lo, hi = lo + e_lo, hi + e_hi
+                included.append(f)
+        return Cut(max(lo, 0), max(hi, 0), tuple(included), tuple(edge), frozenset(tied))
+
+
+def _side(f: FaultRecord, cut: tuple[float, int]) -> int:
+    """-1 when ``f`` fired before the cut passed its station, +1 after, 0 when the records
+    cannot tell. The station's logical step decides when both sides have one (it never ties);
+    otherwise its clock does."""
+    at, step = cut
+    if f.fired_step is not None and step >= 0:
+        return (f.fired_step > step) - (f.fired_step < step)
+    assert f.fired_at is not None
+    return (f.fired_at > at) - (f.fired_at < at)
 
 
 def judge(history: RunHistory) -> Judgement:
-    """Decide every fault's outcome and find false alarms; see the module docstring."""
-    faults = history.faults
-    judged = [r for r in history.results if r.is_alarming]
-    purges = [(p.started, p.done) for p in history.purges]
-    alarms = history.alarms
-    outcomes = [_judge_fault(f, faults, judged, purges) for f in faults]
-    false_alarms = [a for a in alarms if not _explained(a, faults, judged)]
+    """Judge a run; see the module docstring."""
+    truth = Truth(history)
+    counted: list[tuple[SnapshotResult, Cut]] = []
+    defects: list[Defect] = []
+    for r in history.results:
+        if r.count is None or r.verdict is Verdict.RECOVERING:
+            continue
+        cut = truth.at(r)
+        if cut is None:
+            continue
+        counted.append((r, cut))
+        if not cut.holds(r.count):
+            defects.append(Defect(r.snapshot_id, r.count, (cut.lo, cut.hi)))
+    outcomes = [_judge_fault(f, history, counted) for f in history.faults]
+    cuts = {r.snapshot_id: cut for r, cut in counted}
+    results = {r.snapshot_id: r for r in history.results}
+    accounts = [_account(a, results.get(a.snapshot_id), cuts.get(a.snapshot_id), history)
+                for a in history.alarms]
     kinds = [o.outcome for o in outcomes]
-    if false_alarms or "missed" in kinds:
+    if defects or Outcome.MISSED in kinds or any(a.false for a in accounts):
         valid: bool | str = False
-    elif any(o in UNKNOWN_OUTCOMES for o in kinds):
+    elif any(k in UNKNOWN_OUTCOMES for k in kinds):
         valid = "unknown"
     else:
         valid = True
-    return Judgement(valid, false_alarms, outcomes)
+    return Judgement(valid, outcomes, accounts, defects)
 
 
-def _matches(f: FaultRecord, r: SnapshotResult) -> bool:
+def _judge_fault(f: FaultRecord, h: RunHistory,
+                 counted: list[tuple[SnapshotResult, Cut]]) -> FaultOutcome:
+    if f.fired_at is None:
+        return FaultOutcome(f, Outcome.NOT_FIRED, note="it never took effect")
+    if FAULTS[f.kind].actor is Actor.PROCESS:
+        return _judge_process_fault(f, h)
     expected = FAULTS[f.kind].verdict
-    if r.verdict != expected:
-        return False
-    return expected != INCOMPLETE or f.station in r.silent
+    for r, cut in counted:
+        edge = f in cut.edge
+        if f in cut.included or (edge and f.fault_id not in cut.tied):
+            if r.verdict is expected and cut.holds(r.count or 0):
+                return FaultOutcome(f, Outcome.DETECTED, r.snapshot_id, r.finished)
+            if cut.kinds() == {expected}:
+                return FaultOutcome(f, Outcome.MISSED, r.snapshot_id,
+                                    note=f"snapshot {r.snapshot_id} said {r.verdict}")
+            why = "it fired while a purge went round" if edge else "another fault cancelled it"
+            return FaultOutcome(f, Outcome.MASKED, note=f"{why}: the first cut to include it "
+                                f"(snapshot {r.snapshot_id}) could count {_span(cut)}")
+        if f.fired_at < r.started and not edge:
+            return FaultOutcome(f, Outcome.MASKED,
+                                note="a purge undid it before any cut included it")
+    return FaultOutcome(f, Outcome.UNOBSERVED, note="no counting cut included it")
 
 
-def _judge_fault(
-    f: FaultRecord,
-    faults: list[FaultRecord],
-    judged: list[SnapshotResult],
-    purges: list[tuple[float, float | None]],
-) -> FaultOutcome:
-    t = f.fired_at
-    if t is None:
-        return FaultOutcome(f, "not-fired")
-    for r in judged:
-        if r.finished <= t:
-            continue
-        if _matches(f, r):
-            return FaultOutcome(f, "detected", r.snapshot_id, r.finished)
-        if r.started >= t:
-            disturbed = _disturbed(f, faults, judged, purges, r.finished)
-            return FaultOutcome(f, "no-effect" if disturbed or f.kind == "pause" else "missed")
-    return FaultOutcome(f, "unobserved")
+def _span(cut: Cut) -> str:
+    return str(cut.lo) if cut.lo == cut.hi else f"{cut.lo}..{cut.hi}"
 
 
-def _last_healthy(judged: list[SnapshotResult], before: float) -> float:
-    """When the ring was last surely healthy, as seen by ``before``: the start of the latest OK
-    snapshot finished by then (its cut lies somewhere after its start), or -inf."""
-    best = float("-inf")
-    for r in judged:
-        if r.verdict == OK and r.finished <= before:
-            best = max(best, r.started)
-    return best
-
-
-def _disturbed(
-    f: FaultRecord,
-    faults: list[FaultRecord],
-    judged: list[SnapshotResult],
-    purges: list[tuple[float, float | None]],
-    until: float,
-) -> bool:
-    """Could another fault or a purge have cancelled ``f`` before ``until``?"""
+def _down(f: FaultRecord, h: RunHistory) -> tuple[float, float]:
+    """When the station of a process fault was down: from its firing to its resumption (a
+    pause) or for good (a kill)."""
     assert f.fired_at is not None
-    since = min(_last_healthy(judged, f.fired_at), f.fired_at)
-    for g in faults:
-        if g is f or g.fired_at is None:
-            continue
-        if g.kind in BREAKS_RING and g.fired_at <= until:
-            return True
-        if since <= g.fired_at <= until:
-            return True
-    for start, end in purges:
-        if start <= until and (end is None or end >= f.fired_at):
-            return True
-    return False
+    if f.kind == FaultKind.PAUSE:
+        ends = [t for s, t in h.resumes if s == f.station and t >= f.fired_at]
+        return f.fired_at, min(ends, default=float("inf"))
+    return f.fired_at, float("inf")
 
 
-def _explained(alarm: Alarm, faults: list[FaultRecord], judged: list[SnapshotResult]) -> bool:
-    by = next((r for r in judged if r.snapshot_id == alarm.snapshot_id), None)
-    started = by.started if by is not None else alarm.raised
-    since = _last_healthy(judged, started)
-    for f in faults:
-        t = f.fired_at if f.fired_at is not None else f.injected_at
-        if t > alarm.raised:
+def _judge_process_fault(f: FaultRecord, h: RunHistory) -> FaultOutcome:
+    start, end = _down(f, h)
+    outlived = False
+    for r in h.results:
+        if r.finished <= start or r.started >= end:
             continue
-        if f.kind == "kill":
-            return True  # the ring stays broken: every later alarm follows from it
-        if t >= since and (f.kind == "pause" or alarm.kind != INCOMPLETE):
-            return True
-    return False
+        if r.verdict is Verdict.INCOMPLETE and r.suspect == f.station:
+            return FaultOutcome(f, Outcome.DETECTED, r.snapshot_id, r.finished)
+        if r.started >= start and r.count is not None:
+            outlived = True  # it began with the station down, and still counted
+    if f.kind == FaultKind.PAUSE and outlived:
+        return FaultOutcome(f, Outcome.MASKED, note="a snapshot outlived the pause")
+    if f.kind == FaultKind.KILL and outlived:
+        return FaultOutcome(f, Outcome.MISSED, note="a snapshot counted without naming it")
+    return FaultOutcome(f, Outcome.UNOBSERVED, note="no snapshot waited on the station")
+
+
+def _account(alarm: Alarm, r: SnapshotResult | None, cut: Cut | None,
+             h: RunHistory) -> AlarmAccount:
+    if alarm.kind is Verdict.INCOMPLETE:
+        if r is None:
+            return AlarmAccount(alarm, reason="its snapshot is not in the history")
+        ids = [f.fault_id for f in h.faults
+               if FAULTS[f.kind].actor is Actor.PROCESS and f.station == r.suspect
+               and f.fired_at is not None and _overlaps(_down(f, h), r)]
+        return AlarmAccount(alarm, ids, "" if ids else
+                            f"station {r.suspect} was neither dead nor paused")
+    if r is None or cut is None or r.count is None:
+        return AlarmAccount(alarm, reason="no truth for its snapshot")
+    if not cut.holds(r.count) or alarm.kind not in cut.kinds():
+        return AlarmAccount(alarm, reason=f"its count {r.count} is not the truth {_span(cut)}")
+    faults = cut.included + cut.edge
+    return AlarmAccount(alarm, [f.fault_id for f in faults],
+                        "" if faults else "no fault in its cut")
+
+
+def _overlaps(window: tuple[float, float], r: SnapshotResult) -> bool:
+    start, end = window
+    return start < r.finished and end > r.started

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable, Iterable
 
-from ringemu.checker import FaultOutcome, Judgement
+from ringemu.checker import AlarmAccount, FaultOutcome, Judgement, Outcome
 from ringemu.core.history import RunHistory
-from ringemu.core.verdict import Alarm, SnapshotResult
+from ringemu.core.verdict import SnapshotResult
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
 
@@ -34,20 +34,23 @@ def summary(
     unit_key: str,
 ) -> dict:
     """The common JSON summary; ``to_unit`` converts a duration to the command's unit."""
-    false_ids = {a.alarm_id for a in judgement.false_alarms}
-    results, alarms = history.results, history.alarms
+    results = history.results
     return {
         "valid": judgement.valid,
         "snapshots": sum(1 for r in results if r.count is not None),
         "verdicts": verdict_counts(results),
         "false_alarms": len(judgement.false_alarms),
-        "alarms": [alarm_dict(a, to_unit, a.alarm_id in false_ids) for a in alarms],
+        "wrong_counts": len(judgement.defects),
+        "defects": [d.describe() for d in judgement.defects],
+        "outcomes": {o.value: judgement.count(o) for o in Outcome},
+        "alarms": [alarm_dict(a, to_unit) for a in judgement.alarms],
         "faults": [fault_dict(f, to_unit, unit_key) for f in judgement.faults],
         "purges": len(history.purges),
     }
 
 
-def alarm_dict(a: Alarm, to_unit: Callable[[float], float], false: bool) -> dict:
+def alarm_dict(account: AlarmAccount, to_unit: Callable[[float], float]) -> dict:
+    a = account.alarm
     return {
         "alarm": a.alarm_id,
         "kind": a.kind.value,
@@ -57,7 +60,9 @@ def alarm_dict(a: Alarm, to_unit: Callable[[float], float], false: bool) -> dict
         "cleared_by": a.cleared_by,
         "station": a.station,
         "detail": a.detail,
-        "false": false,
+        "false": account.false,
+        "explained_by": account.explained_by,
+        "why_false": account.reason if account.false else None,
     }
 
 
@@ -70,11 +75,20 @@ def fault_dict(o: FaultOutcome, to_unit: Callable[[float], float], unit_key: str
         "spec": f.spec,
         "injected": round(to_unit(f.injected_at), 3),
         "fired": None if f.fired_at is None else round(to_unit(f.fired_at), 3),
-        "detected": o.outcome == "detected",
-        "outcome": o.outcome,
+        "detected": o.outcome is Outcome.DETECTED,
+        "outcome": o.outcome.value,
+        "note": o.note,
         "snapshot": o.detected_by,
         unit_key: None if latency is None else round(to_unit(latency), 3),
     }
+
+
+OUTCOME_TEXT = {
+    "missed": "MISSED",
+    "masked": "masked (no verdict could show it)",
+    "not-fired": "never fired (nothing reached the station to act on)",
+    "unobserved": "no snapshot could see it before the run ended",
+}
 
 
 def human_lines(data: dict, unit_key: str, unit_name: str) -> list[str]:
@@ -86,7 +100,7 @@ def human_lines(data: dict, unit_key: str, unit_name: str) -> list[str]:
         lines.append("alarms")
         for a in data["alarms"]:
             cleared = "still raised" if a["cleared"] is None else f"cleared at {a['cleared']:g}"
-            flag = "  FALSE ALARM" if a["false"] else ""
+            flag = f"  FALSE ALARM: {a['why_false']}" if a["false"] else ""
             lines.append(
                 f"  {a['kind']:<10} raised at {a['raised']:g} by snapshot {a['snapshot']}, "
                 f"{cleared}: {a['detail']}{flag}"
@@ -99,13 +113,14 @@ def human_lines(data: dict, unit_key: str, unit_name: str) -> list[str]:
             if f["detected"]:
                 how = f"detected by snapshot {f['snapshot']} after {f[unit_key]:g} {unit_name}"
             else:
-                how = {
-                    "missed": "MISSED: the next snapshot counted one token",
-                    "no-effect": "no observable effect (cancelled by another fault or a purge)",
-                    "not-fired": "never fired (no token reached the station)",
-                    "unobserved": "no snapshot completed after it",
-                }.get(f["outcome"], f["outcome"])
+                how = OUTCOME_TEXT.get(f["outcome"], f["outcome"])
+                if f.get("note"):
+                    how += f": {f['note']}"
             lines.append(f"  {f['spec']:<16} station {f['station']:<4} {how}")
+        counts = ", ".join(f"{v} {k}" for k, v in data["outcomes"].items() if v)
+        lines.append(f"  ({counts})")
+    for d in data["defects"]:
+        lines.append(f"WRONG COUNT {d}")
     lines.append(f"false alarms {data['false_alarms']}")
     word = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}[data["valid"]]
     lines.append(f"verdict    {word}")

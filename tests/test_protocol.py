@@ -27,7 +27,7 @@ SAMPLES = [
     p.Linked(0),
     p.Stats(2, 1.5, "idle", {"tokens": 10}, 1, 0, 3, {"lose": 0}),
     p.Bye(2, 1.5, "idle", {"tokens": 10}),
-    p.EventReport(1, FaultFired(1, 2.5, "lose", -1)),
+    p.EventReport(1, FaultFired(1, 2.5, "lose", -1, 77)),
     p.EventReport(4, PurgeDone(4, 3.0, 2)),
     p.EventReport(5, Malformed(5, 3.0, "bad FCS")),
     p.Part(1, LocalSnapshot(7, 1, StationState(Mode.AWAITING, 0, 1, (3, 9), 4.25),

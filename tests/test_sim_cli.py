@@ -8,13 +8,8 @@ import sys
 
 import pytest
 
-from ringemu.checker import judge
-from ringemu.core.history import FaultRecord, RunHistory
-from ringemu.core.verdict import Alarm, SnapshotResult, Verdict
 from ringemu.errors import ConfigError
-from ringemu.faults import FaultKind, ScheduledFault, Shell, parse_fault
-
-OK = Verdict.OK
+from ringemu.faults import ScheduledFault, Shell, parse_fault
 
 
 def ringemu(*args: str) -> subprocess.CompletedProcess:
@@ -136,37 +131,3 @@ def test_parse_fault_syntax():
     for bad in ("lose@nan", "lose@inf", "pause@1:2:nan", "pause@1:2:61", "pause@1:2:0"):
         with pytest.raises(ConfigError):
             parse_fault(bad, Shell.LIVE, "seconds")
-
-
-def _result(sid, started, finished, verdict):
-    return SnapshotResult(sid, 0, started, finished, Verdict(verdict),
-                          count=1 if verdict == OK else 0)
-
-
-def _history(faults=(), results=(), alarms=()) -> RunHistory:
-    h = RunHistory()
-    h.faults, h.results, h.alarms = list(faults), list(results), list(alarms)
-    return h
-
-
-def test_checker_flags_unexplained_alarm_as_false_and_run_invalid():
-    results = [_result(0, 0.0, 1.0, OK), _result(1, 2.0, 3.0, "LOST")]
-    alarm = Alarm(1, Verdict.LOST, 1, 3.0, None, "x")
-    j = judge(_history(results=results, alarms=[alarm]))
-    assert j.valid is False and j.false_alarms == [alarm]
-
-
-def test_checker_marks_fault_missed_when_following_snapshot_is_ok():
-    f = FaultRecord(1, FaultKind.LOSE, 2, injected_at=1.0, fired_at=1.5)
-    j = judge(_history([f], [_result(0, 2.0, 3.0, OK)]))
-    assert j.faults[0].outcome == "missed" and j.valid is False
-
-
-def test_checker_detects_with_latency_from_injection():
-    f = FaultRecord(1, FaultKind.DUP, 2, injected_at=1.0, fired_at=1.0)
-    results = [_result(0, 0.5, 1.2, OK), _result(1, 2.0, 2.5, "DUPLICATE")]
-    alarm = Alarm(1, Verdict.DUPLICATE, 1, 2.5, 2, "x")
-    j = judge(_history([f], results, [alarm]))
-    (o,) = j.faults
-    assert o.outcome == "detected" and o.detected_by == 1 and o.latency == 1.5
-    assert j.valid is True and j.false_alarms == []

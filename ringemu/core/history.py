@@ -43,6 +43,8 @@ class FaultRecord:
     scheduled: float | None = None
     """The time the schedule gave (seconds or rotations), None when injected by hand."""
     fired_at: float | None = None
+    fired_step: int | None = None
+    """The station's logical clock when the fault took effect (station faults only)."""
 
     @property
     def effect(self) -> int | None:
@@ -76,10 +78,12 @@ class RunHistory:
         self.results: list[SnapshotResult] = []
         """Every concluded snapshot, in completion order, without its per-station states
         (``cuts`` keeps where each cut passed each station)."""
-        self.cuts: dict[int, array] = {}
+        self.cuts: dict[int, tuple[array, array]] = {}
         self.alarms: list[Alarm] = []
         self.purges: list[PurgeSpan] = []
         self.exits: dict[int, float] = {}
+        self.resumes: list[tuple[int, float]] = []
+        """(station, time) of every paused station that went on."""
         self.up_at: float | None = None
         self.first_snapshot_at: float | None = None
         self.ended_at: float | None = None
@@ -112,6 +116,7 @@ class RunHistory:
                    "pid": pid})
 
     def resumed(self, t: float, station: int) -> None:
+        self.resumes.append((station, t))
         self.emit({"event": "resumed", "t": t, "station": station})
 
     def interval(self, t: float, seconds: float) -> None:
@@ -140,12 +145,14 @@ class RunHistory:
         self._fired(record, t)
 
     def _fired(self, record: FaultRecord | None, t: float, station: int | None = None,
-               kind: str | None = None, effect: int | None = None) -> None:
+               kind: str | None = None, effect: int | None = None,
+               step: int | None = None) -> None:
         if record is not None:
-            record.fired_at = t
+            record.fired_at, record.fired_step = t, step
             station, kind, effect = record.station, record.kind.value, record.effect
         self.emit({"event": "fault_fired", "t": t, "station": station, "fault": kind,
-                   "effect": effect, "fault_id": None if record is None else record.fault_id})
+                   "effect": effect, "step": step,
+                   "fault_id": None if record is None else record.fault_id})
 
     def _match(self, station: int, kind: str, t: float) -> FaultRecord | None:
         """The oldest injected, unfired fault of ``kind`` at ``station`` (a station reports
@@ -159,7 +166,7 @@ class RunHistory:
     def station_event(self, ev: StationEvent) -> None:
         if isinstance(ev, FaultFired):
             record = self._match(ev.station, ev.fault, ev.t)
-            self._fired(record, ev.t, ev.station, ev.fault, ev.effect)
+            self._fired(record, ev.t, ev.station, ev.fault, ev.effect, ev.step)
             return
         if isinstance(ev, PurgeStarted):
             self.purges.append(PurgeSpan(ev.station, ev.number, ev.t))
@@ -195,20 +202,25 @@ class RunHistory:
     def _keep(self, r: SnapshotResult) -> None:
         if r.states:
             n = max(self.stations, max(r.states) + 1)
-            cut = array("d", [math.nan]) * n
+            at, step = array("d", [math.nan]) * n, array("q", [-1]) * n
             for s, state in r.states.items():
-                cut[s] = state.at
-            self.cuts[r.snapshot_id] = cut
+                at[s], step[s] = state.at, state.step
+            self.cuts[r.snapshot_id] = (at, step)
             r = replace(r, states={})
         self.results.append(r)
 
     # -- reading ----------------------------------------------------------------------------------
     def cut_at(self, snapshot_id: int, station: int) -> float | None:
         """When snapshot ``snapshot_id``'s cut passed ``station`` (None: it did not report)."""
+        cut = self.cut(snapshot_id, station)
+        return None if cut is None else cut[0]
+
+    def cut(self, snapshot_id: int, station: int) -> tuple[float, int] | None:
+        """(time, logical step) at which snapshot ``snapshot_id``'s cut passed ``station``."""
         cut = self.cuts.get(snapshot_id)
-        if cut is None or station >= len(cut) or math.isnan(cut[station]):
+        if cut is None or station >= len(cut[0]) or math.isnan(cut[0][station]):
             return None
-        return cut[station]
+        return cut[0][station], cut[1][station]
 
     def counted(self) -> list[SnapshotResult]:
         return [r for r in self.results if r.count is not None]
@@ -243,6 +255,8 @@ def _replay(h: RunHistory, e: dict, alarms: dict[int, Alarm]) -> None:
         h.errors.append(str(e.get("detail")))
     elif kind == "station_exit":
         h.exits.setdefault(wire_int(e.get("station"), "station"), t)
+    elif kind == "resumed":
+        h.resumes.append((wire_int(e.get("station"), "station"), t))
     elif kind == "inject":
         arg, sched = e.get("arg"), e.get("scheduled")
         h.faults.append(FaultRecord(
@@ -251,10 +265,11 @@ def _replay(h: RunHistory, e: dict, alarms: dict[int, Alarm]) -> None:
             None if arg is None else wire_float(arg, "arg"),
             None if sched is None else wire_float(sched, "scheduled")))
     elif kind == "fault_fired":
-        fid = e.get("fault_id")
+        fid, step = e.get("fault_id"), e.get("step")
         for f in h.faults:
             if f.fault_id == fid:
                 f.fired_at = t
+                f.fired_step = None if step is None else wire_int(step, "step")
     elif kind in ("purge_started", "purge_done"):
         ev = station_event_from_json(e)
         h.sink, sink = None, h.sink

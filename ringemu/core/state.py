@@ -29,17 +29,19 @@ class StationState:
     """A station's recorded state. ``tokens`` is the token units the station itself holds (1
     while it holds the free token); ``awaiting`` is (destination, sequence) of its busy frame
     while that frame is out; ``purges`` counts the purges it completed (active monitor);
-    ``at`` is the station's clock when it recorded this state (where the cut passed it)."""
+    ``at`` is the station's clock when it recorded this state (where the cut passed it) and
+    ``step`` its logical clock then (``Station.step``)."""
 
     mode: Mode
     tokens: int = 0
     purges: int = 0
     awaiting: tuple[int, int] | None = None
     at: float = 0.0
+    step: int = 0
 
     def to_json(self) -> dict:
         d: dict[str, Any] = {"mode": self.mode.value, "tokens": self.tokens,
-                             "purges": self.purges, "at": self.at}
+                             "purges": self.purges, "at": self.at, "step": self.step}
         if self.awaiting is not None:
             d["awaiting"] = list(self.awaiting)
         return d
@@ -61,7 +63,8 @@ class StationState:
             awaiting = (wire_int(awaiting[0], "awaiting"), wire_int(awaiting[1], "awaiting"))
         return cls(mode, wire_int(d.get("tokens", 0), "tokens", 0, 1_000_000),
                    wire_int(d.get("purges", 0), "purges", 0),
-                   awaiting, wire_float(d.get("at", 0.0), "at") - clock_offset)
+                   awaiting, wire_float(d.get("at", 0.0), "at") - clock_offset,
+                   wire_int(d.get("step", 0), "step", 0))
 
 
 def wire_int(v: object, name: str, lo: int | None = None, hi: int | None = None) -> int:

@@ -108,7 +108,7 @@ class Station:
         "index", "n_stations", "upstream", "downstream", "is_active_monitor", "traffic",
         "holding_time", "hold", "recorder", "mode", "deadline", "outbox", "queue",
         "purge_number", "_stats", "_tokens", "_frames", "_recording", "_countdown", "_tx",
-        "_tx_started", "_seq", "_lose", "_dup", "_corrupt", "_armed",
+        "_tx_started", "_seq", "_lose", "_dup", "_corrupt", "_armed", "_other",
     )
 
     def __init__(
@@ -154,6 +154,7 @@ class Station:
         self._dup = 0
         self._corrupt = 0
         self._armed = False  # any of the three above: one test on the hot path
+        self._other = 0  # inputs that are not tokens, frames, markers or malformed octets
 
     # -- the hot path -----------------------------------------------------------------------
     def on_receive(self, msg: Token | Frame | Marker | Purge, now: float) -> tuple:
@@ -226,6 +227,7 @@ class Station:
 
     def on_timer(self, now: float) -> tuple:
         """Release a held token once its hold time is over."""
+        self._other += 1
         if self.mode is HOLDING and self.deadline is not None and now >= self.deadline:
             self.mode = IDLE
             self.deadline = None
@@ -237,10 +239,12 @@ class Station:
         """Active monitor: put the ring's first free token on the ring (ring start-up)."""
         if not self.is_active_monitor:
             raise LocalProtocolError(f"station {self.index} is not the active monitor")
+        self._other += 1
         return self._send((FREE_TOKEN,), now)
 
     def start_snapshot(self, sid: int, now: float) -> tuple:
         """Initiate snapshot ``sid`` here; returns the marker to send downstream."""
+        self._other += 1
         dests, done = self.recorder.start(sid, self.local_state(now))
         self._recording = self.recorder.recording
         if done is not None:
@@ -251,6 +255,7 @@ class Station:
         """Active monitor: purge the ring (no-op while a purge is already under way)."""
         if not self.is_active_monitor:
             raise LocalProtocolError(f"station {self.index} is not the active monitor")
+        self._other += 1
         if self.mode is PURGING:
             return _EMPTY
         self._reset(now)
@@ -264,6 +269,7 @@ class Station:
         if kind not in STATION_FAULTS:
             known = ", ".join(sorted(STATION_FAULTS))
             raise LocalProtocolError(f"a station cannot carry out {kind!r} (it does: {known})")
+        self._other += 1
         if kind == FaultKind.LOSE:
             self._lose += 1
         elif kind == FaultKind.CORRUPT:
@@ -295,11 +301,18 @@ class Station:
         """Token units at this station that no link holds: 1 while holding the free token."""
         return 1 if self.mode is HOLDING else 0
 
+    def step(self) -> int:
+        """The station's logical clock: how many inputs (messages, octets, commands) it has
+        handled. Recorded with every state and every fault that fires, so a checker can tell
+        exactly which side of a cut a fault fell on, even when both happened at one instant."""
+        s = self._stats
+        return self._tokens + self._frames + s.markers + s.malformed + self._other
+
     def local_state(self, now: float) -> StationState:
         """What a snapshot records for this station."""
         tx = self._tx
         return StationState(self.mode, self.tokens_held(), self._stats.purges,
-                            None if tx is None else (tx.dst, tx.seq), now)
+                            None if tx is None else (tx.dst, tx.seq), now, self.step())
 
     @property
     def armed_faults(self) -> dict[str, int]:
@@ -377,6 +390,7 @@ class Station:
         return self.start_purge(now)
 
     def _on_purge(self, purge: Purge, now: float) -> tuple:
+        self._other += 1
         if purge.origin == self.index:
             if self.mode is PURGING and purge.number == self.purge_number:
                 self.mode = IDLE
@@ -400,7 +414,7 @@ class Station:
     def _fired(self, kind: FaultKind, now: float) -> None:
         effect = FAULTS[kind].effect
         assert effect is not None
-        self.outbox.append(FaultFired(self.index, now, kind.value, effect))
+        self.outbox.append(FaultFired(self.index, now, kind.value, effect, self.step()))
 
 
 def _what(msg: Token | Frame) -> str:

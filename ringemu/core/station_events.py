@@ -32,10 +32,12 @@ class StationEvent:
 
 @dataclass(frozen=True, slots=True)
 class FaultFired(StationEvent):
-    """An injected fault took effect here; ``effect`` is the change in token units."""
+    """An injected fault took effect here; ``effect`` is the change in token units, ``step``
+    the station's logical clock when it did (``Station.step``)."""
 
     fault: str
     effect: int
+    step: int
     kind: ClassVar[str] = "fault_fired"
 
 
