@@ -16,82 +16,14 @@ import pytest
 from click.testing import CliRunner
 
 from ringemu.dashboard.app import PAUSE_S, DashboardApp
-from ringemu.dashboard.source import Batcher, CannedSource, ReplaySource
+from ringemu.dashboard.source import Batcher, ReplaySource
 from ringemu.dashboard.state import RingState
 from ringemu.dashboard.widgets import HelpScreen
 from ringemu.errors import ConfigError
+from tests.dashboard_canned import (N, CannedSource, alarm, alarmed_events, healthy_events,
+                                    ring_up, snapshot, stations)
 
-N = 6
 SIZE = (160, 48)
-
-
-# -- canned events (also used by test_dashboard_snapshots) -------------------------------------
-def ring_up(n: int = N) -> list[dict]:
-    return ([{"event": "ring_starting", "stations": n, "endpoints": {}, "t": 0.001}]
-            + [{"event": "station_up", "station": i, "pid": 4000 + i, "endpoint": "", "t": 0.01}
-               for i in range(n)]
-            + [{"event": "ring_up", "stations": n, "startup_s": 0.05,
-                "pids": [4000 + i for i in range(n)], "t": 0.05}])
-
-
-def stations(n: int = N, t: float = 1.0, tokens: int = 1000, states: dict | None = None,
-             modes: dict | None = None, alarms: list | None = None, hop_rate: float = 12000.0,
-             dropped: dict | None = None) -> dict:
-    states, modes, dropped = states or {}, modes or {}, dropped or {}
-    rows = [{"station": i, "pid": 4000 + i, "state": states.get(i, "alive"),
-             "mode": modes.get(i, "idle"),
-             "stats": {"tokens": tokens + i, "frames": tokens // 2, "markers": 5, "sent": 40 + i,
-                       "delivered": 39 + i, "acked": 40, "unacked": 0,
-                       "malformed": 1 if dropped.get(i) else 0, "dropped": dropped.get(i, 0),
-                       "absorbed": 0, "orphans": 0, "purges": 0},
-             "send_dropped": 0, "queue": 0} for i in range(n)]
-    return {"event": "stations", "stations": rows, "token_passes": tokens * n,
-            "hop_rate": hop_rate, "snapshots": 10, "alarms": alarms or [], "t": t}
-
-
-def snapshot(sid: int, t: float, n: int = N, count: int | None = 1, verdict: str = "OK",
-             in_transit: list | None = None, held: dict | None = None, **extra) -> dict:
-    if in_transit is None and count == 1 and not held:
-        in_transit = [{"from": sid % n, "to": (sid + 1) % n, "kind": "token", "priority": 0}]
-    return {"event": "snapshot", "id": sid, "initiator": sid % n, "t": t, "started": t - 0.002,
-            "duration_ms": 1.5, "verdict": verdict, "count": count, "held": held or {},
-            "in_transit": in_transit or [],
-            "states": {str(i): {"tokens": 0, "mode": "idle", "purges": 0} for i in range(n)},
-            **extra}
-
-
-def alarm(action: str, kind: str = "LOST", aid: int = 1, sid: int = 12, t: float = 2.4,
-          station: int | None = None, raised_by: int | None = None) -> dict:
-    return {"event": "alarm", "action": action, "alarm": aid, "kind": kind, "snapshot": sid,
-            "raised_by": raised_by if raised_by is not None else sid, "t": t, "station": station,
-            "detail": f"snapshot {raised_by or sid} counted 0 tokens"}
-
-
-def healthy_events(n: int = N) -> list[dict]:
-    """A ring up for two seconds: snapshots every 0.2 s, stations every 0.25 s."""
-    events = ring_up(n)
-    for k in range(10):
-        events.append(snapshot(k, 0.1 + 0.2 * k, n))
-        events.append(stations(n, t=0.2 + 0.2 * k, tokens=1000 + 300 * k,
-                               hop_rate=11000.0 + 150 * (k % 4)))
-    events.append(snapshot(10, 2.1, n, in_transit=[
-        {"from": 3 % n, "to": 4 % n, "kind": "frame", "src": 2, "dst": 0, "seq": 77}]))
-    events.append(stations(n, t=2.2, tokens=4300, modes={2: "awaiting"}))
-    return events
-
-
-def alarmed_events(n: int = N) -> list[dict]:
-    """Healthy, then a lost token (raised, not yet cleared) and a paused station."""
-    return healthy_events(n) + [
-        {"event": "inject", "fault": "lose", "station": 1, "fault_id": 1, "arg": None, "t": 2.3},
-        {"event": "fault_fired", "station": 1, "fault": "lose", "effect": -1, "fault_id": 1,
-         "t": 2.3},
-        snapshot(11, 2.4, n, count=0, verdict="LOST"),
-        alarm("raised", "LOST", 1, 11, 2.4),
-        {"event": "purge_request", "station": 0, "snapshot": 11, "t": 2.4},
-        {"event": "inject", "fault": "pause", "station": 4, "fault_id": 2, "arg": 2.0, "t": 2.45},
-        stations(n, t=2.5, tokens=4400, states={4: "paused"}, alarms=["LOST"], hop_rate=0.0),
-    ]
 
 
 # -- helpers -------------------------------------------------------------------------------------

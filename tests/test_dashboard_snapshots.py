@@ -8,8 +8,7 @@ After a deliberate change of looks: ``pytest tests/test_dashboard_snapshots.py
 from __future__ import annotations
 
 from ringemu.dashboard.app import DashboardApp
-from ringemu.dashboard.source import CannedSource
-from tests.test_dashboard import alarmed_events, healthy_events
+from tests.dashboard_canned import CannedSource, alarmed_events, healthy_events
 
 SIZE = (160, 48)
 

@@ -1,11 +1,13 @@
-"""Where the dashboard's events come from and where its commands go: one interface, three kinds.
+"""Where the dashboard's events come from and where its commands go: one interface, two kinds.
 
 - ``LiveSource``: a running ring (``EventStream`` + ``ControlClient``). When the dashboard
   started the ring itself it also owns it: it calls ``poll_children`` (so station exits are
   noticed) and ``close`` stops the ring.
 - ``ReplaySource``: a finished run's ``events.jsonl``, at a chosen speed or instantly;
   commands are disabled.
-- ``CannedSource``: events handed over by a test; commands are recorded, never sent.
+
+The tests add a third, ``tests.dashboard_canned.CannedSource``: canned events in, commands
+recorded.
 
 The app calls ``open(sink)`` on the UI thread, then ``run(cancelled)`` in a thread worker (it
 may block: sockets, sleeps), ``send(cmd)`` in short-lived thread workers, and ``close()`` when
@@ -19,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 from ringemu.errors import ConfigError, RingemuError
@@ -241,42 +243,3 @@ class ReplaySource(Source):
 
     def close(self) -> None:
         self._closing.set()
-
-
-class CannedSource(Source):
-    """For tests: canned events, handed over on ``open`` and by ``feed``; commands recorded."""
-
-    def __init__(self, events: Iterable[dict] = (), *, owns_ring: bool = False,
-                 commands: bool = True, label: str = "canned ring") -> None:
-        super().__init__()
-        self.initial = list(events)
-        self.owns_ring = owns_ring
-        self.commands = commands
-        self.label = label
-        self.sent: list[dict] = []
-        self.closed = False
-        self.opened = False
-
-    def open(self, sink: Sink) -> None:
-        super().open(sink)
-        self.opened = True
-        if self.initial:
-            sink(list(self.initial))
-
-    def feed(self, events: Iterable[dict]) -> None:
-        """Hand ``events`` over as one batch (call after the app is mounted)."""
-        if not self.opened:
-            raise RuntimeError("the app has not opened this source yet")
-        self.sink(list(events))
-
-    def send(self, cmd: dict) -> dict:
-        self.sent.append(cmd)
-        if cmd.get("cmd") == "inject":
-            return {"ok": True, "fault_id": len(self.sent), "station": cmd.get("station"),
-                    "kind": cmd.get("kind")}
-        if cmd.get("cmd") == "snapshot":
-            return {"ok": True, "sid": len(self.sent)}
-        return {"ok": True}
-
-    def close(self) -> None:
-        self.closed = True
