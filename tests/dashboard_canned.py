@@ -78,12 +78,13 @@ def stations(n: int = N, t: float = 1.0, tokens: int = 1000, states: dict | None
 def snapshot(sid: int, t: float, n: int = N, count: int | None = 1, verdict: str = "OK",
              in_transit: list | None = None, held: dict | None = None, **extra) -> dict:
     if in_transit is None and count == 1 and not held:
-        in_transit = [{"from": sid % n, "to": (sid + 1) % n, "kind": "token", "priority": 0}]
-    return {"event": "snapshot", "id": sid, "initiator": sid % n, "t": t, "started": t - 0.002,
+        in_transit = [{"from": sid % n, "to": (sid + 1) % n, "kind": "token"}]
+    return {"event": "snapshot", "id": sid, "initiator": sid % n, "t": t, "started": t - 0.0015,
             "duration_ms": 1.5, "verdict": verdict, "count": count, "held": held or {},
             "in_transit": in_transit or [],
-            "states": {str(i): {"tokens": 0, "mode": "idle", "purges": 0} for i in range(n)},
-            **extra}
+            "states": {str(i): {"mode": "idle", "tokens": 0, "purges": 0, "at": t - 0.001}
+                       for i in range(n)},
+            "silent": [], "suspect": None, "stale": False, **extra}
 
 
 def alarm(action: str, kind: str = "LOST", aid: int = 1, sid: int = 12, t: float = 2.4,
@@ -109,12 +110,14 @@ def healthy_events(n: int = N) -> list[dict]:
 def alarmed_events(n: int = N) -> list[dict]:
     """Healthy, then a lost token (raised, not yet cleared) and a paused station."""
     return healthy_events(n) + [
-        {"event": "inject", "fault": "lose", "station": 1, "fault_id": 1, "arg": None, "t": 2.3},
+        {"event": "inject", "fault": "lose", "station": 1, "fault_id": 1, "arg": None,
+         "scheduled": None, "t": 2.3},
         {"event": "fault_fired", "station": 1, "fault": "lose", "effect": -1, "fault_id": 1,
          "t": 2.3},
         snapshot(11, 2.4, n, count=0, verdict="LOST"),
         alarm("raised", "LOST", 1, 11, 2.4),
         {"event": "purge_request", "station": 0, "snapshot": 11, "t": 2.4},
-        {"event": "inject", "fault": "pause", "station": 4, "fault_id": 2, "arg": 2.0, "t": 2.45},
+        {"event": "inject", "fault": "pause", "station": 4, "fault_id": 2, "arg": 2.0,
+         "scheduled": None, "t": 2.45},
         stations(n, t=2.5, tokens=4400, states={4: "paused"}, alarms=["LOST"], hop_rate=0.0),
     ]

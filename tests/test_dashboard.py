@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from ringemu.core.state import Mode, StationState
+from ringemu.core.verdict import SnapshotResult, SpotKind, Verdict
 from ringemu.dashboard.app import PAUSE_S, DashboardApp
 from ringemu.dashboard.source import Batcher, ReplaySource
 from ringemu.dashboard.state import RingState
@@ -56,7 +58,7 @@ def test_state_folds_token_position_and_awaiting():
     state.apply_all(healthy_events())
     assert state.n == N and state.phase == "up"
     spots = state.token_spots()
-    assert len(spots) == 1 and spots[0].kind == "frame" and spots[0].link == (3, 4)
+    assert len(spots) == 1 and spots[0].kind is SpotKind.FRAME and spots[0].link == (3, 4)
     assert spots[0].describe() == "frame 2\u21920 seq 77 on link 3\u21924"
     assert [s.index for s in state.stations if s.awaiting] == [2]
     assert state.rate_history[-1] == pytest.approx(11000.0 / N, rel=0.1)
@@ -82,9 +84,54 @@ def test_state_attach_seeds_from_status():
     state.apply({"event": "status", "phase": "running", "stations": 4, "snapshots": 50,
                  "alarms": [alarm("raised", "DUPLICATE", 7, 48, 9.0, station=2)],
                  "station_states": {"0": "alive", "1": "dead", "2": "alive", "3": "alive"},
-                 "pids": {"0": 1, "1": 2, "2": 3, "3": 4}, "hop_rate": 100.0, "t": 10.0})
+                 "pids": {"0": 1, "1": 2, "2": 3, "3": 4}, "hop_rate": 100.0,
+                 "bad_requests": 0, "malformed": 0, "t": 10.0})
     assert state.n == 4 and state.stations[1].state == "dead"
     assert [a.kind for a in state.active_alarms()] == ["DUPLICATE"]
+
+
+def test_state_keeps_the_latest_snapshot_typed():
+    state = RingState()
+    state.apply_all(ring_up())
+    held = snapshot(3, 1.0, count=1, held={"2": 1},
+                    states={str(i): {"mode": "holding" if i == 2 else "idle", "tokens": int(i == 2),
+                                     "purges": 0, "at": 0.99} for i in range(N)})
+    state.apply(held)
+    snap = state.snapshot
+    assert isinstance(snap, SnapshotResult) and snap.verdict is Verdict.OK
+    assert snap == SnapshotResult.from_json(held)
+    assert snap.states[2] == StationState(Mode.HOLDING, tokens=1, at=0.99)
+    assert [s.describe() for s in state.token_spots()] == ["held by station 2"]
+    assert state.stations[2].mode is Mode.HOLDING  # no ``stations`` events yet: from the cut
+
+
+def test_state_counts_and_ignores_malformed_snapshots():
+    state = RingState()
+    state.apply_all(healthy_events())
+    good = state.snapshot
+    bad = [snapshot(11, 2.4, verdict="FINE"),
+           {**snapshot(12, 2.6), "states": {"0": {"mode": "dozing"}}},
+           {**snapshot(13, 2.8), "in_transit": [{"kind": "token", "from": "x", "to": 1}]},
+           {**snapshot(14, 3.0), "held": [1]},
+           {"event": "snapshot"}]
+    state.apply_all(bad)
+    assert state.malformed == len(bad)
+    assert state.snapshot is good and state.count_history[-1] == 1
+    assert state.health()[0] == "healthy"
+
+
+def test_state_notes_purges_and_fired_faults():
+    state = RingState()
+    state.apply_all(ring_up() + [
+        {"event": "fault_fired", "station": 1, "fault": "dup", "effect": 1, "fault_id": 3,
+         "t": 1.0},
+        {"event": "purge_started", "station": 0, "number": 2, "t": 1.1},
+        {"event": "purge_done", "station": 0, "number": 2, "t": 1.2}])
+    notes = list(state.notes)
+    assert "station 1 acted on dup (fault #3)" in notes[-3]
+    assert notes[-2].endswith("purge 2 started by station 0")
+    assert notes[-1].endswith("purge 2 done by station 0")
+    assert state.malformed == 0
 
 
 # -- alarms and banner ---------------------------------------------------------------------------
@@ -232,7 +279,7 @@ def test_a_burst_of_5000_events_is_folded_with_few_repaints():
             await pilot.pause()
             assert app.batches >= 5000
             assert app.repaints - repaints_before <= 5
-            assert app.state.snapshot["id"] == 4998
+            assert app.state.snapshot.snapshot_id == 4998
             assert app.table.rows_text()[0][3] == "4,999"
     run(go())
 
@@ -262,6 +309,8 @@ def _write_run(tmp_path: Path) -> Path:
     run_dir.mkdir()
     events = [e for e in alarmed_events() if e["event"] != "stations"]
     events += [snapshot(12, 2.6), alarm("cleared", "LOST", 1, 12, 2.6, raised_by=11),
+               {"event": "purge_started", "station": 0, "number": 1, "t": 2.45},
+               {"event": "purge_done", "station": 0, "number": 1, "t": 2.5},
                {"event": "resumed", "station": 4, "t": 4.45},
                {"event": "ring_down", "snapshots": 13, "t": 4.6}]
     with open(run_dir / "events.jsonl", "w") as f:
@@ -283,7 +332,7 @@ def test_replay_of_a_small_events_jsonl(tmp_path, speed):
             rows = alarm_rows(app)
             assert [r[2] for r in rows] == ["LOST"]
             assert rows[0][1].startswith("cleared by 12")
-            assert app.state.snapshot["id"] == 12
+            assert app.state.snapshot.snapshot_id == 12
             assert app.banner.level == "ended"
             assert app.table.rows_text()[0][3] == "\u2013"  # no counters in a replay
             await pilot.press("l")
