@@ -121,3 +121,14 @@ def alarmed_events(n: int = N) -> list[dict]:
          "scheduled": None, "t": 2.45},
         stations(n, t=2.5, tokens=4400, states={4: "paused"}, alarms=["LOST"], hop_rate=0.0),
     ]
+
+
+def by_tick(events: list[dict]) -> list[list[dict]]:
+    """``events`` cut after each ``stations`` event: what one repaint tick of a live ring sees
+    (the ring reports its stations at about the rate the dashboard drains its inbox)."""
+    ticks: list[list[dict]] = [[]]
+    for e in events:
+        ticks[-1].append(e)
+        if e["event"] == "stations":
+            ticks.append([])
+    return [t for t in ticks if t]

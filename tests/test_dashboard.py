@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,9 @@ from click.testing import CliRunner
 from ringemu.core.state import Mode, StationState
 from ringemu.core.verdict import SnapshotResult, SpotKind, Verdict
 from ringemu.dashboard.app import PAUSE_S, DashboardApp
-from ringemu.dashboard.source import Batcher, ReplaySource
-from ringemu.dashboard.state import RingState
+from ringemu.dashboard.inbox import Inbox
+from ringemu.dashboard.source import ReplaySource
+from ringemu.dashboard.state import HISTORY, RingState
 from ringemu.dashboard.widgets import HelpScreen
 from ringemu.errors import ConfigError
 from tests.dashboard_canned import (N, CannedSource, alarm, alarmed_events, healthy_events,
@@ -43,8 +45,10 @@ async def until(pilot, cond, timeout: float = 5.0) -> None:
         await pilot.pause(0.02)
 
 
-async def started(pilot, app: DashboardApp, events: int) -> None:
-    await until(pilot, lambda: app.state.events >= events and not app.repaint_pending)
+async def started(pilot, app: DashboardApp) -> None:
+    """Until the canned source's first events are on screen."""
+    await until(pilot, lambda: app.inbox.received >= len(app.source.initial)
+                and not app.repaint_pending)
     await pilot.pause()
 
 
@@ -140,7 +144,7 @@ def test_alarm_row_appears_and_clears():
         source = CannedSource(healthy_events())
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
+            await started(pilot, app)
             assert alarm_rows(app) == []
             assert app.banner.level == "healthy"
             source.feed([snapshot(11, 2.4, count=0, verdict="LOST"),
@@ -164,7 +168,7 @@ def test_banner_shows_unhealthy_ring():
         source = CannedSource(healthy_events())
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
+            await started(pilot, app)
             source.feed([{"event": "station_exit", "station": 3, "status": -9, "pid": 4003,
                           "t": 2.5}])
             await until(pilot, lambda: app.banner.level == "warning")
@@ -183,7 +187,7 @@ def test_keys_move_the_selection_and_wrap():
         source = CannedSource(healthy_events())
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
+            await started(pilot, app)
             assert app.selected == 0
             await pilot.press("j", "down", "right")
             assert app.selected == 3
@@ -206,7 +210,7 @@ def test_fault_keys_send_inject_at_the_selected_station(key, kind):
         source = CannedSource(healthy_events())
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
+            await started(pilot, app)
             await pilot.press("j", "j", "j")
             await pilot.press(key)
             await until(pilot, lambda: source.sent)
@@ -223,7 +227,7 @@ def test_s_takes_a_snapshot():
         source = CannedSource(healthy_events())
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
+            await started(pilot, app)
             await pilot.press("s")
             await until(pilot, lambda: source.sent)
             assert source.sent == [{"cmd": "snapshot"}]
@@ -235,7 +239,7 @@ def test_question_mark_opens_help_and_escape_closes_it():
         source = CannedSource(healthy_events())
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
+            await started(pilot, app)
             await pilot.press("question_mark")
             assert isinstance(app.screen, HelpScreen)
             assert "detach" in app.screen.text  # this dashboard does not own the ring
@@ -253,7 +257,7 @@ def test_q_leaves_and_footer_says_what_happens_to_the_ring(owns, words):
         source = CannedSource(healthy_events(), owns_ring=owns)
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
+            await started(pilot, app)
             assert words in app.screen.active_bindings["q"].binding.description
             await pilot.press("q")
             await until(pilot, lambda: app.return_code is not None)
@@ -267,40 +271,71 @@ def test_a_burst_of_5000_events_is_folded_with_few_repaints():
         source = CannedSource(ring_up())
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
-            repaints_before = app.repaints
-            burst = []
-            for k in range(5000):
-                burst.append(stations(t=1 + k * 0.001, tokens=k) if k % 2 else
-                             snapshot(k, 1 + k * 0.001))
-            for e in burst:  # 5,000 separate batches, posted before the UI gets a turn
-                source.feed([e])
-            await until(pilot, lambda: app.state.events >= len(source.initial) + 5000)
+            await started(pilot, app)
+            repaints_before, drains_before = app.repaints, app.drains
+            for k in range(5000):  # 5,000 separate hand-overs before the UI gets a turn
+                source.feed([stations(t=1 + k * 0.001, tokens=k) if k % 2 else
+                             snapshot(k, 1 + k * 0.001)])
+            assert app.inbox.dropped == 2499  # each stations event superseded the one before
+            await until(pilot, lambda: not app.repaint_pending)
             await pilot.pause()
-            assert app.batches >= 5000
-            assert app.repaints - repaints_before <= 5
+            assert app.state.events == len(source.initial) + 2501
+            assert app.drains - drains_before <= 3
+            assert app.repaints - repaints_before <= 3
             assert app.state.snapshot.snapshot_id == 4998
+            assert len(app.state.count_history) == HISTORY  # every snapshot was folded
             assert app.table.rows_text()[0][3] == "4,999"
     run(go())
 
 
-def test_batcher_hands_over_at_most_ten_batches_a_second_and_drops_stale_stations():
-    now = [0.0]
-    batches: list[list[dict]] = []
-    b = Batcher(batches.append, interval=0.1, clock=lambda: now[0])
-    for k in range(5000):  # 5,000 events over one second
-        now[0] = k / 5000
-        b.add(stations(t=now[0]) if k % 10 else snapshot(k, now[0]))
-        b.flush()
-    b.flush(force=True)
-    assert 10 <= len(batches) <= 12
-    kept = [e for batch in batches for e in batch]
-    assert sum(e["event"] == "snapshot" for e in kept) == 500  # every other event is kept
-    for batch in batches:
-        assert [e["event"] for e in batch].count("stations") <= 1  # only the newest one
-        ts = [e["t"] for e in batch]
-        assert ts == sorted(ts)  # order kept
-    assert b.dropped == 4500 - sum(e["event"] == "stations" for e in kept)
+def test_inbox_keeps_order_and_only_the_newest_waiting_stations_event():
+    inbox = Inbox()
+    inbox.put([snapshot(0, 0.1), stations(t=0.2)])
+    inbox.put([stations(t=0.3), snapshot(1, 0.4)])
+    inbox.put([stations(t=0.5)])
+    assert [(e["event"], e["t"]) for e in inbox.take()] == [
+        ("snapshot", 0.1), ("snapshot", 0.4), ("stations", 0.5)]
+    inbox.put([stations(t=0.6)])  # the one before was taken already: nothing to drop
+    assert [e["t"] for e in inbox.take()] == [0.6]
+    assert (inbox.received, inbox.dropped, len(inbox)) == (6, 2, 0)
+
+
+def test_inbox_take_with_a_limit_leaves_the_rest_in_order():
+    inbox = Inbox()
+    inbox.put([snapshot(0, 0.1), snapshot(1, 0.2), stations(t=0.3)])
+    assert [e["t"] for e in inbox.take(1)] == [0.1]
+    inbox.put([stations(t=0.4)])  # still supersedes the waiting one
+    assert [e["t"] for e in inbox.take(1)] == [0.2]
+    assert [e["t"] for e in inbox.take()] == [0.4]
+    inbox.put([snapshot(2, 0.5), stations(t=0.6), snapshot(3, 0.7)])
+    assert [e["t"] for e in inbox.take(2)] == [0.5, 0.6]
+    inbox.put([stations(t=0.8)])  # the waiting one was taken: both are kept
+    assert [e["t"] for e in inbox.take()] == [0.7, 0.8]
+    assert inbox.dropped == 1
+
+
+def test_inbox_takes_from_many_threads_without_losing_or_reordering():
+    inbox = Inbox()
+    per_thread = 2000
+
+    def feed(tid: int) -> None:
+        for k in range(per_thread):
+            e = stations(t=k) if k % 2 else snapshot(k, k)
+            inbox.put([{**e, "tid": tid}])
+
+    threads = [threading.Thread(target=feed, args=(tid,)) for tid in range(4)]
+    for th in threads:
+        th.start()
+    taken: list[dict] = []
+    while any(th.is_alive() for th in threads) or len(inbox):
+        taken += inbox.take(100)
+    for th in threads:
+        th.join()
+    assert inbox.received == 4 * per_thread
+    assert len(taken) + inbox.dropped == inbox.received
+    for tid in range(4):
+        snaps = [e["t"] for e in taken if e["tid"] == tid and e["event"] == "snapshot"]
+        assert snaps == list(range(0, per_thread, 2))  # every snapshot, in order
 
 
 # -- replay --------------------------------------------------------------------------------------

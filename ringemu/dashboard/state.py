@@ -297,6 +297,11 @@ class RingState:
     def n(self) -> int:
         return len(self.stations)
 
+    @property
+    def revision(self) -> int:
+        """Moves whenever anything on screen would change (the sum of the rev counters)."""
+        return self.rev_stations + self.rev_snapshot + self.rev_alarms + self.rev_banner
+
     def active_alarms(self) -> list[AlarmView]:
         return [a for a in self.alarms.values() if a.active]
 
