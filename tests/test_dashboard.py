@@ -18,12 +18,14 @@ from click.testing import CliRunner
 
 from ringemu.core.state import Mode, StationState
 from ringemu.core.verdict import SnapshotResult, SpotKind, Verdict
-from ringemu.dashboard.app import PAUSE_S, DashboardApp
+from ringemu.dashboard.app import DashboardApp
 from ringemu.dashboard.inbox import Inbox
+from ringemu.dashboard.keys import BY_KIND, FAULT_KEYS, KEY_ARGS
 from ringemu.dashboard.source import ReplaySource
 from ringemu.dashboard.state import HISTORY, RingState
 from ringemu.dashboard.widgets import HelpScreen
 from ringemu.errors import ConfigError
+from ringemu.faults import FAULTS, FaultKind, Shell, kinds_for
 from tests.dashboard_canned import (N, CannedSource, alarm, alarmed_events, healthy_events,
                                     ring_up, snapshot, stations)
 
@@ -203,8 +205,17 @@ def test_keys_move_the_selection_and_wrap():
     run(go())
 
 
-@pytest.mark.parametrize("key, kind", [("l", "lose"), ("d", "dup"), ("c", "corrupt"),
-                                       ("k", "kill"), ("p", "pause")])
+def test_fault_keys_come_from_the_registry():
+    live = [k for k in kinds_for(Shell.LIVE) if FAULTS[k].key]
+    assert [(k.key, k.kind) for k in FAULT_KEYS] == [(FAULTS[k].key, k) for k in live]
+    assert {k.key: k.kind.value for k in FAULT_KEYS} == {
+        "l": "lose", "d": "dup", "c": "corrupt", "k": "kill", "p": "pause"}
+    assert BY_KIND[FaultKind.PAUSE].arg == KEY_ARGS[FaultKind.PAUSE] == 2.0
+    assert BY_KIND[FaultKind.PAUSE].label == "pause 2s"
+    assert "ARG" not in BY_KIND[FaultKind.PAUSE].help
+
+
+@pytest.mark.parametrize("key, kind", [(k.key, k.kind.value) for k in FAULT_KEYS])
 def test_fault_keys_send_inject_at_the_selected_station(key, kind):
     async def go():
         source = CannedSource(healthy_events())
@@ -216,7 +227,7 @@ def test_fault_keys_send_inject_at_the_selected_station(key, kind):
             await until(pilot, lambda: source.sent)
             expected = {"cmd": "inject", "kind": kind, "station": 3}
             if kind == "pause":
-                expected["arg"] = PAUSE_S
+                expected["arg"] = 2.0
             assert source.sent == [expected]
             await until(pilot, lambda: any(n.startswith(f"injected {kind}") for n in app.notices))
     run(go())
@@ -259,6 +270,7 @@ def test_q_leaves_and_footer_says_what_happens_to_the_ring(owns, words):
         async with app.run_test(size=SIZE) as pilot:
             await started(pilot, app)
             assert words in app.screen.active_bindings["q"].binding.description
+            assert len(app._bindings.get_bindings_for_key("q")) == 1  # one q, one action
             await pilot.press("q")
             await until(pilot, lambda: app.return_code is not None)
             assert source.closed
@@ -398,3 +410,17 @@ def test_dashboard_command_errors(tmp_path, monkeypatch):
     assert isinstance(r.exception, ConfigError) and "no running ring" in str(r.exception)
     r = runner.invoke(dashboard, [str(_write_run(tmp_path))])  # CliRunner's stdout: no tty
     assert isinstance(r.exception, ConfigError) and "needs a terminal" in str(r.exception)
+
+
+def test_dashboard_help_names_the_real_keys():
+    from ringemu.cli.dashboard_cmd import dashboard
+
+    r = CliRunner().invoke(dashboard, ["--help"])
+    assert r.exit_code == 0
+    text = " ".join(r.output.split())  # click wraps lines where it likes
+    for info in FAULTS.values():
+        if info.key and Shell.LIVE in info.shells:
+            assert f"{info.key} {info.kind.value}" in text
+    assert "p pause (2 s)" in text
+    assert "arrows or j/K select" in text and "q quit" in text
+    assert "K kill" not in text and "j/k" not in text

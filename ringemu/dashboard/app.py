@@ -34,16 +34,15 @@ from textual.widgets import Footer
 from textual.worker import get_current_worker
 
 from ringemu.dashboard.inbox import Inbox
+from ringemu.dashboard.keys import BY_KIND, FAULT_KEYS, leave_label
 from ringemu.dashboard.messages import CommandDone, SourceNotice
 from ringemu.dashboard.source import LiveSource, ReplaySource, Source
 from ringemu.dashboard.state import RingState
 from ringemu.dashboard.widgets import (AlarmLog, Banner, HelpScreen, RingView, SnapshotPanel,
                                        StationTable)
+from ringemu.faults import FaultKind
 
 log = logging.getLogger(__name__)
-
-PAUSE_S = 2.0
-"""How long ``p`` pauses the selected station."""
 
 REPAINT_INTERVAL = 0.25
 """Seconds between two drains of the inbox (and so between two repaints). The ring reports
@@ -67,29 +66,22 @@ class DashboardApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
 
     BINDINGS = [
-        # the issue names "k" for kill and "j/k" for selection; the action wins: k kills,
-        # and K (shift) moves up, so j/K walk the ring like j/k would
         Binding("up,K", "move(-1)", "select", key_display="\u2191\u2193/jK"),
         Binding("down,j", "move(1)", "select", show=False),
         Binding("left", "move(-1)", "previous station", show=False),
         Binding("right", "move(1)", "next station", show=False),
-        Binding("l", "inject('lose')", "lose"),
-        Binding("d", "inject('dup')", "dup"),
-        Binding("c", "inject('corrupt')", "corrupt"),
-        Binding("k", "inject('kill')", "kill"),
-        Binding("p", "inject('pause')", f"pause {PAUSE_S:g}s"),
+        *(Binding(k.key, k.action, k.label) for k in FAULT_KEYS),
         Binding("s", "snapshot", "snapshot"),
         Binding("question_mark", "help", "help", key_display="?"),
-        Binding("q", "leave_ring", "quit + end ring"),
-        Binding("q", "detach", "detach (ring keeps running)"),
-        Binding("q", "leave_replay", "quit"),
     ]
+    """And ``q``, bound per app in ``__init__``: its label says what leaving does here."""
 
     selected: reactive[int] = reactive(0)
 
     def __init__(self, source: Source) -> None:
         super().__init__()
         self.source = source
+        self.bind("q", "leave", description=leave_label(source.owns_ring, source.commands))
         self.state = RingState()
         self.inbox = Inbox()
         """Where the source puts events; drained by the repaint timer."""
@@ -194,25 +186,15 @@ class DashboardApp(App[None]):
         self.alarm_log.set_class(bool(state.active_alarms()), "-active")
 
     # -- keys -----------------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Show the one ``q`` binding that says what leaving does here."""
-        owns, commands = self.source.owns_ring, self.source.commands
-        if action == "leave_ring":
-            return owns
-        if action == "detach":
-            return not owns and commands
-        if action == "leave_replay":
-            return not owns and not commands
-        return True
-
     def action_move(self, delta: int) -> None:
         if self.state.n:
             self.selected = (self.selected + delta) % self.state.n
 
     def action_inject(self, kind: str) -> None:
-        cmd: dict = {"cmd": "inject", "kind": kind, "station": self.selected}
-        if kind == "pause":
-            cmd["arg"] = PAUSE_S
+        key = BY_KIND[FaultKind(kind)]
+        cmd: dict = {"cmd": "inject", "kind": key.kind.value, "station": self.selected}
+        if key.arg is not None:
+            cmd["arg"] = key.arg
         self._command(cmd)
 
     def action_snapshot(self) -> None:
@@ -220,7 +202,7 @@ class DashboardApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.source.owns_ring, self.source.commands, PAUSE_S))
+            self.push_screen(HelpScreen(self.source.owns_ring, self.source.commands))
 
     def _command(self, cmd: dict) -> None:
         if not self.source.commands:
@@ -251,16 +233,10 @@ class DashboardApp(App[None]):
             self.say(f"snapshot {reply.get('sid')} started")
 
     # -- leaving --------------------------------------------------------------------------------
-    def action_leave_ring(self) -> None:
+    def action_leave(self) -> None:
         self.leave()
 
-    def action_detach(self) -> None:
-        self.leave()
-
-    def action_leave_replay(self) -> None:
-        self.leave()
-
-    async def action_quit(self) -> None:
+    async def action_quit(self) -> None:  # Textual's own quit key leaves the same way
         self.leave()
 
     def leave(self) -> None:
