@@ -10,88 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from ringemu.dashboard.app import PAUSE_S, DashboardApp
-from ringemu.dashboard.source import Batcher, CannedSource, ReplaySource
-from ringemu.dashboard.state import RingState
+from ringemu.core.state import Mode, StationState
+from ringemu.core.verdict import SnapshotResult, SpotKind, Verdict
+from ringemu.dashboard.app import DashboardApp
+from ringemu.dashboard.inbox import Inbox
+from ringemu.dashboard.keys import BY_KIND, FAULT_KEYS, KEY_ARGS
+from ringemu.dashboard.source import ReplaySource
+from ringemu.dashboard.state import HISTORY, RingState
 from ringemu.dashboard.widgets import HelpScreen
 from ringemu.errors import ConfigError
+from ringemu.faults import FAULTS, FaultKind, Shell, kinds_for
+from tests.dashboard_canned import (N, CannedSource, alarm, alarmed_events, healthy_events,
+                                    ring_up, snapshot, stations)
 
-N = 6
 SIZE = (160, 48)
-
-
-# -- canned events (also used by test_dashboard_snapshots) -------------------------------------
-def ring_up(n: int = N) -> list[dict]:
-    return ([{"event": "ring_starting", "stations": n, "endpoints": {}, "t": 0.001}]
-            + [{"event": "station_up", "station": i, "pid": 4000 + i, "endpoint": "", "t": 0.01}
-               for i in range(n)]
-            + [{"event": "ring_up", "stations": n, "startup_s": 0.05,
-                "pids": [4000 + i for i in range(n)], "t": 0.05}])
-
-
-def stations(n: int = N, t: float = 1.0, tokens: int = 1000, states: dict | None = None,
-             modes: dict | None = None, alarms: list | None = None, hop_rate: float = 12000.0,
-             dropped: dict | None = None) -> dict:
-    states, modes, dropped = states or {}, modes or {}, dropped or {}
-    rows = [{"station": i, "pid": 4000 + i, "state": states.get(i, "alive"),
-             "mode": modes.get(i, "idle"),
-             "stats": {"tokens": tokens + i, "frames": tokens // 2, "markers": 5, "sent": 40 + i,
-                       "delivered": 39 + i, "acked": 40, "unacked": 0,
-                       "malformed": 1 if dropped.get(i) else 0, "dropped": dropped.get(i, 0),
-                       "absorbed": 0, "orphans": 0, "purges": 0},
-             "send_dropped": 0, "queue": 0} for i in range(n)]
-    return {"event": "stations", "stations": rows, "token_passes": tokens * n,
-            "hop_rate": hop_rate, "snapshots": 10, "alarms": alarms or [], "t": t}
-
-
-def snapshot(sid: int, t: float, n: int = N, count: int | None = 1, verdict: str = "OK",
-             in_transit: list | None = None, held: dict | None = None, **extra) -> dict:
-    if in_transit is None and count == 1 and not held:
-        in_transit = [{"from": sid % n, "to": (sid + 1) % n, "kind": "token", "priority": 0}]
-    return {"event": "snapshot", "id": sid, "initiator": sid % n, "t": t, "started": t - 0.002,
-            "duration_ms": 1.5, "verdict": verdict, "count": count, "held": held or {},
-            "in_transit": in_transit or [],
-            "states": {str(i): {"tokens": 0, "mode": "idle", "purges": 0} for i in range(n)},
-            **extra}
-
-
-def alarm(action: str, kind: str = "LOST", aid: int = 1, sid: int = 12, t: float = 2.4,
-          station: int | None = None, raised_by: int | None = None) -> dict:
-    return {"event": "alarm", "action": action, "alarm": aid, "kind": kind, "snapshot": sid,
-            "raised_by": raised_by if raised_by is not None else sid, "t": t, "station": station,
-            "detail": f"snapshot {raised_by or sid} counted 0 tokens"}
-
-
-def healthy_events(n: int = N) -> list[dict]:
-    """A ring up for two seconds: snapshots every 0.2 s, stations every 0.25 s."""
-    events = ring_up(n)
-    for k in range(10):
-        events.append(snapshot(k, 0.1 + 0.2 * k, n))
-        events.append(stations(n, t=0.2 + 0.2 * k, tokens=1000 + 300 * k,
-                               hop_rate=11000.0 + 150 * (k % 4)))
-    events.append(snapshot(10, 2.1, n, in_transit=[
-        {"from": 3 % n, "to": 4 % n, "kind": "frame", "src": 2, "dst": 0, "seq": 77}]))
-    events.append(stations(n, t=2.2, tokens=4300, modes={2: "awaiting"}))
-    return events
-
-
-def alarmed_events(n: int = N) -> list[dict]:
-    """Healthy, then a lost token (raised, not yet cleared) and a paused station."""
-    return healthy_events(n) + [
-        {"event": "inject", "fault": "lose", "station": 1, "fault_id": 1, "arg": None, "t": 2.3},
-        {"event": "fault_fired", "station": 1, "fault": "lose", "effect": -1, "fault_id": 1,
-         "t": 2.3},
-        snapshot(11, 2.4, n, count=0, verdict="LOST"),
-        alarm("raised", "LOST", 1, 11, 2.4),
-        {"event": "purge_request", "station": 0, "snapshot": 11, "t": 2.4},
-        {"event": "inject", "fault": "pause", "station": 4, "fault_id": 2, "arg": 2.0, "t": 2.45},
-        stations(n, t=2.5, tokens=4400, states={4: "paused"}, alarms=["LOST"], hop_rate=0.0),
-    ]
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -109,8 +47,10 @@ async def until(pilot, cond, timeout: float = 5.0) -> None:
         await pilot.pause(0.02)
 
 
-async def started(pilot, app: DashboardApp, events: int) -> None:
-    await until(pilot, lambda: app.state.events >= events and not app.repaint_pending)
+async def started(pilot, app: DashboardApp) -> None:
+    """Until the canned source's first events are on screen."""
+    await until(pilot, lambda: app.inbox.received >= len(app.source.initial)
+                and not app.repaint_pending)
     await pilot.pause()
 
 
@@ -124,7 +64,7 @@ def test_state_folds_token_position_and_awaiting():
     state.apply_all(healthy_events())
     assert state.n == N and state.phase == "up"
     spots = state.token_spots()
-    assert len(spots) == 1 and spots[0].kind == "frame" and spots[0].link == (3, 4)
+    assert len(spots) == 1 and spots[0].kind is SpotKind.FRAME and spots[0].link == (3, 4)
     assert spots[0].describe() == "frame 2\u21920 seq 77 on link 3\u21924"
     assert [s.index for s in state.stations if s.awaiting] == [2]
     assert state.rate_history[-1] == pytest.approx(11000.0 / N, rel=0.1)
@@ -150,9 +90,54 @@ def test_state_attach_seeds_from_status():
     state.apply({"event": "status", "phase": "running", "stations": 4, "snapshots": 50,
                  "alarms": [alarm("raised", "DUPLICATE", 7, 48, 9.0, station=2)],
                  "station_states": {"0": "alive", "1": "dead", "2": "alive", "3": "alive"},
-                 "pids": {"0": 1, "1": 2, "2": 3, "3": 4}, "hop_rate": 100.0, "t": 10.0})
+                 "pids": {"0": 1, "1": 2, "2": 3, "3": 4}, "hop_rate": 100.0,
+                 "bad_requests": 0, "malformed": 0, "t": 10.0})
     assert state.n == 4 and state.stations[1].state == "dead"
     assert [a.kind for a in state.active_alarms()] == ["DUPLICATE"]
+
+
+def test_state_keeps_the_latest_snapshot_typed():
+    state = RingState()
+    state.apply_all(ring_up())
+    held = snapshot(3, 1.0, count=1, held={"2": 1},
+                    states={str(i): {"mode": "holding" if i == 2 else "idle", "tokens": int(i == 2),
+                                     "purges": 0, "at": 0.99} for i in range(N)})
+    state.apply(held)
+    snap = state.snapshot
+    assert isinstance(snap, SnapshotResult) and snap.verdict is Verdict.OK
+    assert snap == SnapshotResult.from_json(held)
+    assert snap.states[2] == StationState(Mode.HOLDING, tokens=1, at=0.99)
+    assert [s.describe() for s in state.token_spots()] == ["held by station 2"]
+    assert state.stations[2].mode is Mode.HOLDING  # no ``stations`` events yet: from the cut
+
+
+def test_state_counts_and_ignores_malformed_snapshots():
+    state = RingState()
+    state.apply_all(healthy_events())
+    good = state.snapshot
+    bad = [snapshot(11, 2.4, verdict="FINE"),
+           {**snapshot(12, 2.6), "states": {"0": {"mode": "dozing"}}},
+           {**snapshot(13, 2.8), "in_transit": [{"kind": "token", "from": "x", "to": 1}]},
+           {**snapshot(14, 3.0), "held": [1]},
+           {"event": "snapshot"}]
+    state.apply_all(bad)
+    assert state.malformed == len(bad)
+    assert state.snapshot is good and state.count_history[-1] == 1
+    assert state.health()[0] == "healthy"
+
+
+def test_state_notes_purges_and_fired_faults():
+    state = RingState()
+    state.apply_all(ring_up() + [
+        {"event": "fault_fired", "station": 1, "fault": "dup", "effect": 1, "fault_id": 3,
+         "t": 1.0},
+        {"event": "purge_started", "station": 0, "number": 2, "t": 1.1},
+        {"event": "purge_done", "station": 0, "number": 2, "t": 1.2}])
+    notes = list(state.notes)
+    assert "station 1 acted on dup (fault #3)" in notes[-3]
+    assert notes[-2].endswith("purge 2 started by station 0")
+    assert notes[-1].endswith("purge 2 done by station 0")
+    assert state.malformed == 0
 
 
 # -- alarms and banner ---------------------------------------------------------------------------
@@ -161,7 +146,7 @@ def test_alarm_row_appears_and_clears():
         source = CannedSource(healthy_events())
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
+            await started(pilot, app)
             assert alarm_rows(app) == []
             assert app.banner.level == "healthy"
             source.feed([snapshot(11, 2.4, count=0, verdict="LOST"),
@@ -185,7 +170,7 @@ def test_banner_shows_unhealthy_ring():
         source = CannedSource(healthy_events())
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
+            await started(pilot, app)
             source.feed([{"event": "station_exit", "station": 3, "status": -9, "pid": 4003,
                           "t": 2.5}])
             await until(pilot, lambda: app.banner.level == "warning")
@@ -204,7 +189,7 @@ def test_keys_move_the_selection_and_wrap():
         source = CannedSource(healthy_events())
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
+            await started(pilot, app)
             assert app.selected == 0
             await pilot.press("j", "down", "right")
             assert app.selected == 3
@@ -220,20 +205,29 @@ def test_keys_move_the_selection_and_wrap():
     run(go())
 
 
-@pytest.mark.parametrize("key, kind", [("l", "lose"), ("d", "dup"), ("c", "corrupt"),
-                                       ("k", "kill"), ("p", "pause")])
+def test_fault_keys_come_from_the_registry():
+    live = [k for k in kinds_for(Shell.LIVE) if FAULTS[k].key]
+    assert [(k.key, k.kind) for k in FAULT_KEYS] == [(FAULTS[k].key, k) for k in live]
+    assert {k.key: k.kind.value for k in FAULT_KEYS} == {
+        "l": "lose", "d": "dup", "c": "corrupt", "k": "kill", "p": "pause"}
+    assert BY_KIND[FaultKind.PAUSE].arg == KEY_ARGS[FaultKind.PAUSE] == 2.0
+    assert BY_KIND[FaultKind.PAUSE].label == "pause 2s"
+    assert "ARG" not in BY_KIND[FaultKind.PAUSE].help
+
+
+@pytest.mark.parametrize("key, kind", [(k.key, k.kind.value) for k in FAULT_KEYS])
 def test_fault_keys_send_inject_at_the_selected_station(key, kind):
     async def go():
         source = CannedSource(healthy_events())
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
+            await started(pilot, app)
             await pilot.press("j", "j", "j")
             await pilot.press(key)
             await until(pilot, lambda: source.sent)
             expected = {"cmd": "inject", "kind": kind, "station": 3}
             if kind == "pause":
-                expected["arg"] = PAUSE_S
+                expected["arg"] = 2.0
             assert source.sent == [expected]
             await until(pilot, lambda: any(n.startswith(f"injected {kind}") for n in app.notices))
     run(go())
@@ -244,7 +238,7 @@ def test_s_takes_a_snapshot():
         source = CannedSource(healthy_events())
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
+            await started(pilot, app)
             await pilot.press("s")
             await until(pilot, lambda: source.sent)
             assert source.sent == [{"cmd": "snapshot"}]
@@ -256,7 +250,7 @@ def test_question_mark_opens_help_and_escape_closes_it():
         source = CannedSource(healthy_events())
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
+            await started(pilot, app)
             await pilot.press("question_mark")
             assert isinstance(app.screen, HelpScreen)
             assert "detach" in app.screen.text  # this dashboard does not own the ring
@@ -274,8 +268,9 @@ def test_q_leaves_and_footer_says_what_happens_to_the_ring(owns, words):
         source = CannedSource(healthy_events(), owns_ring=owns)
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
+            await started(pilot, app)
             assert words in app.screen.active_bindings["q"].binding.description
+            assert len(app._bindings.get_bindings_for_key("q")) == 1  # one q, one action
             await pilot.press("q")
             await until(pilot, lambda: app.return_code is not None)
             assert source.closed
@@ -288,40 +283,71 @@ def test_a_burst_of_5000_events_is_folded_with_few_repaints():
         source = CannedSource(ring_up())
         app = DashboardApp(source)
         async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, len(source.initial))
-            repaints_before = app.repaints
-            burst = []
-            for k in range(5000):
-                burst.append(stations(t=1 + k * 0.001, tokens=k) if k % 2 else
-                             snapshot(k, 1 + k * 0.001))
-            for e in burst:  # 5,000 separate batches, posted before the UI gets a turn
-                source.feed([e])
-            await until(pilot, lambda: app.state.events >= len(source.initial) + 5000)
+            await started(pilot, app)
+            repaints_before, drains_before = app.repaints, app.drains
+            for k in range(5000):  # 5,000 separate hand-overs before the UI gets a turn
+                source.feed([stations(t=1 + k * 0.001, tokens=k) if k % 2 else
+                             snapshot(k, 1 + k * 0.001)])
+            assert app.inbox.dropped == 2499  # each stations event superseded the one before
+            await until(pilot, lambda: not app.repaint_pending)
             await pilot.pause()
-            assert app.batches >= 5000
-            assert app.repaints - repaints_before <= 5
-            assert app.state.snapshot["id"] == 4998
+            assert app.state.events == len(source.initial) + 2501
+            assert app.drains - drains_before <= 3
+            assert app.repaints - repaints_before <= 3
+            assert app.state.snapshot.snapshot_id == 4998
+            assert len(app.state.count_history) == HISTORY  # every snapshot was folded
             assert app.table.rows_text()[0][3] == "4,999"
     run(go())
 
 
-def test_batcher_hands_over_at_most_ten_batches_a_second_and_drops_stale_stations():
-    now = [0.0]
-    batches: list[list[dict]] = []
-    b = Batcher(batches.append, interval=0.1, clock=lambda: now[0])
-    for k in range(5000):  # 5,000 events over one second
-        now[0] = k / 5000
-        b.add(stations(t=now[0]) if k % 10 else snapshot(k, now[0]))
-        b.flush()
-    b.flush(force=True)
-    assert 10 <= len(batches) <= 12
-    kept = [e for batch in batches for e in batch]
-    assert sum(e["event"] == "snapshot" for e in kept) == 500  # every other event is kept
-    for batch in batches:
-        assert [e["event"] for e in batch].count("stations") <= 1  # only the newest one
-        ts = [e["t"] for e in batch]
-        assert ts == sorted(ts)  # order kept
-    assert b.dropped == 4500 - sum(e["event"] == "stations" for e in kept)
+def test_inbox_keeps_order_and_only_the_newest_waiting_stations_event():
+    inbox = Inbox()
+    inbox.put([snapshot(0, 0.1), stations(t=0.2)])
+    inbox.put([stations(t=0.3), snapshot(1, 0.4)])
+    inbox.put([stations(t=0.5)])
+    assert [(e["event"], e["t"]) for e in inbox.take()] == [
+        ("snapshot", 0.1), ("snapshot", 0.4), ("stations", 0.5)]
+    inbox.put([stations(t=0.6)])  # the one before was taken already: nothing to drop
+    assert [e["t"] for e in inbox.take()] == [0.6]
+    assert (inbox.received, inbox.dropped, len(inbox)) == (6, 2, 0)
+
+
+def test_inbox_take_with_a_limit_leaves_the_rest_in_order():
+    inbox = Inbox()
+    inbox.put([snapshot(0, 0.1), snapshot(1, 0.2), stations(t=0.3)])
+    assert [e["t"] for e in inbox.take(1)] == [0.1]
+    inbox.put([stations(t=0.4)])  # still supersedes the waiting one
+    assert [e["t"] for e in inbox.take(1)] == [0.2]
+    assert [e["t"] for e in inbox.take()] == [0.4]
+    inbox.put([snapshot(2, 0.5), stations(t=0.6), snapshot(3, 0.7)])
+    assert [e["t"] for e in inbox.take(2)] == [0.5, 0.6]
+    inbox.put([stations(t=0.8)])  # the waiting one was taken: both are kept
+    assert [e["t"] for e in inbox.take()] == [0.7, 0.8]
+    assert inbox.dropped == 1
+
+
+def test_inbox_takes_from_many_threads_without_losing_or_reordering():
+    inbox = Inbox()
+    per_thread = 2000
+
+    def feed(tid: int) -> None:
+        for k in range(per_thread):
+            e = stations(t=k) if k % 2 else snapshot(k, k)
+            inbox.put([{**e, "tid": tid}])
+
+    threads = [threading.Thread(target=feed, args=(tid,)) for tid in range(4)]
+    for th in threads:
+        th.start()
+    taken: list[dict] = []
+    while any(th.is_alive() for th in threads) or len(inbox):
+        taken += inbox.take(100)
+    for th in threads:
+        th.join()
+    assert inbox.received == 4 * per_thread
+    assert len(taken) + inbox.dropped == inbox.received
+    for tid in range(4):
+        snaps = [e["t"] for e in taken if e["tid"] == tid and e["event"] == "snapshot"]
+        assert snaps == list(range(0, per_thread, 2))  # every snapshot, in order
 
 
 # -- replay --------------------------------------------------------------------------------------
@@ -330,6 +356,8 @@ def _write_run(tmp_path: Path) -> Path:
     run_dir.mkdir()
     events = [e for e in alarmed_events() if e["event"] != "stations"]
     events += [snapshot(12, 2.6), alarm("cleared", "LOST", 1, 12, 2.6, raised_by=11),
+               {"event": "purge_started", "station": 0, "number": 1, "t": 2.45},
+               {"event": "purge_done", "station": 0, "number": 1, "t": 2.5},
                {"event": "resumed", "station": 4, "t": 4.45},
                {"event": "ring_down", "snapshots": 13, "t": 4.6}]
     with open(run_dir / "events.jsonl", "w") as f:
@@ -351,7 +379,7 @@ def test_replay_of_a_small_events_jsonl(tmp_path, speed):
             rows = alarm_rows(app)
             assert [r[2] for r in rows] == ["LOST"]
             assert rows[0][1].startswith("cleared by 12")
-            assert app.state.snapshot["id"] == 12
+            assert app.state.snapshot.snapshot_id == 12
             assert app.banner.level == "ended"
             assert app.table.rows_text()[0][3] == "\u2013"  # no counters in a replay
             await pilot.press("l")
@@ -382,3 +410,17 @@ def test_dashboard_command_errors(tmp_path, monkeypatch):
     assert isinstance(r.exception, ConfigError) and "no running ring" in str(r.exception)
     r = runner.invoke(dashboard, [str(_write_run(tmp_path))])  # CliRunner's stdout: no tty
     assert isinstance(r.exception, ConfigError) and "needs a terminal" in str(r.exception)
+
+
+def test_dashboard_help_names_the_real_keys():
+    from ringemu.cli.dashboard_cmd import dashboard
+
+    r = CliRunner().invoke(dashboard, ["--help"])
+    assert r.exit_code == 0
+    text = " ".join(r.output.split())  # click wraps lines where it likes
+    for info in FAULTS.values():
+        if info.key and Shell.LIVE in info.shells:
+            assert f"{info.key} {info.kind.value}" in text
+    assert "p pause (2 s)" in text
+    assert "arrows or j/K select" in text and "q quit" in text
+    assert "K kill" not in text and "j/k" not in text

@@ -8,36 +8,38 @@ After a deliberate change of looks: ``pytest tests/test_dashboard_snapshots.py
 from __future__ import annotations
 
 from ringemu.dashboard.app import DashboardApp
-from ringemu.dashboard.source import CannedSource
-from tests.test_dashboard import alarmed_events, healthy_events
+from tests.dashboard_canned import CannedSource, alarmed_events, by_tick, healthy_events
 
 SIZE = (160, 48)
 
 
-def _app(events: list[dict], owns_ring: bool = True) -> DashboardApp:
-    return DashboardApp(CannedSource(events, owns_ring=owns_ring))
+def _app(owns_ring: bool = True) -> DashboardApp:
+    return DashboardApp(CannedSource(owns_ring=owns_ring))
 
 
-def _settled(count: int):
+def _fed(events: list[dict]):
+    """Feed ``events`` one repaint tick at a time, as a live ring would (each ``stations`` event
+    would otherwise supersede the one before it, and the rate plot would show one point)."""
     async def run_before(pilot) -> None:
-        while pilot.app.state.events < count or pilot.app.repaint_pending:
+        app: DashboardApp = pilot.app
+        for tick in by_tick(events):
+            app.source.feed(tick)
+            app.drain()
+        while app.repaint_pending:
             await pilot.pause(0.01)
         await pilot.pause()
     return run_before
 
 
 def test_main_screen_healthy(snap_compare):
-    events = healthy_events(8)
-    assert snap_compare(_app(events), terminal_size=SIZE, run_before=_settled(len(events)))
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=_fed(healthy_events(8)))
 
 
 def test_main_screen_alarmed(snap_compare):
-    events = alarmed_events(8)
-    assert snap_compare(_app(events), terminal_size=SIZE, press=["j", "j"],
-                        run_before=_settled(len(events)))
+    assert snap_compare(_app(), terminal_size=SIZE, press=["j", "j"],
+                        run_before=_fed(alarmed_events(8)))
 
 
 def test_help_screen(snap_compare):
-    events = healthy_events(8)
-    assert snap_compare(_app(events, owns_ring=False), terminal_size=SIZE,
-                        run_before=_settled(len(events)), press=["question_mark"])
+    assert snap_compare(_app(owns_ring=False), terminal_size=SIZE,
+                        run_before=_fed(healthy_events(8)), press=["question_mark"])

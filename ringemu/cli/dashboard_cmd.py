@@ -12,27 +12,30 @@ from pathlib import Path
 
 import click
 
+from ringemu.dashboard.keys import keys_summary
 from ringemu.errors import ConfigError
 from ringemu.live.paths import find_ring
 
 
-@click.command()
+HELP = f"""Open the dashboard on a running ring, or replay RUN_FOLDER's events.jsonl.
+
+\b
+ringemu dashboard                    attach to the newest running ring
+ringemu dashboard --run RUN          attach to that ring
+ringemu dashboard runs/latest        replay a finished run (--speed 4, --speed 0)
+
+{keys_summary()} Quitting detaches: the ring keeps running.
+"""
+
+
+@click.command(help=HELP)
 @click.argument("run_folder", required=False, type=click.Path(path_type=Path))
 @click.option("--run", "which", metavar="RUN",
               help="Attach to this running ring (run id or run folder; default: the newest).")
 @click.option("--speed", type=click.FloatRange(min=0), default=None,
               help="Replay speed, in times real time (default 1; 0 replays at once).")
 def dashboard(run_folder: Path | None, which: str | None, speed: float | None) -> int:
-    """Open the dashboard on a running ring, or replay RUN_FOLDER's events.jsonl.
-
-    \b
-    ringemu dashboard                    attach to the newest running ring
-    ringemu dashboard --run RUN          attach to that ring
-    ringemu dashboard runs/latest        replay a finished run (--speed 4, --speed 0)
-
-    Keys: arrows or j/k select a station; l lose, d duplicate, c corrupt, K kill, p pause
-    (2 s); s snapshot; ? help; q quit. Quitting detaches: the ring keeps running.
-    """
+    """See ``HELP`` (built here because its fault keys come from the fault registry)."""
     from ringemu.dashboard.source import events_file
 
     if run_folder is not None and which is not None:

@@ -1,10 +1,12 @@
 """The dashboard app, and ``run_dashboard``: what ``ringemu up`` and ``ringemu dashboard`` open.
 
-The app takes its event source as an argument (live ring, replay, or canned events for tests)
+The app takes its event source as an argument (live ring, replay, or canned events in tests)
 and never touches a socket on the UI thread: the source's reader runs in a thread worker and
-hands over batches at most ~10 times a second, commands go out in short thread workers, and
-repaints coalesce (``StateChanged.can_replace``), so the UI keeps up with any ring without ever
-slowing it (the monitor drops events for a slow subscriber rather than wait for it).
+puts events into the app's ``Inbox`` (the one coalescing layer, see ``inbox``); one timer, every
+``REPAINT_INTERVAL``, drains the inbox, folds what it took into ``RingState`` and repaints if
+anything changed. Key presses repaint at once; commands go out in short thread workers. So the
+UI keeps up with any ring without ever slowing it (the monitor drops events for a slow
+subscriber rather than wait for it).
 
 ``q`` leaves: when the dashboard started the ring (``ringemu up``) the ring is ended first;
 when it attached to someone else's ring it only detaches.
@@ -28,25 +30,29 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.reactive import reactive
-from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from ringemu.dashboard.messages import CommandDone, EventBatch, SourceNotice, StateChanged
+from ringemu.dashboard.inbox import Inbox
+from ringemu.dashboard.keys import BY_KIND, FAULT_KEYS, leave_label
+from ringemu.dashboard.messages import CommandDone, SourceNotice
 from ringemu.dashboard.source import LiveSource, ReplaySource, Source
 from ringemu.dashboard.state import RingState
 from ringemu.dashboard.widgets import (AlarmLog, Banner, HelpScreen, RingView, SnapshotPanel,
                                        StationTable)
+from ringemu.faults import FaultKind
 
 log = logging.getLogger(__name__)
 
-PAUSE_S = 2.0
-"""How long ``p`` pauses the selected station."""
-
 REPAINT_INTERVAL = 0.25
-"""Least time between two repaints. Events come in at 4-5 a second (``stations`` every 250 ms,
-a snapshot every 200 ms); repainting more often costs CPU, which the ring's own processes
+"""Seconds between two drains of the inbox (and so between two repaints). The ring reports
+its stations every 250 ms; repainting more often costs CPU, which the ring's own processes
 share, without showing anything more. Key presses repaint at once."""
+
+FOLD_CHUNK = 1000
+FOLD_BUDGET = 0.1
+"""Seconds one drain may spend folding (in chunks of ``FOLD_CHUNK`` events) before it repaints
+and leaves the rest for the next tick: an instant replay of a long run must not freeze keys."""
 
 HANGUP_GRACE_S = 3.0
 """After SIGHUP, how long the app may take to exit once its source is closed."""
@@ -60,41 +66,35 @@ class DashboardApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
 
     BINDINGS = [
-        # the issue names "k" for kill and "j/k" for selection; the action wins: k kills,
-        # and K (shift) moves up, so j/K walk the ring like j/k would
         Binding("up,K", "move(-1)", "select", key_display="\u2191\u2193/jK"),
         Binding("down,j", "move(1)", "select", show=False),
         Binding("left", "move(-1)", "previous station", show=False),
         Binding("right", "move(1)", "next station", show=False),
-        Binding("l", "inject('lose')", "lose"),
-        Binding("d", "inject('dup')", "dup"),
-        Binding("c", "inject('corrupt')", "corrupt"),
-        Binding("k", "inject('kill')", "kill"),
-        Binding("p", "inject('pause')", f"pause {PAUSE_S:g}s"),
+        *(Binding(k.key, k.action, k.label) for k in FAULT_KEYS),
         Binding("s", "snapshot", "snapshot"),
         Binding("question_mark", "help", "help", key_display="?"),
-        Binding("q", "leave_ring", "quit + end ring"),
-        Binding("q", "detach", "detach (ring keeps running)"),
-        Binding("q", "leave_replay", "quit"),
     ]
+    """And ``q``, bound per app in ``__init__``: its label says what leaving does here."""
 
     selected: reactive[int] = reactive(0)
 
     def __init__(self, source: Source) -> None:
         super().__init__()
         self.source = source
+        self.bind("q", "leave", description=leave_label(source.owns_ring, source.commands))
         self.state = RingState()
-        self.batches = 0
-        """Event batches folded so far."""
+        self.inbox = Inbox()
+        """Where the source puts events; drained by the repaint timer."""
+        self.drains = 0
+        """Timer ticks that found events to fold."""
         self.repaints = 0
-        """Repaints so far: far fewer than batches when they come in bursts."""
+        """Repaints so far: at most one per drain, plus one per key that moves the selection."""
+        self._painted = -1  # the state's revision the screen shows
         self.leaving = False
         self.source_closed = threading.Event()
         """Set once ``q`` (or a signal) closed the source: an owned ring is ended by then."""
         self._banner_extra = ""
         self._ui_loop: asyncio.AbstractEventLoop | None = None
-        self._last_repaint = -float("inf")
-        self._repaint_timer: Timer | None = None
         self.alarm_log: AlarmLog | None = None
         self.notices: list[str] = []
         """Every notice shown (toasts vanish; tests and the log keep these)."""
@@ -124,15 +124,12 @@ class DashboardApp(App[None]):
         if not self.source.commands:
             self.say("Replay: keys that act on the ring are disabled.")
         log.info("dashboard on %s", self.source.label)
-        self.source.open(self._deliver)
+        self.source.open(self.inbox.put)
+        self.drain()  # the first paint, with what the source handed over on open
+        self.set_interval(REPAINT_INTERVAL, self.drain)
         self._pump()
-        self._repaint()
 
     # -- events in ------------------------------------------------------------------------------
-    def _deliver(self, events: list[dict]) -> None:
-        """The sink handed to the source: safe from any thread."""
-        self.post_message(EventBatch(events))
-
     @work(thread=True, name="events", group="source", exit_on_error=False)
     def _pump(self) -> None:
         worker = get_current_worker()
@@ -142,23 +139,26 @@ class DashboardApp(App[None]):
             log.exception("event source failed")
             self.post_message(SourceNotice(f"event source failed: {e}", "error"))
 
-    def on_event_batch(self, message: EventBatch) -> None:
-        self.batches += 1
-        self.state.apply_all(message.events)
-        if self.state.n and self.selected >= self.state.n:
-            self.selected = self.state.n - 1
-        self.post_message(StateChanged())
-
-    def on_state_changed(self, message: StateChanged) -> None:
-        wait = self._last_repaint + REPAINT_INTERVAL - time.monotonic()
-        if wait <= 0:
+    def drain(self) -> None:
+        """The one place events reach the screen: fold what waits, repaint if it changed."""
+        deadline = time.monotonic() + FOLD_BUDGET
+        folded = False
+        while self.inbox:
+            self.state.apply_all(self.inbox.take(FOLD_CHUNK))
+            folded = True
+            if time.monotonic() >= deadline:
+                break
+        if folded:
+            self.drains += 1
+            if self.state.n and self.selected >= self.state.n:
+                self.selected = self.state.n - 1  # repaints, through watch_selected
+        if self.state.revision != self._painted:
             self._repaint()
-        elif self._repaint_timer is None:
-            self._repaint_timer = self.set_timer(wait, self._repaint)
 
     @property
     def repaint_pending(self) -> bool:
-        return self._repaint_timer is not None
+        """Events wait in the inbox, or the screen does not show the latest state yet."""
+        return bool(self.inbox) or self.state.revision != self._painted
 
     def on_source_notice(self, message: SourceNotice) -> None:
         self.say(message.text, message.severity)
@@ -173,12 +173,9 @@ class DashboardApp(App[None]):
         self._repaint()
 
     def _repaint(self) -> None:
-        if self._repaint_timer is not None:
-            self._repaint_timer.stop()
-            self._repaint_timer = None
         if self.alarm_log is None or not self.alarm_log.is_attached:
             return  # not mounted yet, or already torn down
-        self._last_repaint = time.monotonic()
+        self._painted = self.state.revision
         self.repaints += 1
         state = self.state
         self.banner.show(state, self.source.label, self._banner_extra)
@@ -189,25 +186,15 @@ class DashboardApp(App[None]):
         self.alarm_log.set_class(bool(state.active_alarms()), "-active")
 
     # -- keys -----------------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Show the one ``q`` binding that says what leaving does here."""
-        owns, commands = self.source.owns_ring, self.source.commands
-        if action == "leave_ring":
-            return owns
-        if action == "detach":
-            return not owns and commands
-        if action == "leave_replay":
-            return not owns and not commands
-        return True
-
     def action_move(self, delta: int) -> None:
         if self.state.n:
             self.selected = (self.selected + delta) % self.state.n
 
     def action_inject(self, kind: str) -> None:
-        cmd: dict = {"cmd": "inject", "kind": kind, "station": self.selected}
-        if kind == "pause":
-            cmd["arg"] = PAUSE_S
+        key = BY_KIND[FaultKind(kind)]
+        cmd: dict = {"cmd": "inject", "kind": key.kind.value, "station": self.selected}
+        if key.arg is not None:
+            cmd["arg"] = key.arg
         self._command(cmd)
 
     def action_snapshot(self) -> None:
@@ -215,7 +202,7 @@ class DashboardApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.source.owns_ring, self.source.commands, PAUSE_S))
+            self.push_screen(HelpScreen(self.source.owns_ring, self.source.commands))
 
     def _command(self, cmd: dict) -> None:
         if not self.source.commands:
@@ -246,16 +233,10 @@ class DashboardApp(App[None]):
             self.say(f"snapshot {reply.get('sid')} started")
 
     # -- leaving --------------------------------------------------------------------------------
-    def action_leave_ring(self) -> None:
+    def action_leave(self) -> None:
         self.leave()
 
-    def action_detach(self) -> None:
-        self.leave()
-
-    def action_leave_replay(self) -> None:
-        self.leave()
-
-    async def action_quit(self) -> None:
+    async def action_quit(self) -> None:  # Textual's own quit key leaves the same way
         self.leave()
 
     def leave(self) -> None:

@@ -1,31 +1,15 @@
-"""The dashboard's messages: small dataclasses posted to the app.
+"""The dashboard's messages: small dataclasses a worker thread posts to the app.
 
-``post_message`` is the one call that is safe from a worker thread, so everything a source or
-a command worker has to say reaches the UI as one of these. ``StateChanged`` is the high-rate
-one: it may replace a pending ``StateChanged``, so however many event batches arrive while the
-UI is busy, they cost one repaint.
+``post_message`` is safe from a worker thread, so the rare things a worker has to say (a notice,
+a command's reply) reach the UI as one of these. Events do not: they are many, and go through
+the app's ``Inbox`` instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from textual.message import Message
-
-
-@dataclass
-class EventBatch(Message):
-    """Monitor events, oldest first, gathered by a source (at most ~10 batches a second)."""
-
-    events: list[dict] = field(default_factory=list)
-
-
-@dataclass
-class StateChanged(Message):
-    """The folded ring state moved on: repaint. A burst of these collapses into one."""
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, StateChanged)
 
 
 @dataclass

@@ -1,17 +1,18 @@
-"""Where the dashboard's events come from and where its commands go: one interface, three kinds.
+"""Where the dashboard's events come from and where its commands go: one interface, two kinds.
 
 - ``LiveSource``: a running ring (``EventStream`` + ``ControlClient``). When the dashboard
   started the ring itself it also owns it: it calls ``poll_children`` (so station exits are
   noticed) and ``close`` stops the ring.
 - ``ReplaySource``: a finished run's ``events.jsonl``, at a chosen speed or instantly;
   commands are disabled.
-- ``CannedSource``: events handed over by a test; commands are recorded, never sent.
+
+The tests add a third, ``tests.dashboard_canned.CannedSource``: canned events in, commands
+recorded.
 
 The app calls ``open(sink)`` on the UI thread, then ``run(cancelled)`` in a thread worker (it
 may block: sockets, sleeps), ``send(cmd)`` in short-lived thread workers, and ``close()`` when
-it leaves. ``sink`` takes a list of events and is thread-safe (it posts a message). A source
-never calls the sink more than ~10 times a second: ``Batcher`` gathers events in between and
-keeps only the newest ``stations`` event of a batch, since each one supersedes the last.
+it leaves. ``sink`` takes a list of events, is thread-safe and never blocks (it is the app's
+``Inbox.put``): a source hands events over as they come and leaves all coalescing to the app.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 from ringemu.errors import ConfigError, RingemuError
@@ -29,47 +30,6 @@ from ringemu.live.paths import RingInfo, read_events
 log = logging.getLogger(__name__)
 
 Sink = Callable[[list[dict]], None]
-
-BATCH_INTERVAL = 0.1
-"""Seconds between two batches handed to the UI (so at most ~10 a second)."""
-
-
-class Batcher:
-    """Gathers events and hands them to ``sink`` at most once per ``interval`` seconds."""
-
-    def __init__(self, sink: Sink, interval: float = BATCH_INTERVAL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.sink = sink
-        self.interval = interval
-        self.clock = clock
-        self.pending: list[dict | None] = []
-        self._stations_at: int | None = None
-        self._last = -float("inf")
-        self.batches = 0
-        self.dropped = 0  # superseded ``stations`` events
-
-    def add(self, event: dict) -> None:
-        if event.get("event") == "stations":
-            if self._stations_at is not None:
-                self.pending[self._stations_at] = None  # keep its place in order: drop the old
-                self.dropped += 1
-            self._stations_at = len(self.pending)
-        self.pending.append(event)
-
-    def flush(self, force: bool = False) -> bool:
-        """Hand over what is pending if the interval has passed (or ``force``)."""
-        if not self.pending:
-            return False
-        now = self.clock()
-        if not force and now - self._last < self.interval:
-            return False
-        batch = [e for e in self.pending if e is not None]
-        self.pending = []
-        self._stations_at = None
-        self._last = now
-        self.batches += 1
-        self.sink(batch)
-        return True
 
 
 class Source:
@@ -119,30 +79,24 @@ class LiveSource(Source):
     def run(self, cancelled: Callable[[], bool]) -> None:
         self._running.set()
         stop = lambda: cancelled() or self._closing.is_set()  # noqa: E731
-        batcher = Batcher(self.sink)
         # the socket lives and dies in this thread: ZeroMQ sockets are not thread-safe
         stream = EventStream(self.info.endpoints["events"])
         try:
-            self._seed(batcher)
+            self._seed()
             next_poll = time.monotonic()
             while not stop():
                 event = stream.get(0.05)
-                if event is not None:
-                    batcher.add(event)
-                    for e in stream.drain():  # keep up: take everything already waiting
-                        batcher.add(e)
+                if event is not None:  # keep up: take everything already waiting with it
+                    self.sink([event, *stream.drain()])
                 if self._polling and time.monotonic() >= next_poll:
                     next_poll = time.monotonic() + self.poll_every
-                    self._poll_children(batcher)
-                batcher.flush()
-            batcher.flush(force=True)
+                    self._poll_children()
         finally:
             stream.close()
-            log.info("event reader stopped after %d batches (%d stations events coalesced)",
-                     batcher.batches, batcher.dropped)
+            log.info("event reader stopped")
             self._done.set()
 
-    def _seed(self, batcher: Batcher) -> None:
+    def _seed(self) -> None:
         """Ask for the ring's status once, so a late subscriber starts with alarms and states."""
         try:
             reply = self.control.request({"cmd": "status"}, timeout=2.0)
@@ -150,16 +104,15 @@ class LiveSource(Source):
             log.warning("status request failed: %s", e)
             return
         if reply.get("ok"):
-            batcher.add({**reply, "event": "status", "t": reply.get("up_s") or 0.0})
-        batcher.flush(force=True)
+            self.sink([{**reply, "event": "status", "t": reply.get("up_s") or 0.0}])
 
-    def _poll_children(self, batcher: Batcher) -> None:
+    def _poll_children(self) -> None:
         try:
             for station, status in self.ring.poll_children():
                 log.info("station %d exited with status %s", station, status)
         except RingemuError as e:  # the monitor itself is gone
             log.error("ring failed: %s", e)
-            batcher.add({"event": "error", "detail": str(e)})
+            self.sink([{"event": "error", "detail": str(e)}])
             self._polling = False  # nothing left to poll; close() still stops what remains
 
     def send(self, cmd: dict) -> dict:
@@ -208,21 +161,15 @@ class ReplaySource(Source):
     def run(self, cancelled: Callable[[], bool]) -> None:
         events = read_events(self.path)
         stop = lambda: cancelled() or self._closing.is_set()  # noqa: E731
-        batcher = Batcher(self.sink)
         if self.speed <= 0:
-            for i in range(0, len(events), 2000):
-                if stop():
-                    return
-                self.sink(events[i:i + 2000])
-        else:
-            self._paced(events, batcher, stop)
-            if stop():
-                return
-            batcher.flush(force=True)
+            self.sink(events)
+        elif not self._paced(events, stop):
+            return
         last_t = events[-1].get("t", 0.0) if events else 0.0
         self.sink([{"event": "replay_end", "t": last_t}])
 
-    def _paced(self, events: list[dict], batcher: Batcher, stop: Callable[[], bool]) -> None:
+    def _paced(self, events: list[dict], stop: Callable[[], bool]) -> bool:
+        """Hand each event over when its time comes; False when stopped before the end."""
         t0 = next((e["t"] for e in events if isinstance(e.get("t"), (int, float))), 0.0)
         start = time.monotonic()
         for e in events:
@@ -230,53 +177,13 @@ class ReplaySource(Source):
             due = start + ((t - t0) / self.speed if isinstance(t, (int, float)) else 0.0)
             while (wait := due - time.monotonic()) > 0:
                 if stop():
-                    return
-                batcher.flush()
+                    return False
                 time.sleep(min(wait, 0.05))
-            batcher.add(e)
-        batcher.flush(force=True)
+            self.sink([e])
+        return not stop()
 
     def send(self, cmd: dict) -> dict:
         return {"ok": False, "error": "a replay takes no commands"}
 
     def close(self) -> None:
         self._closing.set()
-
-
-class CannedSource(Source):
-    """For tests: canned events, handed over on ``open`` and by ``feed``; commands recorded."""
-
-    def __init__(self, events: Iterable[dict] = (), *, owns_ring: bool = False,
-                 commands: bool = True, label: str = "canned ring") -> None:
-        super().__init__()
-        self.initial = list(events)
-        self.owns_ring = owns_ring
-        self.commands = commands
-        self.label = label
-        self.sent: list[dict] = []
-        self.closed = False
-        self.opened = False
-
-    def open(self, sink: Sink) -> None:
-        super().open(sink)
-        self.opened = True
-        if self.initial:
-            sink(list(self.initial))
-
-    def feed(self, events: Iterable[dict]) -> None:
-        """Hand ``events`` over as one batch (call after the app is mounted)."""
-        if not self.opened:
-            raise RuntimeError("the app has not opened this source yet")
-        self.sink(list(events))
-
-    def send(self, cmd: dict) -> dict:
-        self.sent.append(cmd)
-        if cmd.get("cmd") == "inject":
-            return {"ok": True, "fault_id": len(self.sent), "station": cmd.get("station"),
-                    "kind": cmd.get("kind")}
-        if cmd.get("cmd") == "snapshot":
-            return {"ok": True, "sid": len(self.sent)}
-        return {"ok": True}
-
-    def close(self) -> None:
-        self.closed = True

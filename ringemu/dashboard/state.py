@@ -2,9 +2,12 @@
 
 Pure and Textual-free, like the protocol cores: events in (the dicts of ``docs/events.md``),
 a ``RingState`` out, so a test can fold canned events and check the result without a screen.
-Folding is cheap (a few dict writes per event), so a burst of thousands of events costs little;
-the widgets repaint once per batch, and skip work when the revision counters they care about
-(``rev_stations``, ``rev_snapshot``, ``rev_alarms``) did not move.
+Folding is cheap (a few dict writes per event; a snapshot event is parsed once into the core's
+typed ``SnapshotResult``), and the widgets skip work when the revision counters they care about
+(``rev_stations``, ``rev_snapshot``, ``rev_alarms``, ``rev_banner``) did not move.
+
+The events come from a socket or a file, so a malformed one is counted (``malformed``) and
+ignored: it never stops the dashboard.
 
 A replayed ``events.jsonl`` has no ``stations`` events (they are not written to the file), so
 station states and modes are also derived from ``ring_up``, ``station_exit``, ``inject``
@@ -13,8 +16,15 @@ station states and modes are also derived from ``ring_up``, ``station_exit``, ``
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass, field
+
+from ringemu.core.state import Mode
+from ringemu.core.verdict import SnapshotResult, TokenSpot, Verdict
+from ringemu.errors import RemoteProtocolError
+
+log = logging.getLogger(__name__)
 
 HISTORY = 120
 """How many points the count and rotation-rate plots keep."""
@@ -28,7 +38,7 @@ class StationView:
 
     index: int
     state: str = STARTING
-    mode: str = "idle"
+    mode: Mode = Mode.IDLE
     pid: int | None = None
     stats: dict = field(default_factory=dict)
     send_dropped: int = 0
@@ -37,7 +47,7 @@ class StationView:
     @property
     def awaiting(self) -> bool:
         """Its busy frame is out on the ring (the frame is the captured token)."""
-        return self.mode == "awaiting"
+        return self.mode is Mode.AWAITING
 
 
 @dataclass
@@ -58,42 +68,12 @@ class AlarmView:
         return self.cleared_snapshot is None and self.cleared_t is None
 
 
-@dataclass
-class TokenSpot:
-    """Where the latest complete cut found a token: held by a station, or on a link."""
-
-    kind: str  # "held", "token" (free token on a link) or "frame" (busy frame on a link)
-    station: int | None = None  # holder, for "held"
-    link: tuple[int, int] | None = None  # (from, to) for tokens and frames in transit
-    src: int | None = None
-    dst: int | None = None
-    seq: int | None = None
-
-    def describe(self) -> str:
-        if self.kind == "held":
-            return f"held by station {self.station}"
-        where = f"on link {self.link[0]}\u2192{self.link[1]}" if self.link else ""
-        if self.kind == "frame":
-            seq = f" seq {self.seq}" if self.seq is not None else ""
-            return f"frame {self.src}\u2192{self.dst}{seq} {where}"
-        return f"free token {where}"
-
-
-def token_spots(snapshot: dict | None) -> list[TokenSpot]:
-    """Every token a snapshot's cut recorded (none for an incomplete cut)."""
-    if not snapshot:
-        return []
-    spots = []
-    for station, n in (snapshot.get("held") or {}).items():
-        spots += [TokenSpot("held", station=int(station))] * int(n or 0)
-    for m in snapshot.get("in_transit") or []:
-        link = (m.get("from"), m.get("to"))
-        if m.get("kind") == "frame":
-            spots.append(TokenSpot("frame", link=link, src=m.get("src"), dst=m.get("dst"),
-                                   seq=m.get("seq")))
-        else:
-            spots.append(TokenSpot("token", link=link))
-    return spots
+def _mode(value: object, default: Mode) -> Mode:
+    """A mode from a ``stations`` row; an unknown one keeps what was known."""
+    try:
+        return Mode(value)
+    except ValueError:
+        return default
 
 
 class RingState:
@@ -102,7 +82,8 @@ class RingState:
     def __init__(self, stations: int = 0) -> None:
         self.stations: list[StationView] = []
         self.alarms: dict[int, AlarmView] = {}
-        self.snapshot: dict | None = None
+        self.snapshot: SnapshotResult | None = None
+        """The latest snapshot, typed."""
         self.count_history: deque[float] = deque(maxlen=HISTORY)
         self.rate_history: deque[float] = deque(maxlen=HISTORY)
         self.reported_alarms: set[str] = set()  # active kinds per the last ``stations`` event
@@ -114,6 +95,8 @@ class RingState:
         self.snapshots = 0
         self.t = 0.0
         self.events = 0
+        self.malformed = 0
+        """Events that could not be folded (a snapshot that does not parse, a bad field)."""
         self.live_stats = False  # a ``stations`` event was seen: modes come from it
         self.rev_stations = self.rev_snapshot = self.rev_alarms = self.rev_banner = 0
         self._resize(stations)
@@ -129,9 +112,15 @@ class RingState:
         if isinstance(t, (int, float)):
             self.t = max(self.t, float(t))
         handler = getattr(self, "_on_" + str(e.get("event")), None)
-        if handler is not None:
+        if handler is None:
+            return
+        try:
             handler(e)
-            self.rev_banner += 1
+        except (RemoteProtocolError, TypeError, ValueError, AttributeError) as err:
+            self.malformed += 1
+            self.rev_snapshot += 1  # the snapshot panel shows the count
+            log.warning("ignored a malformed %s event: %s", e.get("event"), err)
+        self.rev_banner += 1
 
     def _resize(self, n: int) -> None:
         if n > len(self.stations):
@@ -200,7 +189,7 @@ class RingState:
             if (st := self._station(s.get("station"))) is None:
                 continue
             st.state = s.get("state", st.state)
-            st.mode = s.get("mode", st.mode)
+            st.mode = _mode(s.get("mode"), st.mode)
             st.pid = s.get("pid", st.pid)
             st.stats = s.get("stats") or st.stats
             st.send_dropped = s.get("send_dropped", st.send_dropped)
@@ -217,14 +206,15 @@ class RingState:
         self.rev_snapshot += 1  # the rate plot lives in the snapshot panel
 
     def _on_snapshot(self, e: dict) -> None:
-        self.snapshot = e
-        self.snapshots = max(self.snapshots, int(e.get("id", -1)) + 1)
-        if e.get("count") is not None:
-            self.count_history.append(float(e["count"]))
+        snap = SnapshotResult.from_json(e)  # RemoteProtocolError: counted by ``apply``
+        self.snapshot = snap
+        self.snapshots = max(self.snapshots, snap.snapshot_id + 1)
+        if snap.count is not None:
+            self.count_history.append(float(snap.count))
         if not self.live_stats:
-            for k, s in (e.get("states") or {}).items():
+            for k, recorded in snap.states.items():
                 if (st := self._station(k)) is not None:
-                    st.mode = s.get("mode", st.mode)
+                    st.mode = recorded.mode
             self.rev_stations += 1
         if self.phase in ("waiting", "starting"):
             self.phase = "up"
@@ -277,8 +267,11 @@ class RingState:
     def _on_purge_request(self, e: dict) -> None:
         self._note(e, f"purge asked of station {e.get('station')} (snapshot {e.get('snapshot')})")
 
+    def _on_purge_started(self, e: dict) -> None:
+        self._note(e, f"purge {e.get('number')} started by station {e.get('station')}")
+
     def _on_purge_done(self, e: dict) -> None:
-        self._note(e, f"purge done by station {e.get('station')} (epoch {e.get('epoch')})")
+        self._note(e, f"purge {e.get('number')} done by station {e.get('station')}")
 
     def _on_ring_down(self, e: dict) -> None:
         self.phase = "down"
@@ -304,11 +297,17 @@ class RingState:
     def n(self) -> int:
         return len(self.stations)
 
+    @property
+    def revision(self) -> int:
+        """Moves whenever anything on screen would change (the sum of the rev counters)."""
+        return self.rev_stations + self.rev_snapshot + self.rev_alarms + self.rev_banner
+
     def active_alarms(self) -> list[AlarmView]:
         return [a for a in self.alarms.values() if a.active]
 
     def token_spots(self) -> list[TokenSpot]:
-        return token_spots(self.snapshot)
+        """Every token unit the latest cut found, held ones first (none before a snapshot)."""
+        return self.snapshot.spots() if self.snapshot is not None else []
 
     def health(self) -> tuple[str, str]:
         """(level, one line): level is healthy, alarm, warning, waiting or ended."""
@@ -332,10 +331,11 @@ class RingState:
         if down:
             return "warning", "DEGRADED: " + ", ".join(down[:6]) + (" \u2026" if len(down) > 6
                                                                     else "")
-        verdict = (self.snapshot or {}).get("verdict")
-        if verdict == "RECOVERING":
+        snap = self.snapshot
+        if snap is not None and snap.verdict is Verdict.RECOVERING:
             return "warning", "RECOVERING: the active monitor is purging the ring"
         if self.phase == "starting":
             return "waiting", "ring starting\u2026"
-        count = (self.snapshot or {}).get("count")
-        return "healthy", "HEALTHY" + (f": {count} token, snapshots {verdict}" if count else "")
+        if snap is None or not snap.count:
+            return "healthy", "HEALTHY"
+        return "healthy", f"HEALTHY: {snap.count} token, snapshots {snap.verdict}"

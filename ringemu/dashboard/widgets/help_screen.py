@@ -1,26 +1,24 @@
-"""The help overlay (``?``): every key, and what ``q`` does for this dashboard."""
+"""The help overlay (``?``): every key, and what ``q`` does for this dashboard.
+
+The fault keys and their descriptions come from ``dashboard.keys`` (so from the fault registry),
+laid out in a grid so a long description wraps under itself, not under its key.
+"""
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEYS = """\
-[b]Keys[/b]
+from ringemu.dashboard.keys import FAULT_KEYS, leave_text
 
-  [b]\u2191 \u2193 \u2190 \u2192[/b] or [b]j K[/b]   select a station (the ring wraps)
-  [b]l[/b]   lose: the selected station drops the next token or frame
-  [b]d[/b]   duplicate: it releases an extra free token
-  [b]c[/b]   corrupt: the next token or frame it sends has a bad FCS
-  [b]k[/b]   kill it (SIGKILL; shift-K moves the selection up)
-  [b]p[/b]   pause it for {pause:g} s (SIGSTOP, then SIGCONT)
-  [b]s[/b]   take a snapshot now
-  [b]?[/b]   this help
-  [b]q[/b]   {quit}
-
+LEGEND = """\
 [b]The ring[/b]
   \\[ i ] is a station: green alive, yellow paused, red dead.
   On a link, \u25cf is a free token and \u25a0 a busy frame, where the latest complete
@@ -29,13 +27,16 @@ KEYS = """\
 
 [dim]escape, ? or q closes this help[/dim]"""
 
+REPLAY_NOTE = "[b yellow]This is a replay: keys that act on the ring are disabled.[/]"
 
-def quit_text(owns_ring: bool, commands: bool) -> str:
-    if owns_ring:
-        return "quit, and end the ring this dashboard started"
-    if not commands:
-        return "quit the replay"
-    return "detach: quit the dashboard, the ring keeps running"
+
+def key_rows(owns_ring: bool, commands: bool) -> list[tuple[str, str]]:
+    """(keys, what they do), in the order the help shows them."""
+    select = "select a station (the ring wraps; shift-K moves up, since k kills)"
+    return ([("\u2191\u2193\u2190\u2192 jK", select)]
+            + [(k.key, f"{k.kind.value}: {k.help}") for k in FAULT_KEYS]
+            + [("s", "take a snapshot now"), ("?", "this help"),
+               ("q", leave_text(owns_ring, commands))])
 
 
 class HelpScreen(ModalScreen[None]):
@@ -45,15 +46,25 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "dismiss", "close help"),
     ]
 
-    def __init__(self, owns_ring: bool, commands: bool, pause: float) -> None:
+    def __init__(self, owns_ring: bool, commands: bool) -> None:
         super().__init__()
-        self.text = KEYS.format(quit=quit_text(owns_ring, commands), pause=pause)
-        if not commands:
-            self.text += "\n[b yellow]This is a replay: keys that act on the ring are disabled.[/]"
+        self.rows = key_rows(owns_ring, commands)
+        self.commands = commands
+        self.text = "\n".join(f"{keys}  {what}" for keys, what in self.rows)
+        """The keys as plain text (for tests, and anyone reading the help programmatically)."""
 
     def compose(self) -> ComposeResult:
+        grid = Table.grid(padding=(0, 3))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column()
+        for keys, what in self.rows:
+            grid.add_row(keys, what)
+        parts = [Text("Keys\n", style="bold"), Padding(grid, (0, 0, 0, 2)), Text(),
+                 Text.from_markup(LEGEND)]
+        if not self.commands:
+            parts.append(Text.from_markup(REPLAY_NOTE))
         with Vertical(id="help"):
-            yield Static(self.text)
+            yield Static(Group(*parts))
 
     def action_dismiss(self, result=None) -> None:
         self.dismiss(None)

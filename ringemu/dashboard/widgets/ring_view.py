@@ -13,7 +13,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from ringemu.dashboard.state import RingState, TokenSpot
+from ringemu.core.verdict import SpotKind, TokenSpot
+from ringemu.dashboard.state import RingState
 
 STATE_STYLES = {
     "alive": "bold green",
@@ -68,10 +69,10 @@ class RingView(Widget):
         held: dict[int, int] = {}
         on_link: dict[int, list[TokenSpot]] = {}
         for s in spots:
-            if s.kind == "held":
+            if s.kind is SpotKind.HELD:
                 held[s.station] = held.get(s.station, 0) + 1
-            elif s.link and s.link[0] is not None:
-                on_link.setdefault(int(s.link[0]), []).append(s)
+            elif s.link is not None:
+                on_link.setdefault(s.link[0], []).append(s)
         width = max(20, self.content_region.width or 80)
         digits = len(str(state.n - 1))
         out = Text()
@@ -104,7 +105,7 @@ class RingView(Widget):
             t.append("\u2500")
         elif len(spots) > 1:
             t.append(str(min(len(spots), 9)), style="bold red")
-        elif spots[0].kind == "frame":
+        elif spots[0].kind is SpotKind.FRAME:
             t.append("\u25a0", style="bold cyan")
         else:
             t.append("\u25cf", style="bold yellow")
@@ -116,9 +117,9 @@ class RingView(Widget):
         t = Text()
         if snap is None:
             return t.append("token: no snapshot yet", style="dim")
-        sid = f"(snapshot {snap.get('id')}, t {snap.get('t', 0):.2f} s)"
-        if snap.get("count") is None:
-            silent = ", ".join(map(str, (snap.get("silent") or [])[:8]))
+        sid = f"(snapshot {snap.snapshot_id}, t {snap.finished:.2f} s)"
+        if snap.count is None:
+            silent = ", ".join(map(str, snap.silent[:8]))
             t.append(f"token: unknown, the cut is incomplete (no report from {silent}) ",
                      style="yellow")
         elif not spots:

@@ -16,30 +16,31 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Sparkline
 
+from ringemu.core.verdict import SnapshotResult, SpotKind, TokenSpot, Verdict
 from ringemu.dashboard.state import RingState
 from ringemu.dashboard.widgets.textbox import TextBox
 
-VERDICT_STYLES = {"OK": "bold green", "RECOVERING": "bold yellow", "INCOMPLETE": "bold yellow",
-                  "LOST": "bold red", "DUPLICATE": "bold red"}
+VERDICT_STYLES = {Verdict.OK: "bold green", Verdict.RECOVERING: "bold yellow",
+                  Verdict.INCOMPLETE: "bold yellow", Verdict.LOST: "bold red",
+                  Verdict.DUPLICATE: "bold red"}
 
 
-def describe_states(snap: dict, n: int) -> str:
+def describe_states(snap: SnapshotResult, n: int) -> str:
     """Per-station recorded state, compact: ``i:mode`` (with tokens held), or a summary."""
-    states = snap.get("states") or {}
+    states = snap.states
     parts = []
-    for k in sorted(states, key=int):
+    for k in sorted(states):
         s = states[k]
-        mode = s.get("mode", "?")
-        extra = f"+{s['tokens']}" if s.get("tokens") else ""
-        if s.get("awaiting"):
-            dst, seq = (list(s["awaiting"]) + [None, None])[:2]
+        extra = f"+{s.tokens}" if s.tokens else ""
+        if s.awaiting is not None:
+            dst, seq = s.awaiting
             extra += f"(\u2192{dst}#{seq})"
-        parts.append(f"{k}:{mode}{extra}")
+        parts.append(f"{k}:{s.mode}{extra}")
     missing = n - len(states)
     if len(parts) > 24:
         modes: dict[str, int] = {}
         for s in states.values():
-            modes[s.get("mode", "?")] = modes.get(s.get("mode", "?"), 0) + 1
+            modes[s.mode] = modes.get(s.mode, 0) + 1
         parts = [f"{c} {m}" for m, c in sorted(modes.items())]
     text = "  ".join(parts) or "none reported"
     if missing > 0:
@@ -47,38 +48,40 @@ def describe_states(snap: dict, n: int) -> str:
     return text
 
 
+def describe_transit(spot: TokenSpot) -> str:
+    """One token unit in transit, compact: ``free token on 3\u21924``."""
+    what = (f"frame {spot.src}\u2192{spot.dst} #{spot.seq}" if spot.kind is SpotKind.FRAME
+            else "free token")
+    return f"{what} on {spot.link[0]}\u2192{spot.link[1]}" if spot.link else what
+
+
 def snapshot_text(state: RingState) -> Text:
     snap = state.snapshot
     if snap is None:
         return Text("no snapshot yet", style="dim")
-    verdict = str(snap.get("verdict"))
     t = Text()
-    t.append(f"#{snap.get('id')}  ", style="bold")
-    t.append(verdict, style=VERDICT_STYLES.get(verdict, "bold"))
-    count = snap.get("count")
+    t.append(f"#{snap.snapshot_id}  ", style="bold")
+    t.append(snap.verdict, style=VERDICT_STYLES.get(snap.verdict, "bold"))
+    count = snap.count
     t.append(f"  {'?' if count is None else count} token{'' if count == 1 else 's'}\n")
     t.append("taken      ", style="dim")
-    t.append(f"by station {snap.get('initiator')} in {snap.get('duration_ms', 0):.2f} ms, "
-             f"done at t {snap.get('t', 0):.2f} s\n")
-    held = snap.get("held") or {}
+    t.append(f"by station {snap.initiator} in {snap.duration * 1000:.2f} ms, "
+             f"done at t {snap.finished:.2f} s\n")
     t.append("held       ", style="dim")
-    t.append(", ".join(f"station {k} ({v})" for k, v in held.items()) or "\u2014")
+    t.append(", ".join(f"station {k} ({v})" for k, v in snap.held.items()) or "\u2014")
     t.append("\nin transit ", style="dim")
-    transit = []
-    for m in snap.get("in_transit") or []:
-        what = (f"frame {m.get('src')}\u2192{m.get('dst')} #{m.get('seq')}"
-                if m.get("kind") == "frame" else "free token")
-        transit.append(f"{what} on {m.get('from')}\u2192{m.get('to')}")
-    t.append("; ".join(transit) or "\u2014")
-    if snap.get("silent"):
+    t.append("; ".join(describe_transit(s) for s in snap.in_transit) or "\u2014")
+    if snap.silent:
         t.append("\nsilent     ", style="dim")
-        t.append(", ".join(map(str, snap["silent"][:12])), style="yellow")
-        if snap.get("suspect") is not None:
-            t.append(f"  (suspect: station {snap['suspect']})", style="yellow")
-    if snap.get("stale"):
+        t.append(", ".join(map(str, snap.silent[:12])), style="yellow")
+        if snap.suspect is not None:
+            t.append(f"  (suspect: station {snap.suspect})", style="yellow")
+    if snap.stale:
         t.append("\n(stale: this cut predates the last purge)", style="dim")
     t.append("\nstates     ", style="dim")
     t.append(describe_states(snap, state.n))
+    if state.malformed:
+        t.append(f"\n({state.malformed} malformed events ignored)", style="yellow")
     return t
 
 

@@ -5,7 +5,7 @@ uses Textual's line API rather than a ``DataTable``: rows are formatted to fixed
 once per update and only the visible lines are turned into strips, cached until that row's text
 (or the selection) changes. Hundreds of stations cost what a screenful costs.
 
-It never takes focus: the app owns the selection (arrow keys and j/k are app bindings) and
+It never takes focus: the app owns the selection (the arrows, j and K are app bindings) and
 the table only highlights the selected row and scrolls it into view.
 """
 
