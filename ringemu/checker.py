@@ -16,8 +16,8 @@ station's own logical clock (``Station.step``, the inputs it had handled: record
 fault and with the state), so the comparison is exact even when both happened at one instant;
 where a record has no step (a kill, a pause) the station's clock decides, and either side is
 allowed when the times are equal. Either side is also allowed for a fault that fired while a
-purge was going round (it may or may not have been absorbed). The truth is therefore an interval ``[lo, hi]``; it is a
-single number whenever no fault sits on such an edge.
+purge was going round (it may or may not have been absorbed). The truth is therefore an
+interval ``[lo, hi]``; it is a single number whenever no fault sits on such an edge.
 
 The rules
 ---------

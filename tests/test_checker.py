@@ -107,7 +107,7 @@ def test_clean_run_with_each_fault_detected_is_valid():
 
 def test_a_verdict_from_a_cut_before_the_fault_fired_is_not_its_detection():
     run = Run()
-    lose = run.fault("lose", 2, 1.0, 1.05)
+    run.fault("lose", 2, 1.0, 1.05)
     # snapshot 0 passed station 2 before the lose fired, yet counted 0: a wrong count
     run.snap(1.0, 1.2, 0, cuts={2: 1.01})
     run.snap(1.5, 1.6, 0)
