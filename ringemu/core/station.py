@@ -67,7 +67,10 @@ from ringemu.faults import FAULTS, STATION_FAULTS, FaultKind
 IDLE, HOLDING, AWAITING, PURGING = Mode.IDLE, Mode.HOLDING, Mode.AWAITING, Mode.PURGING
 
 _EMPTY: tuple = ()
-_PASS_FREE: tuple = (FREE_TOKEN,)
+PASS_FREE: tuple = (FREE_TOKEN,)
+"""What ``on_receive`` returns, this very tuple, when the station only passes the free token
+on: a shell may send the free token's octets at once when it sees it (and nothing else can
+have happened: the outbox is untouched)."""
 
 
 class StationStats:
@@ -185,7 +188,7 @@ class Station:
                 return _EMPTY
             if self._armed:
                 return self._send((msg,), now)
-            return _PASS_FREE if msg is FREE_TOKEN else (msg,)
+            return PASS_FREE if msg is FREE_TOKEN else (msg,)
         if t is Frame:
             self._frames += 1
             if self._recording:
