@@ -24,3 +24,7 @@ class MalformedFrame(RemoteProtocolError):
 
 class ConfigError(RingemuError):
     """A user-supplied setting or input file is invalid; the message names what and where."""
+
+
+class RingFailed(RingemuError):
+    """A running ring failed (its monitor died, it never came up); the message says how."""

@@ -182,6 +182,17 @@ def _number(text: str, field: str, what: str) -> float:
     return value
 
 
+def parse_kinds(text: str, shell: Shell) -> tuple[FaultKind, ...]:
+    """A comma list of fault kinds (``--chaos-kinds lose,dup``)."""
+    names = [t for t in text.split(",") if t.strip()]
+    if not names:
+        raise ConfigError("--chaos-kinds: name at least one fault kind")
+    try:
+        return tuple(parse_kind(t, shell) for t in names)
+    except ConfigError as e:
+        raise ConfigError(f"--chaos-kinds: {e}") from None
+
+
 def resolve_stations(specs: list[ScheduledFault], n_stations: int, rng: random.Random) -> None:
     """Fill in missing stations from ``rng`` and check the given ones exist."""
     for spec in specs:
@@ -192,6 +203,48 @@ def resolve_stations(specs: list[ScheduledFault], n_stations: int, rng: random.R
                 f"--inject {spec}: no station {spec.station} in a ring of {n_stations} "
                 f"(stations are 0..{n_stations - 1})"
             )
+
+
+CHAOS_WEIGHTS: dict[FaultKind, float] = {
+    FaultKind.LOSE: 3.0, FaultKind.DUP: 3.0, FaultKind.CORRUPT: 2.0, FaultKind.PAUSE: 1.0,
+    FaultKind.KILL: 0.5,
+}
+"""How often chaos draws each kind (a kind missing here is never drawn)."""
+CHAOS_BURST = 0.15
+"""Chance that a chaos fault brings a second one within ``CHAOS_BURST_GAP`` (overlaps)."""
+CHAOS_BURST_GAP = 0.01
+
+
+def chaos(rate: float, duration: float, shell: Shell, rng: random.Random, *,
+          start: float = 0.0, pause: tuple[float, float] = (0.05, 1.0),
+          burst_gap: float = CHAOS_BURST_GAP,
+          kinds: tuple[FaultKind, ...] | None = None) -> list[ScheduledFault]:
+    """A random schedule: about ``rate`` faults per unit of time (seconds, or rotations in the
+    simulator) over ``[start, duration)``, of every kind the shell supports, at random times
+    (a Poisson process, plus bursts: some faults bring a second one within ``burst_gap``). The
+    station is left open (None): it is drawn when the fault fires, among the stations alive
+    then, so a dead station is never picked."""
+    if rate <= 0:
+        return []
+    allowed = kinds_for(shell) if kinds is None else kinds
+    drawn = [k for k in kinds_for(shell) if CHAOS_WEIGHTS.get(k) and k in allowed]
+    if not drawn:
+        return []
+    weights = [CHAOS_WEIGHTS[k] for k in drawn]
+    out: list[ScheduledFault] = []
+    t = start
+    while True:
+        t += rng.expovariate(rate)
+        if t >= duration:
+            break
+        times = [t]
+        if rng.random() < CHAOS_BURST:
+            times.append(min(t + rng.uniform(0.0, burst_gap), duration))
+        for at in times:
+            kind = rng.choices(drawn, weights)[0]
+            arg = round(rng.uniform(*pause), 3) if FAULTS[kind].arg is not None else None
+            out.append(ScheduledFault(kind, at, None, arg))
+    return out
 
 
 class FaultSchedule:

@@ -6,7 +6,8 @@ from ringemu.core.messages import FREE_TOKEN, Frame, Purge
 from ringemu.core.monitor import PurgeRequest, SnapshotMonitor
 from ringemu.core.snapshot import LocalSnapshot
 from ringemu.core.state import Mode, StationState
-from ringemu.core.verdict import AlarmEvent, SnapshotResult, SpotKind, Verdict, count_tokens
+from ringemu.core.verdict import (AlarmEvent, Cause, SnapshotResult, SpotKind, Verdict,
+                                  count_tokens)
 
 OK, LOST, DUPLICATE = Verdict.OK, Verdict.LOST, Verdict.DUPLICATE
 INCOMPLETE, RECOVERING = Verdict.INCOMPLETE, Verdict.RECOVERING
@@ -81,14 +82,36 @@ def test_incomplete_names_the_first_silent_station_after_initiator():
     assert mon.on_report(part(sid, 2, upstream=1), 0.1) == []
     mon.on_report(part(sid, 3, upstream=2), 0.1)
     assert mon.poll(0.4) == []
-    ev = mon.poll(0.6)
+    assert mon.poll(0.6) == []  # every silent station is alive: a grace, not a verdict
+    assert mon.deadline_of(sid) == 0.6 + 0.5
+    ev = mon.poll(1.1)
     (r,) = results(ev)
-    assert r.verdict == INCOMPLETE
+    assert r.verdict == INCOMPLETE and r.cause == Cause.LATE
     assert r.silent == (4, 5, 0, 1) and r.suspect == 4
     assert alarms(ev) == [("raised", INCOMPLETE)]
     assert "no report from station 4 (3 more" in ev[1].alarm.detail
+    assert "alive, but silent" in ev[1].alarm.detail
     # late parts of an expired snapshot are ignored
-    assert mon.on_report(part(sid, 4, upstream=3), 0.7) == []
+    assert mon.on_report(part(sid, 4, upstream=3), 1.2) == []
+
+
+def test_a_late_snapshot_of_live_stations_gets_a_grace_scaled_by_load_and_completes():
+    mon = SnapshotMonitor(range(3), recovery=False, min_deadline=0.5)
+    sid, _ = mon.begin(0.0, initiator=0)
+    mon.on_report(part(sid, 0, 1, upstream=2), 0.1)
+    assert mon.poll(0.5, load=3.0) == []
+    assert mon.deadline_of(sid) == 0.5 + 3 * 0.5
+    mon.on_report(part(sid, 1, upstream=0), 1.2)
+    ev = mon.on_report(part(sid, 2, upstream=1), 1.9)  # late, within the grace: judged
+    assert [r.verdict for r in results(ev)] == [OK] and alarms(ev) == []
+
+
+def test_a_station_known_down_makes_the_snapshot_incomplete_at_once():
+    mon = SnapshotMonitor(range(3), recovery=False, min_deadline=0.5)
+    sid, _ = mon.begin(0.0, initiator=0)
+    mon.on_report(part(sid, 0, 1, upstream=2), 0.1)
+    (r,) = results(mon.poll(0.5, down=[2]))
+    assert r.cause == Cause.DOWN and r.suspect == 2
 
 
 def test_incomplete_prefers_stations_known_down_and_initiator_when_nobody_answers():
@@ -98,14 +121,15 @@ def test_incomplete_prefers_stations_known_down_and_initiator_when_nobody_answer
     (r,) = results(mon.poll(1.0, down=[3]))
     assert r.suspect == 3
     sid, _ = mon.begin(2.0, initiator=2)
-    (r,) = results(mon.poll(3.0))
+    mon.poll(3.0)
+    (r,) = results(mon.poll(4.0))
     assert r.suspect == 2 and r.silent[0] == 2
 
 
 def test_incomplete_clears_when_the_ring_answers_again():
     mon = SnapshotMonitor(range(3), recovery=False, min_deadline=0.5)
     mon.begin(0.0)
-    mon.poll(1.0)
+    mon.poll(1.0, down=[1])
     sid, _ = mon.begin(2.0)
     ev = complete(mon, sid, 3, holder=0)
     assert alarms(ev) == [("cleared", INCOMPLETE)]

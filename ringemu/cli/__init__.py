@@ -11,7 +11,7 @@ import sys
 import click
 
 from ringemu import __version__
-from ringemu.errors import ConfigError
+from ringemu.errors import ConfigError, RingemuError, RingFailed
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -60,6 +60,12 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as e:
         click.echo(f"ringemu: error: {e}", err=True)
         sys.exit(2)
+    except RingFailed as e:
+        click.echo(f"ringemu: error: {e}", err=True)
+        sys.exit(3)
+    except RingemuError as e:
+        click.echo(f"ringemu: error: {e}", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("ringemu: interrupted", err=True)
         sys.exit(130)

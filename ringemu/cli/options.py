@@ -10,10 +10,13 @@ comparison with NaN is false).
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import click
 
+from ringemu.errors import ConfigError
 from ringemu.params import MAX_STATIONS, Recovery, RingParams, Transport
 
 P = TypeVar("P", bound=RingParams)
@@ -90,7 +93,17 @@ def ring_options(live: bool, default_stations: int = 8) -> Callable:
         click.option("--runs-dir", type=click.Path(file_okay=False),
                      help="Where run folders go (default: $RINGEMU_RUNS or ./runs)."),
     ]
-    options = common + (live_only if live else [])
+    unit = "second" if live else "rotation"
+    chaos = [
+        click.option("--chaos", type=Finite(0, 1e6), default=0.0, metavar="RATE",
+                     help=f"Also inject random faults, about RATE per {unit}, at random times "
+                          f"(some within 10 ms{'' if live else ' of virtual time'} of each "
+                          "other) and at stations alive then, drawn from the seed."),
+        click.option("--chaos-kinds", metavar="KINDS", default=None,
+                     help="Comma list of the fault kinds --chaos draws (default: every kind "
+                          "this command supports)."),
+    ]
+    options = common + chaos + (live_only if live else [])
 
     def decorate(f: Callable) -> Callable:
         for option in reversed(options):
@@ -111,3 +124,30 @@ def build(cls: type[P], kw: dict, **extra: Any) -> P:
     params = cls(**values, **extra)
     params.validate()
     return params
+
+
+def check_writable_file(path: str, option: str) -> None:
+    """Refuse, before anything runs, an output file that cannot be written (without creating
+    it: its folder must exist and be writable, and the file itself if it exists)."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{option} {path}: is a folder")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError(f"{option} {path}: no folder {folder}")
+    if not os.access(p if p.exists() else folder, os.W_OK):
+        raise ConfigError(f"{option} {path}: not writable")
+
+
+def check_writable_dir(path: Path, option: str) -> None:
+    """Refuse a folder that cannot be made or written (the first existing ancestor decides)."""
+    p = Path(path)
+    probe = p
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"{option} {path}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path}: not writable")

@@ -8,16 +8,22 @@ latencies in milliseconds, exit 0 valid / 1 invalid / 2 unknown.
 from __future__ import annotations
 
 import json
+import random
 import sys
 import time
 
 import click
 
-from ringemu.cli.options import Finite, build, ring_options
+from ringemu.cli.options import (Finite, build, check_writable_dir, check_writable_file,
+                                 ring_options)
+from ringemu.cli.progress import Progress
 from ringemu.cli.signals import StopRequested, stop_on_signals
-from ringemu.errors import ConfigError
-from ringemu.faults import FaultSchedule, Shell, help_lines, parse_fault
-from ringemu.live.launcher import LiveRing, RingConfig
+from ringemu.errors import ConfigError, RingFailed
+from ringemu.faults import FaultSchedule, Shell, help_lines, parse_fault, parse_kinds
+from ringemu.faults import chaos as chaos_faults
+from ringemu.live.client import RingUnreachable
+from ringemu.live.launcher import LaunchError, LiveRing, RingConfig
+from ringemu.live.paths import runs_root
 from ringemu.summary import exit_code, human_lines
 
 _KINDS_HELP = "; ".join(help_lines(Shell.LIVE))
@@ -30,9 +36,18 @@ _KINDS_HELP = "; ".join(help_lines(Shell.LIVE))
 @click.option("--inject", "injects", multiple=True, metavar="KIND@SECONDS[:STATION[:ARG]]",
               help=f"Inject a fault at SECONDS after the ring is up (repeatable). {_KINDS_HELP}. "
                    "pause takes its length as a third field: pause@5:3:0.5.")
+@click.option("--drain", type=Finite(0, 60), default=None, metavar="SECONDS",
+              help="After --duration, keep the ring running until two more snapshots complete "
+                   "(at most this long, default 2 s), so faults near the end are judged too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def run(duration: float, injects: tuple[str, ...], as_json: bool, **kw) -> int:
-    """Run a live ring headless for a fixed time, with scripted faults, and judge it."""
+def run(duration: float, injects: tuple[str, ...], drain: float | None, chaos: float,
+        chaos_kinds: str | None, as_json: bool, **kw) -> int:
+    """Run a live ring headless for a fixed time, with scripted faults, and judge it.
+
+    Exit status: 0 valid, 1 invalid (a missed fault, a wrong count or a false alarm), 2 unknown
+    (a fault no verdict could show, or an injection the ring refused) or a bad command line,
+    3 the ring itself failed (its monitor died).
+    """
     cfg = build(RingConfig, kw)
     specs = [parse_fault(s, Shell.LIVE, "seconds") for s in injects]
     for spec in specs:
@@ -41,50 +56,38 @@ def run(duration: float, injects: tuple[str, ...], as_json: bool, **kw) -> int:
                               f"(stations are 0..{cfg.stations - 1})")
         if spec.at > duration:
             raise ConfigError(f"--inject {spec}: after the end of the run ({duration:g} s)")
+    kinds = None if chaos_kinds is None else parse_kinds(chaos_kinds, Shell.LIVE)
+    specs += chaos_faults(chaos, duration, Shell.LIVE, random.Random(f"ringemu-chaos/{cfg.seed}"),
+                          kinds=kinds)
+    check_outputs(cfg)
     schedule = FaultSchedule(specs)
-    show_progress = sys.stderr.isatty()
+    progress = Progress(duration, enabled=sys.stderr.isatty() and not as_json)
+    refused: list[dict] = []
     data: dict = {}
     with stop_on_signals(), LiveRing(cfg) as ring:
-        interrupted = False
         try:
             info = ring.start()
-            t_up = time.monotonic()
-            next_progress = 0.0
-            while True:
-                elapsed = time.monotonic() - t_up
-                if elapsed >= duration:
-                    break
-                for spec in schedule.due(elapsed):
-                    reply = ring.request({"cmd": "inject", "kind": spec.kind.value,
-                                          "station": spec.station, "arg": spec.arg,
-                                          "at": spec.at})
-                    if not reply.get("ok"):
-                        click.echo(f"ringemu run: inject {spec} refused: {reply.get('error')}",
-                                   err=True)
-                ring.poll_children()
-                if show_progress and elapsed >= next_progress:
-                    next_progress = elapsed + 1.0
-                    st = ring.request({"cmd": "status"})
-                    click.echo(f"\rrun {info.run_id}: {elapsed:5.1f}/{duration:g} s, "
-                               f"{st['snapshots']} snapshots, {st['hop_rate']:,.0f} hops/s, "
-                               f"alarms {len(st['alarms'])}   ", err=True, nl=False)
-                upcoming = schedule.next_at()
-                wake = duration if upcoming is None else min(duration, upcoming)
-                time.sleep(max(0.0, min(0.1, wake - elapsed)))
+            _drive(ring, schedule, duration, refused, progress, info.run_id)
+            _drain(ring, 2.0 if drain is None else drain)
             ring.poll_children()
             data = ring.request({"cmd": "summary"}, timeout=5.0)
         except (KeyboardInterrupt, StopRequested):
-            interrupted = True
-        finally:
-            if show_progress:
-                click.echo("\r\033[K", err=True, nl=False)
+            progress.clear()
             ring.stop()
-        if interrupted:
             click.echo("ringemu run: interrupted; nothing judged", err=True)
             return 130
+        except (LaunchError, RingUnreachable) as e:
+            progress.clear()
+            ring.stop()
+            raise RingFailed(f"the ring failed: {e}") from None
+        finally:
+            progress.clear()
+            ring.stop()
     data.pop("ok", None)
     data.update(run_id=ring.run_id, run_dir=str(ring.run_dir), seed=cfg.seed,
-                startup_to_up_s=round(ring.up_s or 0.0, 4))
+                startup_to_up_s=round(ring.up_s or 0.0, 4), refused=refused)
+    if refused and data["valid"] is True:
+        data["valid"] = "unknown"
     if cfg.pcap:
         data.update(pcap=cfg.pcap, captured=ring.captured)
     (ring.run_dir / "summary.json").write_text(json.dumps(data, indent=1, sort_keys=True))
@@ -96,6 +99,55 @@ def run(duration: float, injects: tuple[str, ...], as_json: bool, **kw) -> int:
         click.echo(f"traffic    {data['token_passes']:,} token passes "
                    f"({data['hop_rate']:,.0f}/s), {data['snapshots_per_s']:g} snapshots/s, "
                    f"{data['purges']} purges, {data['malformed']} malformed dropped")
+        for r in refused:
+            click.echo(f"REFUSED    inject {r['spec']}: {r['error']}")
         for line in human_lines(data, "detection_latency_ms", "ms"):
             click.echo(line)
     return exit_code(data["valid"])
+
+
+def _drive(ring: LiveRing, schedule: FaultSchedule, duration: float, refused: list[dict],
+           progress: Progress, run_id: str) -> None:
+    """Run for ``duration`` seconds, injecting the scheduled faults on time."""
+    t_up = time.monotonic()
+    while True:
+        elapsed = time.monotonic() - t_up
+        if elapsed >= duration:
+            return
+        for spec in schedule.due(elapsed):
+            reply = ring.request({"cmd": "inject", "kind": spec.kind.value,
+                                  "station": spec.station, "arg": spec.arg, "at": spec.at})
+            if not reply.get("ok"):
+                refused.append({"spec": str(spec), "error": reply.get("error")})
+                if not progress.enabled:
+                    click.echo(f"ringemu run: inject {spec} refused: {reply.get('error')}",
+                               err=True)
+        ring.poll_children()
+        if progress.due(elapsed):
+            st = ring.request({"cmd": "status"})
+            progress.show(elapsed, f"run {run_id}: {st['snapshots']} snapshots, "
+                          f"{st['hop_rate']:,.0f} hops/s, {len(st['alarms'])} alarms raised, "
+                          f"{len(refused)} refused")
+        upcoming = schedule.next_at()
+        wake = duration if upcoming is None else min(duration, upcoming)
+        time.sleep(max(0.0, min(0.1, wake - elapsed)))
+
+
+def _drain(ring: LiveRing, limit: float) -> None:
+    """Let two more snapshots complete (at most ``limit`` seconds)."""
+    if limit <= 0:
+        return
+    deadline = time.monotonic() + limit
+    start = ring.request({"cmd": "status"})["snapshots"]
+    while time.monotonic() < deadline:
+        ring.poll_children()
+        if ring.request({"cmd": "status"})["snapshots"] >= start + 2:
+            return
+        time.sleep(0.02)
+
+
+def check_outputs(cfg: RingConfig) -> None:
+    """Refuse, before anything starts, a capture file or runs folder that cannot be written."""
+    if cfg.pcap:
+        check_writable_file(cfg.pcap, "--pcap")
+    check_writable_dir(runs_root(cfg.runs_dir), "--runs-dir")

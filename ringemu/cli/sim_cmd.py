@@ -15,7 +15,7 @@ import click
 
 from ringemu.cli.options import Finite, build, ring_options
 from ringemu.errors import ConfigError
-from ringemu.faults import Shell, help_lines, parse_fault
+from ringemu.faults import Shell, help_lines, parse_fault, parse_kinds
 from ringemu.sim.ring import RingSim, SimConfig, SimOutcome
 from ringemu.summary import exit_code, human_lines, summary
 
@@ -42,9 +42,9 @@ _KINDS_HELP = "; ".join(help_lines(Shell.SIM))
                    "events.jsonl).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not print speed and progress on stderr.")
-def sim(rotations: float, injects: tuple[str, ...], snapshot_every: float, link_delay_us: float,
-        jitter_us: float, pcap: str | None, events_path: str | None, as_json: bool, quiet: bool,
-        **kw) -> int:
+def sim(rotations: float, injects: tuple[str, ...], chaos: float, chaos_kinds: str | None,
+        snapshot_every: float, link_delay_us: float, jitter_us: float, pcap: str | None,
+        events_path: str | None, as_json: bool, quiet: bool, **kw) -> int:
     """Simulate a ring deterministically, inject faults and check they are detected.
 
     Runs the same station, snapshot and alarm code as the live ring, on a virtual clock.
@@ -60,6 +60,8 @@ def sim(rotations: float, injects: tuple[str, ...], snapshot_every: float, link_
         SimConfig, kw, rotations=rotations, snapshot_every=snapshot_every,
         link_delay=link_delay_us * 1e-6, jitter=jitter_us * 1e-6,
         faults=[parse_fault(s, Shell.SIM, "rotations") for s in injects], pcap=pcap,
+        chaos=chaos, chaos_kinds=None if chaos_kinds is None else parse_kinds(chaos_kinds,
+                                                                             Shell.SIM),
     )
     outputs = [p for p in (pcap, events_path) if p]
     check_writable(outputs)

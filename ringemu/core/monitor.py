@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 
 from ringemu.core.snapshot import LocalSnapshot
 from ringemu.core.state import Mode
-from ringemu.core.verdict import (AlarmEvent, AlarmTracker, SnapshotResult, Verdict,
+from ringemu.core.verdict import (AlarmEvent, AlarmTracker, Cause, SnapshotResult, Verdict,
                                   count_tokens, verdict_for)
 from ringemu.errors import LocalProtocolError
 
@@ -47,7 +47,7 @@ class PurgeRequest:
 
 
 class _Pending:
-    __slots__ = ("sid", "initiator", "started", "deadline", "parts")
+    __slots__ = ("sid", "initiator", "started", "deadline", "parts", "graced")
 
     def __init__(self, sid: int, initiator: int, started: float, deadline: float) -> None:
         self.sid = sid
@@ -55,6 +55,8 @@ class _Pending:
         self.started = started
         self.deadline = deadline
         self.parts: dict[int, LocalSnapshot] = {}
+        self.graced = 0.0
+        """Extra time given because every silent station was alive and running."""
 
 
 MonitorEvent = SnapshotResult | AlarmEvent | PurgeRequest
@@ -137,16 +139,38 @@ class SnapshotMonitor:
         del self._pending[part.snapshot_id]
         return self._judge(pending, now)
 
-    def poll(self, now: float, down: Iterable[int] = ()) -> list[MonitorEvent]:
-        """Expire snapshots past their deadline as INCOMPLETE.
+    def poll(self, now: float, down: Iterable[int] = (), load: float = 1.0
+             ) -> list[MonitorEvent]:
+        """Expire snapshots past their deadline as INCOMPLETE, or give them more time.
 
-        ``down`` names stations known dead or stopped (preferred as the suspect)."""
+        ``down`` names the stations the shell knows are dead or stopped. A snapshot waiting on
+        one of them is INCOMPLETE at once (that station is the suspect). A snapshot whose
+        silent stations are all alive and running is late, not broken (a loaded machine can
+        hold a process back for a while): it gets one grace of its deadline again, times
+        ``load`` (the machine's run-queue length per CPU, at least 1), before the verdict;
+        the verdict's ``cause`` says which it was.
+        """
         events: list[MonitorEvent] = []
         down_set = set(down)
         for sid in [s for s, p in self._pending.items() if p.deadline <= now]:
-            pending = self._pending.pop(sid)
+            pending = self._pending[sid]
+            silent_down = any(s in down_set for s in self.stations if s not in pending.parts)
+            if not silent_down and not pending.graced:
+                pending.graced = self.grace(load)
+                pending.deadline = now + pending.graced
+                continue
+            del self._pending[sid]
             events.extend(self._incomplete(pending, now, down_set))
         return events
+
+    def silent(self) -> set[int]:
+        """Stations some overdue snapshot still waits for (what the shell should check)."""
+        return {s for p in self._pending.values() for s in self.stations if s not in p.parts}
+
+    def grace(self, load: float = 1.0) -> float:
+        """The extra time a late snapshot of live stations gets: its deadline again, scaled up
+        by the machine's load."""
+        return self.deadline() * max(1.0, min(load, 8.0))
 
     def on_purge_done(self, number: int, now: float) -> list[MonitorEvent]:
         """The active monitor finished purge number ``number``."""
@@ -178,10 +202,11 @@ class SnapshotMonitor:
             order = [order[-1]] + order[:-1]
         silent = [s for s in order if s not in pending.parts]
         suspect = next((s for s in silent if s in down), silent[0] if silent else None)
+        cause = Cause.DOWN if suspect in down else Cause.LATE
         result = SnapshotResult(
             pending.sid, pending.initiator, pending.started, now, Verdict.INCOMPLETE,
             states={p.node: p.state for p in pending.parts.values()},
-            silent=tuple(silent), suspect=suspect,
+            silent=tuple(silent), suspect=suspect, cause=cause,
         )
         return self._conclude(result, now)
 

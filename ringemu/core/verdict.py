@@ -42,6 +42,15 @@ class Verdict(StrEnum):
     RECOVERING = "RECOVERING"
 
 
+class Cause(StrEnum):
+    """Why an INCOMPLETE snapshot's suspect did not report."""
+
+    DOWN = "down"
+    """The shell knows it is dead or stopped."""
+    LATE = "late"
+    """It is alive and running, yet stayed silent through the deadline and a grace."""
+
+
 class SpotKind(StrEnum):
     HELD = "held"
     TOKEN = "token"
@@ -151,6 +160,8 @@ class SnapshotResult:
     suspect: int | None = None
     stale: bool = False
     """The cut predates the last completed purge, so it says nothing about the ring now."""
+    cause: Cause | None = None
+    """For INCOMPLETE: whether the suspect was known down or only late."""
 
     @property
     def duration(self) -> float:
@@ -188,6 +199,7 @@ class SnapshotResult:
             "silent": list(self.silent),
             "suspect": self.suspect,
             "stale": self.stale,
+            "cause": None if self.cause is None else self.cause.value,
         }
         return d
 
@@ -203,7 +215,11 @@ class SnapshotResult:
         states = d.get("states") or {}
         if not isinstance(held, dict) or not isinstance(states, dict):
             raise RemoteProtocolError("held and states must be objects")
-        suspect = d.get("suspect")
+        suspect, cause = d.get("suspect"), d.get("cause")
+        try:
+            cause = None if cause is None else Cause(cause)
+        except ValueError:
+            raise RemoteProtocolError(f"unknown cause {cause!r}") from None
         return cls(
             snapshot_id=wire_int(d.get("id"), "id", 0),
             initiator=wire_int(d.get("initiator"), "initiator"),
@@ -217,6 +233,7 @@ class SnapshotResult:
             silent=tuple(wire_int(s, "silent") for s in _list(d.get("silent"))),
             suspect=None if suspect is None else wire_int(suspect, "suspect"),
             stale=bool(d.get("stale", False)),
+            cause=cause,
         )
 
     def is_purging(self) -> bool:
@@ -328,7 +345,10 @@ def _describe(kind: Verdict, r: SnapshotResult) -> tuple[int | None, str]:
     if kind is Verdict.INCOMPLETE:
         others = [s for s in r.silent if s != r.suspect]
         more = f" ({len(others)} more waiting behind it)" if others else ""
-        return r.suspect, f"no report from station {r.suspect}{more}"
+        why = {Cause.DOWN: ": it is down (dead or stopped)",
+               Cause.LATE: ": alive, but silent past the deadline and a grace"}.get(
+                   r.cause, "")  # type: ignore[arg-type]
+        return r.suspect, f"no report from station {r.suspect}{more}{why}"
     if kind is Verdict.LOST:
         return None, f"snapshot {r.snapshot_id} counted 0 tokens"
     spots = r.spots()

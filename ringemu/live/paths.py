@@ -53,6 +53,16 @@ def proc_start_time(pid: int) -> int | None:
     return int(fields[19])  # field 22 overall
 
 
+def proc_state(pid: int) -> str | None:
+    """The kernel's one-letter state of ``pid`` (R, S, T for stopped, Z...), or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return data[data.rindex(b")") + 2:].split()[0].decode()
+
+
 def same_process(pid: int, start_time: int | None) -> bool:
     """Is ``pid`` still the process we started (same kernel start time)?"""
     return start_time is not None and proc_start_time(pid) == start_time

@@ -33,12 +33,15 @@ from ringemu.core.station_events import PurgeDone
 from ringemu.core.traffic import Traffic, visit_probability
 from ringemu.core.verdict import SnapshotResult
 from ringemu.errors import ConfigError
-from ringemu.faults import FAULTS, Actor, FaultKind, ScheduledFault, Shell, resolve_stations
+from ringemu.faults import (FAULTS, Actor, FaultKind, ScheduledFault, Shell, chaos,
+                            resolve_stations)
 from ringemu.params import RingParams, check_finite
 
 # event kinds (the third field of a heap entry); DELIVER is the hot one
 DELIVER, MALFORMED, BEGIN, START, REPORT, POLL, FAULT, PURGE, PURGE_DONE, TIMER, RESUME = range(11)
 STATION_BOUND = (DELIVER, MALFORMED, START, PURGE, TIMER)
+SIM_CHAOS_PAUSE = (1.0, 8.0)
+"""Rotations a chaos pause lasts in the simulator (drawn uniformly)."""
 """Heap events that a paused station only sees once it resumes."""
 
 
@@ -54,6 +57,10 @@ class SimConfig(RingParams):
     snapshot_every: float = 2.0
     """Rotations between snapshot starts (0 turns snapshots off)."""
     faults: list[ScheduledFault] = field(default_factory=list)
+    chaos: float = 0.0
+    """Random faults per rotation on top of ``faults`` (``ringemu.faults.chaos``)."""
+    chaos_kinds: tuple[FaultKind, ...] | None = None
+    """The kinds chaos draws from (None: every kind the simulator supports)."""
     pcap: str | None = None
 
     def validate(self) -> None:
@@ -63,6 +70,7 @@ class SimConfig(RingParams):
         check_finite("--jitter-us", self.jitter * 1e6, 0.0, 1e9)
         check_finite("link spread", self.link_spread, 0.0, 0.999)
         check_finite("--snapshot-every", self.snapshot_every, 0.0, 1e9)
+        check_finite("--chaos", self.chaos, 0.0, 1e6)
         for spec in self.faults:
             if Shell.SIM not in FAULTS[spec.kind].shells:
                 raise ConfigError(f"--inject {spec}: the simulator cannot inject {spec.kind}")
@@ -122,6 +130,8 @@ class RingSim:
             min_deadline=3 * self.rotation + 4 * self.control_delay,
         )
         resolve_stations(c.faults, n, self.rng)
+        self.schedule = c.faults + chaos(c.chaos, c.rotations, Shell.SIM, self.rng,
+                                         pause=SIM_CHAOS_PAUSE, kinds=c.chaos_kinds)
         self.history = RunHistory(on_event)
         self.dead = [False] * n
         self.paused: dict[int, float] = {}
@@ -168,7 +178,7 @@ class RingSim:
             self._station_call(c.active_monitor, 0.0, lambda st: st.issue_token(0.0))
             if c.snapshot_every > 0:
                 self._push(c.snapshot_every * self.rotation, BEGIN)
-            for spec in c.faults:
+            for spec in self.schedule:
                 self._push(spec.at * self.rotation, FAULT, spec)
             self._loop(end, progress)
         finally:
@@ -266,6 +276,9 @@ class RingSim:
             self._station_call(a, t, lambda st: st.start_snapshot(b, t))
         elif kind == POLL:
             self._monitor_events(self.monitor.poll(t, self._down()), t)
+            later = self.monitor.next_deadline
+            if later is not None and later > t:
+                self._push(later, POLL)  # a late snapshot given a grace
         elif kind == FAULT:
             self._fault(a, t)
         elif kind == PURGE:
@@ -293,7 +306,11 @@ class RingSim:
 
     def _fault(self, spec: ScheduledFault, t: float) -> None:
         j = spec.station
-        assert j is not None
+        if j is None:  # a chaos fault: any station alive now
+            alive = [i for i, d in enumerate(self.dead) if not d]
+            if not alive:
+                return
+            j = spec.station = self.rng.choice(alive)
         info = FAULTS[spec.kind]
         if j in self.paused and info.actor is Actor.STATION:
             self._push(self.paused[j], FAULT, spec)  # its command waits in the socket too

@@ -158,8 +158,8 @@ class MonitorProcess:
         if self.phase is Phase.RUNNING and self.schedule.due(now):
             self.begin_snapshot(now)
         if self.core.next_deadline is not None and now >= self.core.next_deadline:
-            stale_after = 3 * max(self.cfg.publish_interval, 0.25)
-            self._core_events(self.core.poll(now, self.stations.down(now, stale_after)), now)
+            down = self.stations.down(self.core.silent())
+            self._core_events(self.core.poll(now, down, machine_load()), now)
         self.faults.resume_due(now)
         if now >= self.next_publish:
             self.next_publish = now + self.cfg.publish_interval
@@ -383,6 +383,14 @@ class MonitorProcess:
         self.auth.stop()
         self.ctx.term()
         self.events_file.close()
+
+
+def machine_load() -> float:
+    """Runnable processes per CPU over the last minute (1: every CPU busy)."""
+    try:
+        return os.getloadavg()[0] / max(1, len(os.sched_getaffinity(0)))
+    except OSError:
+        return 1.0
 
 
 def run(cfg: MonitorConfig, ready_fd: int | None = None, log_file: str | None = None) -> int:

@@ -8,8 +8,11 @@ rest of the monitor asks: who is down, how many tokens have passed, what to publ
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Iterable
 
 import zmq
+
+from ringemu.live.paths import proc_state, same_process
 
 from ringemu.live.protocol import Stats
 
@@ -23,6 +26,13 @@ class ProcState(StrEnum):
 
 
 DOWN = (ProcState.DEAD, ProcState.PAUSED, ProcState.EXITED)
+
+
+def process_down(pid: int, start_time: int | None) -> bool:
+    """Is this process gone, a zombie, or stopped (SIGSTOP, a debugger)?"""
+    if not same_process(pid, start_time):
+        return True
+    return proc_state(pid) in (None, "Z", "X", "T", "t")
 
 
 class StationRecord:
@@ -76,10 +86,20 @@ class StationTable:
     def all_said_hello(self) -> bool:
         return all(s.endpoint for s in self.all)
 
-    def down(self, now: float, stale_after: float) -> set[int]:
-        """Stations known dead or stopped, or silent for longer than ``stale_after``."""
-        return {s.index for s in self.all
-                if s.state in DOWN or now - s.stats_at > stale_after}
+    def down(self, among: Iterable[int] | None = None) -> set[int]:
+        """Stations that are dead or stopped: by the monitor's own records (it killed or paused
+        them, the launcher reported their exit), or by the kernel's word on their process (a
+        kill -9 or SIGSTOP from elsewhere). A station that is merely slow to answer is not
+        down. ``among`` limits the kernel's check to those stations (the silent ones)."""
+        down = {s.index for s in self.all if s.state in DOWN}
+        for i in self.all_indices() if among is None else among:
+            st = self.all[i]
+            if i not in down and st.pid is not None and process_down(st.pid, st.start_time):
+                down.add(i)
+        return down
+
+    def all_indices(self) -> range:
+        return range(len(self.all))
 
     def token_passes(self) -> int:
         return sum(s.counter("tokens") + s.counter("frames") for s in self.all)
