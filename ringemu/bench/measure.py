@@ -165,6 +165,7 @@ def detection(n: int, per_kind: int, runs_dir: str, spacing: float = 0.5,
             latencies[f["kind"]].append(f["detection_latency_ms"])
     rotation_ms = 1000.0 * n / s["hop_rate"] if s["hop_rate"] else float("nan")
     return {"latencies": latencies, "outcomes": outcomes, "false_alarms": s["false_alarms"],
+            "wrong_counts": s["wrong_counts"],
             "rotation_ms": rotation_ms, "interval_ms": interval * 1000.0,
             "bound_ms": interval * 1000.0 + 2 * rotation_ms + 10.0, "valid": s["valid"]}
 
@@ -244,13 +245,15 @@ def ring_size_check(n: int, runs_dir: str, timeout: float = 60.0) -> dict:
     return result
 
 
-def sim_speed(n: int, rotations: float, reps: int) -> Series:
-    """Simulated hops (every link delivery) per wall second."""
-    series = Series()
+def sim_speed(n: int, rotations: float, reps: int) -> tuple[Series, Series]:
+    """Simulated token passes (free tokens and busy frames received) per wall second, and
+    apart from them the markers delivered per wall second."""
+    passes, markers = Series(), Series()
     for _ in range(reps):
         out = simulate(SimConfig(stations=n, rotations=rotations))
-        series.add(out.hops_per_s)
-    return series
+        passes.add(out.token_passes / out.wall)
+        markers.add(sum(s["markers"] for s in out.station_stats) / out.wall)
+    return passes, markers
 
 
 def machine() -> dict:

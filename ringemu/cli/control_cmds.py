@@ -64,12 +64,18 @@ def inject(kind: str, seconds: float | None, station: int | None, which: str | N
 
 @click.command()
 @RUN_OPTION
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+@click.option("--timeout", type=Finite(0.1, 3600), default=5.0, show_default=True,
               help="Seconds to wait for the ring to end before ending its processes directly.")
 def down(which: str | None, timeout: float) -> int:
     """Stop a running ring: every process it started, and nothing else."""
     info = find_ring(which)
     launcher = info.launcher
+    running = [p for p in [launcher, *info.processes]
+               if same_process(p["pid"], p.get("start_time"))]
+    if not running:
+        click.echo(f"ring {info.run_id} is not running (it has ended); nothing to stop; "
+                   f"records in {info.run_dir}")
+        return 0
     if same_process(launcher["pid"], launcher.get("start_time")):
         os.kill(launcher["pid"], signal.SIGTERM)
         deadline = time.monotonic() + timeout

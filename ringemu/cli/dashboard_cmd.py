@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from ringemu.dashboard.keys import keys_summary
+from ringemu.cli.options import Finite
 from ringemu.errors import ConfigError
 from ringemu.live.paths import find_ring
 
@@ -32,7 +33,7 @@ ringemu dashboard runs/latest        replay a finished run (--speed 4, --speed 0
 @click.argument("run_folder", required=False, type=click.Path(path_type=Path))
 @click.option("--run", "which", metavar="RUN",
               help="Attach to this running ring (run id or run folder; default: the newest).")
-@click.option("--speed", type=click.FloatRange(min=0), default=None,
+@click.option("--speed", type=Finite(0, 1e6), default=None,
               help="Replay speed, in times real time (default 1; 0 replays at once).")
 def dashboard(run_folder: Path | None, which: str | None, speed: float | None) -> int:
     """See ``HELP`` (built here because its fault keys come from the fault registry)."""

@@ -151,3 +151,13 @@ def check_writable_dir(path: Path, option: str) -> None:
         raise ConfigError(f"{option} {path}: {probe} is not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError(f"{option} {path}: not writable")
+
+
+def check_outputs(cfg: Any) -> None:
+    """Refuse, before a live ring starts, a capture file or runs folder that cannot be
+    written (so no run ends with its summary lost to an unwritable path)."""
+    from ringemu.live.paths import runs_root
+
+    if cfg.pcap:
+        check_writable_file(cfg.pcap, "--pcap")
+    check_writable_dir(runs_root(cfg.runs_dir), "--runs-dir")

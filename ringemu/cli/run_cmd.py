@@ -14,8 +14,7 @@ import time
 
 import click
 
-from ringemu.cli.options import (Finite, build, check_writable_dir, check_writable_file,
-                                 ring_options)
+from ringemu.cli.options import Finite, build, check_outputs, ring_options
 from ringemu.cli.progress import Progress
 from ringemu.cli.signals import StopRequested, stop_on_signals
 from ringemu.errors import ConfigError, RingFailed
@@ -23,7 +22,6 @@ from ringemu.faults import FaultSchedule, Shell, help_lines, parse_fault, parse_
 from ringemu.faults import chaos as chaos_faults
 from ringemu.live.client import RingUnreachable
 from ringemu.live.launcher import LaunchError, LiveRing, RingConfig
-from ringemu.live.paths import runs_root
 from ringemu.summary import exit_code, human_lines
 
 _KINDS_HELP = "; ".join(help_lines(Shell.LIVE))
@@ -144,10 +142,3 @@ def _drain(ring: LiveRing, limit: float) -> None:
         if ring.request({"cmd": "status"})["snapshots"] >= start + 2:
             return
         time.sleep(0.02)
-
-
-def check_outputs(cfg: RingConfig) -> None:
-    """Refuse, before anything starts, a capture file or runs folder that cannot be written."""
-    if cfg.pcap:
-        check_writable_file(cfg.pcap, "--pcap")
-    check_writable_dir(runs_root(cfg.runs_dir), "--runs-dir")

@@ -12,12 +12,12 @@ import time
 
 import click
 
-from ringemu.cli.options import build, ring_options
+from ringemu.cli.options import build, check_outputs, ring_options
 from ringemu.cli.signals import StopRequested, stop_on_signals
-from ringemu.errors import ConfigError
-from ringemu.live.client import follow
+from ringemu.errors import ConfigError, RingFailed
+from ringemu.live.client import RingUnreachable, follow
 from ringemu.live.paths import read_events
-from ringemu.live.launcher import LiveRing, RingConfig
+from ringemu.live.launcher import LaunchError, LiveRing, RingConfig
 
 QUIET_EVENTS = {"stations", "snapshot", "station_up", "fault_fired", "first_snapshot"}
 
@@ -35,8 +35,10 @@ def up(no_dashboard: bool, as_json: bool, **kw) -> int:
     runs/<id>/ (runs/latest links to it).
     """
     cfg = build(RingConfig, kw)
+    check_outputs(cfg)
     use_dashboard = not no_dashboard and not as_json and sys.stdout.isatty()
     printed = [float("-inf")]
+    failure: str | None = None
     with stop_on_signals(), LiveRing(cfg) as ring:
         try:
             info = ring.start()
@@ -54,10 +56,15 @@ def up(no_dashboard: bool, as_json: bool, **kw) -> int:
                 _text_view(ring)
         except (KeyboardInterrupt, StopRequested):
             pass
+        except (LaunchError, RingUnreachable) as e:
+            failure = f"the ring failed: {e}"
+            ring.record_error(failure)  # the monitor cannot say it any more
         finally:
             ring.stop()
             if as_json:
                 _json_tail(ring, printed[0])
+    if failure is not None:
+        raise RingFailed(failure)
     if not as_json:
         click.echo(f"ring stopped; records in {ring.run_dir}", err=use_dashboard)
     return 0

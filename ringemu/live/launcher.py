@@ -178,6 +178,18 @@ class LiveRing:
         raise LaunchError(f"the ring did not come up within {timeout:.0f} s; "
                           f"see the logs in {self.run_dir}")
 
+    def record_error(self, detail: str) -> dict:
+        """Append an ``error`` event to the run's ``events.jsonl`` (the monitor is gone and
+        cannot); returns it. Its ``t`` is seconds since this ring was launched."""
+        event = {"event": "error", "t": round(time.monotonic() - self.started, 6),
+                 "detail": detail}
+        try:
+            with open(self.run_dir / "events.jsonl", "a") as f:
+                f.write(json.dumps(event) + "\n")
+        except OSError as e:
+            log.warning("cannot record the error: %s", e)
+        return event
+
     # -- while running ------------------------------------------------------------------------
     def request(self, cmd: dict, timeout: float = 3.0) -> dict:
         if self.client is None:
