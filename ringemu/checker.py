@@ -8,14 +8,15 @@ recorded ``events.jsonl`` are judged by the same rules.
 The truth
 ---------
 The true number of token units at a snapshot's cut is rebuilt from the run's own fault log, not
-from anything the snapshot says. It starts at one when the ring comes up; a completed purge sets
-it back to one; every fault that fired adds its effect from the fault registry (lose and corrupt
--1, dup +1, pause 0, kill -1 or 0: the token may have died with the station). A fault belongs to
+from anything the snapshot says. It starts at one when the ring comes up; a completed purge, or
+a completed rollback to a snapshot that counted one, sets it back to one; every fault that fired
+adds its effect from the fault registry (lose and corrupt -1, dup +1, pause 0, kill -1 or 0:
+the token may have died with the station). A fault belongs to
 a cut when it fired at its station before the cut passed that station: both are read on that
-station's own logical clock (``Station.step``, the inputs it had handled: recorded with the
-fault and with the state), so the comparison is exact even when both happened at one instant;
-where a record has no step (a kill, a pause) the station's clock decides, and either side is
-allowed when the times are equal. Either side is also allowed for a fault that fired while a
+station's own clock (``fired_at`` and the state's ``at``), and when both read the same instant,
+on its logical clock (``Station.step``, the inputs it had handled, recorded with the fault and
+with the state), so the comparison is exact; where a record has no step (a kill, a pause)
+either side is allowed when the times are equal. Either side is also allowed for a fault that fired while a
 purge was going round (it may or may not have been absorbed). The truth is therefore an
 interval ``[lo, hi]``; it is a single number whenever no fault sits on such an edge.
 
@@ -36,8 +37,12 @@ The rules
   DUPLICATE: the count matches the truth, which is not one), or, for INCOMPLETE, by the kill or
   pause of the station it names. Any other alarm is **false**.
 
-``valid`` is False with any defect, missed fault or false alarm; else ``"unknown"`` with any
-masked, not-fired or unobserved fault; else True.
+Payloads: every payload accepted must be delivered exactly once and in order (the ledger of
+``payload_sent`` and ``payload_delivered`` events, read after the run drained); a payload to or
+from a station that is dead at the end is counted apart, for that station.
+
+``valid`` is False with any defect, missed fault, false alarm, or payload lost, duplicated or out
+of order; else ``"unknown"`` with any masked, not-fired or unobserved fault; else True.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ringemu.core.history import FaultRecord, PurgeSpan, RunHistory
+from ringemu.core.history import FaultRecord, PurgeSpan, RollbackSpan, RunHistory
 from ringemu.core.verdict import Alarm, SnapshotResult, Verdict
 from ringemu.faults import FAULTS, Actor, FaultKind
 
@@ -112,6 +117,8 @@ class Judgement:
     faults: list[FaultOutcome] = field(default_factory=list)
     alarms: list[AlarmAccount] = field(default_factory=list)
     defects: list[Defect] = field(default_factory=list)
+    payloads: dict = field(default_factory=dict)
+    """The payload ledger's account (``Ledger.account``)."""
 
     @property
     def false_alarms(self) -> list[Alarm]:
@@ -164,10 +171,11 @@ class Truth:
         self.fired = sorted((f for f in history.faults if f.fired_at is not None),
                             key=lambda f: f.fired_at)  # type: ignore[arg-type, return-value]
         self.purges = [p for p in history.purges if p.done is not None]
+        self.rollbacks = [b for b in history.rollbacks if b.done is not None]
 
     def at(self, r: SnapshotResult) -> Cut | None:
         """The truth at ``r``'s cut; None when the cut caught a purge (no count to judge)."""
-        base: PurgeSpan | None = None
+        base: PurgeSpan | RollbackSpan | None = None
         for p in self.purges:
             c = self.h.cut_at(r.snapshot_id, p.station)
             if c is None:
@@ -177,6 +185,10 @@ class Truth:
                 base = p
             elif p.started <= c:
                 return None  # the active monitor was purging at its cut
+        for b in self.rollbacks:  # the ring is never snapshotted while it rolls back
+            assert b.done is not None
+            if b.done <= r.started and (base is None or b.done > (base.done or 0.0)):
+                base = b
         lo = hi = 1
         included, edge, tied = [], [], set()
         for f in self.fired:
@@ -205,13 +217,14 @@ class Truth:
 
 def _side(f: FaultRecord, cut: tuple[float, int]) -> int:
     """-1 when ``f`` fired before the cut passed its station, +1 after, 0 when the records
-    cannot tell. The station's logical step decides when both sides have one (it never ties);
-    otherwise its clock does."""
+    cannot tell. The station's clock decides; when both read the same instant (the simulator's
+    virtual time can), the station's logical step does (it counts one station process's inputs,
+    so it never ties there)."""
     at, step = cut
-    if f.fired_step is not None and step >= 0:
-        return (f.fired_step > step) - (f.fired_step < step)
     assert f.fired_at is not None
-    return (f.fired_at > at) - (f.fired_at < at)
+    if f.fired_at != at or f.fired_step is None or step < 0:
+        return (f.fired_at > at) - (f.fired_at < at)
+    return (f.fired_step > step) - (f.fired_step < step)
 
 
 def judge(history: RunHistory) -> Judgement:
@@ -234,13 +247,15 @@ def judge(history: RunHistory) -> Judgement:
     accounts = [_account(a, results.get(a.snapshot_id), cuts.get(a.snapshot_id), history)
                 for a in history.alarms]
     kinds = [o.outcome for o in outcomes]
-    if defects or Outcome.MISSED in kinds or any(a.false for a in accounts):
+    payloads = history.ledger.account(history.gone)
+    broken = payloads["duplicates"] or payloads["lost"] or payloads["out_of_order"]
+    if defects or broken or Outcome.MISSED in kinds or any(a.false for a in accounts):
         valid: bool | str = False
     elif any(k in UNKNOWN_OUTCOMES for k in kinds):
         valid = "unknown"
     else:
         valid = True
-    return Judgement(valid, outcomes, accounts, defects)
+    return Judgement(valid, outcomes, accounts, defects, payloads)
 
 
 def _judge_fault(f: FaultRecord, h: RunHistory,

@@ -24,6 +24,7 @@ machine's limits come first: see docs/benchmarks.md)."""
 
 class Recovery(StrEnum):
     PURGE = "purge"
+    ROLLBACK = "rollback"
     NONE = "none"
 
 

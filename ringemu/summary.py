@@ -44,8 +44,11 @@ def summary(
         "defects": [d.describe() for d in judgement.defects],
         "outcomes": {o.value: judgement.count(o) for o in Outcome},
         "alarms": [alarm_dict(a, to_unit) for a in judgement.alarms],
-        "faults": [fault_dict(f, to_unit, unit_key) for f in judgement.faults],
+        "faults": [fault_dict(f, to_unit, unit_key, history) for f in judgement.faults],
         "purges": len(history.purges),
+        "rollbacks": len(history.rollbacks),
+        "epochs": len(history.memberships),
+        **judgement.payloads,
     }
 
 
@@ -66,8 +69,17 @@ def alarm_dict(account: AlarmAccount, to_unit: Callable[[float], float]) -> dict
     }
 
 
-def fault_dict(o: FaultOutcome, to_unit: Callable[[float], float], unit_key: str) -> dict:
+def fault_dict(o: FaultOutcome, to_unit: Callable[[float], float], unit_key: str,
+               history: RunHistory) -> dict:
     f, latency = o.fault, o.latency
+    recovered = counts_one = None
+    if f.fired_at is not None and f.kind == "kill":
+        steady = next((t for t, _ in history.steadies if t >= f.fired_at), None)
+        if steady is not None:
+            recovered = round(to_unit(steady - f.fired_at), 3)
+            ok = next((r.finished for r in history.results
+                       if r.started >= steady and r.verdict == "OK"), None)
+            counts_one = None if ok is None else round(to_unit(ok - f.fired_at), 3)
     return {
         "fault_id": f.fault_id,
         "kind": f.kind.value,
@@ -80,6 +92,8 @@ def fault_dict(o: FaultOutcome, to_unit: Callable[[float], float], unit_key: str
         "note": o.note,
         "snapshot": o.detected_by,
         unit_key: None if latency is None else round(to_unit(latency), 3),
+        "passes_tokens_after": recovered,
+        "counts_one_after": counts_one,
     }
 
 
@@ -121,6 +135,11 @@ def human_lines(data: dict, unit_key: str, unit_name: str) -> list[str]:
         lines.append(f"  ({counts})")
     for d in data["defects"]:
         lines.append(f"WRONG COUNT {d}")
+    lines.append(f"payloads   {data['payloads_sent']} sent, {data['payloads_delivered']} "
+                 f"delivered, {data['duplicates']} duplicated, {data['lost']} lost, "
+                 f"{data['out_of_order']} out of order"
+                 + (f"; with dead stations: {data['lost_with_station']}"
+                    if data["lost_with_station"] else ""))
     lines.append(f"false alarms {data['false_alarms']}")
     word = {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}[data["valid"]]
     lines.append(f"verdict    {word}")

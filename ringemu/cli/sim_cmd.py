@@ -35,6 +35,14 @@ _KINDS_HELP = "; ".join(help_lines(Shell.SIM))
               show_default=True, help="Mean link delay in (virtual) microseconds.")
 @click.option("--jitter-us", type=Finite(0, 1e9), default=20.0, show_default=True,
               help="Per-message jitter in microseconds (links stay FIFO).")
+@click.option("--restart/--no-restart", default=False, show_default=True,
+              help="A killed station comes back (from its journal) --restart-delay later.")
+@click.option("--restart-delay", type=Finite(0, 1e6), default=10.0, show_default=True,
+              metavar="ROTATIONS", help="How long a killed station stays dead with --restart.")
+@click.option("--drain", type=Finite(0, 1e9), default=None, metavar="ROTATIONS",
+              help="After --rotations, run on this long with no new traffic or faults, so "
+                   "payloads on their way are delivered (default: a tenth of the run, at "
+                   "least 20).")
 @click.option("--pcap", type=click.Path(dir_okay=False),
               help="Write every frame to this pcap file (link type 6, Token Ring).")
 @click.option("--events", "events_path", type=click.Path(dir_okay=False),
@@ -43,7 +51,8 @@ _KINDS_HELP = "; ".join(help_lines(Shell.SIM))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not print speed and progress on stderr.")
 def sim(rotations: float, injects: tuple[str, ...], chaos: float, chaos_kinds: str | None,
-        snapshot_every: float, link_delay_us: float, jitter_us: float, pcap: str | None,
+        snapshot_every: float, link_delay_us: float, jitter_us: float, restart: bool,
+        restart_delay: float, drain: float | None, pcap: str | None,
         events_path: str | None, as_json: bool, quiet: bool, **kw) -> int:
     """Simulate a ring deterministically, inject faults and check they are detected.
 
@@ -60,6 +69,7 @@ def sim(rotations: float, injects: tuple[str, ...], chaos: float, chaos_kinds: s
         SimConfig, kw, rotations=rotations, snapshot_every=snapshot_every,
         link_delay=link_delay_us * 1e-6, jitter=jitter_us * 1e-6,
         faults=[parse_fault(s, Shell.SIM, "rotations") for s in injects], pcap=pcap,
+        restart=restart, restart_delay=restart_delay, drain=drain,
         chaos=chaos, chaos_kinds=None if chaos_kinds is None else parse_kinds(chaos_kinds,
                                                                              Shell.SIM),
     )

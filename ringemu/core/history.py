@@ -20,7 +20,8 @@ from array import array
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
-from ringemu.core.monitor import PurgeRequest
+from ringemu.core.monitor import PurgeRequest, RollbackRequest
+from ringemu.core.payloads import PayloadDelivered, PayloadSent
 from ringemu.core.station_events import (FaultFired, PurgeDone, PurgeStarted, StationEvent,
                                          station_event_from_json)
 from ringemu.core.state import wire_float, wire_int
@@ -68,6 +69,65 @@ class PurgeSpan:
     done: float | None = None
 
 
+@dataclass(slots=True)
+class RollbackSpan:
+    """A rollback to snapshot ``snapshot``: from its request to the ring resuming (monitor
+    clock; no snapshot is taken in between)."""
+
+    snapshot: int
+    epoch: int
+    started: float
+    done: float | None = None
+
+
+class Ledger:
+    """Every payload accepted and delivered, per (source, destination) pair."""
+
+    def __init__(self) -> None:
+        self.sent: dict[tuple[int, int], set[int]] = {}
+        self.delivered: dict[tuple[int, int], list[int]] = {}
+
+    def on_sent(self, src: int, dst: int, seq: int) -> None:
+        self.sent.setdefault((src, dst), set()).add(seq)
+
+    def on_delivered(self, src: int, dst: int, seq: int) -> None:
+        self.delivered.setdefault((src, dst), []).append(seq)
+
+    def account(self, gone: set[int] = frozenset()) -> dict:  # type: ignore[assignment]
+        """``payloads_sent``, ``payloads_delivered``, ``duplicates``, ``lost`` (accepted,
+        never delivered), ``out_of_order``; payloads to or from a station in ``gone`` (dead
+        for good) that were never delivered are counted apart, per station, in
+        ``lost_with_station``."""
+        sent = sum(len(v) for v in self.sent.values())
+        delivered = duplicates = out_of_order = lost = 0
+        with_station: dict[int, int] = {}
+        for seqs in self.delivered.values():
+            seen: set[int] = set()
+            last = 0
+            for seq in seqs:
+                if seq in seen:
+                    duplicates += 1
+                    continue
+                seen.add(seq)
+                delivered += 1
+                if seq != last + 1:
+                    out_of_order += 1
+                last = max(last, seq)
+        for pair, seqs in self.sent.items():
+            missing = len(seqs - set(self.delivered.get(pair, ())))
+            if not missing:
+                continue
+            src, dst = pair
+            blame = dst if dst in gone else src if src in gone else None
+            if blame is None:
+                lost += missing
+            else:
+                with_station[blame] = with_station.get(blame, 0) + missing
+        return {"payloads_sent": sent, "payloads_delivered": delivered,
+                "duplicates": duplicates, "lost": lost, "out_of_order": out_of_order,
+                "lost_with_station": {str(k): v for k, v in sorted(with_station.items())}}
+
+
 class RunHistory:
     """See the module docstring."""
 
@@ -81,6 +141,13 @@ class RunHistory:
         self.cuts: dict[int, tuple[array, array]] = {}
         self.alarms: list[Alarm] = []
         self.purges: list[PurgeSpan] = []
+        self.rollbacks: list[RollbackSpan] = []
+        self.memberships: list[tuple[float, dict]] = []
+        self.ledger = Ledger()
+        self.steadies: list[tuple[float, int]] = []
+        """(time, epoch) of every rebuilt or recovered ring that had its one token again."""
+        self.gone: set[int] = set()
+        """Stations dead now (exited and not started again)."""
         self.exits: dict[int, float] = {}
         self.resumes: list[tuple[int, float]] = []
         """(station, time) of every paused station that went on."""
@@ -112,12 +179,40 @@ class RunHistory:
 
     def station_exit(self, t: float, station: int, status: int | None, pid: int | None) -> None:
         self.exits.setdefault(station, t)
+        self.gone.add(station)
         self.emit({"event": "station_exit", "t": t, "station": station, "status": status,
                    "pid": pid})
 
     def resumed(self, t: float, station: int) -> None:
         self.resumes.append((station, t))
         self.emit({"event": "resumed", "t": t, "station": station})
+
+    def membership(self, t: float, m: Any, bypassed: list[int]) -> None:
+        """The ring was rebuilt: a new epoch of members (``ringemu.core.membership``)."""
+        d = {**m.to_json(), "bypassed": bypassed}
+        self.memberships.append((t, d))
+        self.emit({"event": "membership", "t": t, **d})
+
+    def steady(self, t: float, epoch: int) -> None:
+        """The rebuilt or recovered ring of ``epoch`` has its one token again."""
+        self.steadies.append((t, epoch))
+        self.emit({"event": "steady", "t": t, "epoch": epoch})
+
+    def rollback(self, t: float, snapshot: int, epoch: int) -> None:
+        self.rollbacks.append(RollbackSpan(snapshot, epoch, t))
+        self.emit({"event": "rollback", "t": t, "snapshot": snapshot, "epoch": epoch})
+
+    def rollback_done(self, t: float, snapshot: int | None, epoch: int) -> None:
+        for span in reversed(self.rollbacks):
+            if span.epoch == epoch:
+                span.done = t
+                break
+        self.emit({"event": "rollback_done", "t": t, "snapshot": snapshot, "epoch": epoch})
+
+    def restart(self, t: float, station: int) -> None:
+        """A dead station's process was started again (it will be inserted once it is up)."""
+        self.gone.discard(station)
+        self.emit({"event": "restart", "t": t, "station": station})
 
     def interval(self, t: float, seconds: float) -> None:
         self.emit({"event": "interval", "t": t, "seconds": seconds})
@@ -168,7 +263,12 @@ class RunHistory:
             record = self._match(ev.station, ev.fault, ev.t)
             self._fired(record, ev.t, ev.station, ev.fault, ev.effect, ev.step)
             return
-        if isinstance(ev, PurgeStarted):
+        t = type(ev)
+        if t is PayloadSent:
+            self.ledger.on_sent(ev.station, ev.dst, ev.seq)
+        elif t is PayloadDelivered:
+            self.ledger.on_delivered(ev.src, ev.station, ev.seq)
+        elif isinstance(ev, PurgeStarted):
             self.purges.append(PurgeSpan(ev.station, ev.number, ev.t))
         elif isinstance(ev, PurgeDone):
             for span in reversed(self.purges):
@@ -179,7 +279,8 @@ class RunHistory:
                 self.purges.append(PurgeSpan(ev.station, ev.number, ev.t, ev.t))
         self.emit(ev.to_json())
 
-    def monitor_event(self, ev: SnapshotResult | AlarmEvent | PurgeRequest) -> None:
+    def monitor_event(self, ev: SnapshotResult | AlarmEvent | PurgeRequest | RollbackRequest
+                      ) -> None:
         if isinstance(ev, SnapshotResult):
             self.snapshot(ev)
         elif isinstance(ev, AlarmEvent):
@@ -254,9 +355,13 @@ def _replay(h: RunHistory, e: dict, alarms: dict[int, Alarm]) -> None:
     elif kind == "error":
         h.errors.append(str(e.get("detail")))
     elif kind == "station_exit":
-        h.exits.setdefault(wire_int(e.get("station"), "station"), t)
-    elif kind == "resumed":
-        h.resumes.append((wire_int(e.get("station"), "station"), t))
+        k = wire_int(e.get("station"), "station")
+        h.exits.setdefault(k, t)
+        h.gone.add(k)
+    elif kind == "restart":
+        h.gone.discard(wire_int(e.get("station"), "station"))
+    elif kind == "steady":
+        h.steadies.append((t, wire_int(e.get("epoch"), "epoch")))
     elif kind == "inject":
         arg, sched = e.get("arg"), e.get("scheduled")
         h.faults.append(FaultRecord(
@@ -270,11 +375,22 @@ def _replay(h: RunHistory, e: dict, alarms: dict[int, Alarm]) -> None:
             if f.fault_id == fid:
                 f.fired_at = t
                 f.fired_step = None if step is None else wire_int(step, "step")
-    elif kind in ("purge_started", "purge_done"):
+    elif kind in ("purge_started", "purge_done", "payload_sent", "payload_delivered"):
         ev = station_event_from_json(e)
         h.sink, sink = None, h.sink
         h.station_event(ev)
         h.sink = sink
+    elif kind == "resumed":
+        h.resumes.append((wire_int(e.get("station"), "station"), t))
+    elif kind == "rollback":
+        h.rollbacks.append(RollbackSpan(wire_int(e.get("snapshot"), "snapshot"),
+                                        wire_int(e.get("epoch"), "epoch"), t))
+    elif kind == "rollback_done":
+        for span in reversed(h.rollbacks):
+            if span.epoch == e.get("epoch"):
+                span.done = t
+    elif kind == "membership":
+        h.memberships.append((t, {k: v for k, v in e.items() if k not in ("event", "t")}))
     elif kind == "snapshot":
         h._keep(SnapshotResult.from_json(e))
     elif kind == "alarm":

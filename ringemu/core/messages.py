@@ -11,12 +11,15 @@ Four kinds of message cross a link:
   ``dst``; it goes all the way round and its source strips it.
 - ``Marker``: a Chandy-Lamport snapshot marker. It travels on the same FIFO link as tokens.
 - ``Purge``: an 802.5 Ring Purge MAC frame sent by the active monitor to recover the ring.
+- ``Claim``: an 802.5 Claim Token MAC frame: a standby monitor that hears no token and no active
+  monitor claims the role; the highest address wins.
 
 ``Garbled`` stands for octets that would fail validation on receipt (bad FCS, bad delimiter):
 the simulator carries it where the live ring carries the damaged bytes, so both shells reach the
 same "drop and count" path.
 
-Tokens and frames are "token units": a snapshot counts them. Markers and purges carry no token.
+Tokens and frames are "token units": a snapshot counts them. Markers, purges and claims carry no
+token.
 
 Every message is immutable. A station that changes a frame's bits as it repeats it (the A and C
 bits of FS, the M bit of AC) sends a new ``Frame``; so a message a snapshot recorded in transit
@@ -39,6 +42,7 @@ class MessageKind(StrEnum):
     FRAME = "frame"
     MARKER = "marker"
     PURGE = "purge"
+    CLAIM = "claim"
     GARBLED = "garbled"
 
 
@@ -112,6 +116,14 @@ class Purge:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """802.5 Claim Token sent by standby monitor ``src`` (its own address decides)."""
+
+    src: int
+    kind = MessageKind.CLAIM
+
+
+@dataclass(frozen=True, slots=True)
 class Garbled:
     """A message damaged in transit (``reason`` says how); receivers drop it and count it."""
 
@@ -120,7 +132,7 @@ class Garbled:
     kind = MessageKind.GARBLED
 
 
-Message = Token | Frame | Marker | Purge | Garbled
+Message = Token | Frame | Marker | Purge | Claim | Garbled
 TOKEN_UNITS = (Token, Frame)
 """The message types a snapshot counts as a token."""
 

@@ -10,14 +10,20 @@ Sans-I/O like the rest of the core. The shell (the simulator, or the live monito
 5. acts on the returned events: ``SnapshotResult`` and ``AlarmEvent`` are published, a
    ``PurgeRequest`` is sent to the active monitor station.
 
-Recovery by purge (on unless ``recovery=False``): a LOST or DUPLICATE verdict makes the monitor
-ask the active monitor to purge, once; no further purge is asked until that one completes (or
-``purge_timeout`` passes). A cut that finds the active monitor purging is ``RECOVERING``; a cut
-from before the last completed purge is marked stale. Neither raises nor clears alarms, so the
-alarm from the fault stands until the first snapshot after the purge counts one token, and a
-later fault is detected on its own.
+Recovery (``recovery``): after a LOST or DUPLICATE verdict the monitor asks for it once: a purge
+by the active monitor (``PurgeRequest``), or a rollback to the last snapshot that counted
+exactly one (``RollbackRequest``: the shell has the ring manager rebuild the ring from that
+snapshot's parts, which this monitor keeps in ``last_good``). No further recovery is asked until
+that one completes (or ``purge_timeout`` passes). A cut that finds the active monitor purging
+is ``RECOVERING``; a cut from before the last completed purge is marked stale. Neither raises
+nor clears alarms, so the alarm from the fault stands until the first snapshot after the purge
+counts one token, and a later fault is detected on its own.
 
 The deadline adapts to the ring: ``max(min_deadline, deadline_factor * median recent snapshot)``.
+
+Membership: the ring may be rebuilt (``ringemu.core.membership``); ``set_members`` gives the
+monitor the new epoch's stations, snapshots of the old ring are abandoned, and parts of another
+epoch are ignored.
 """
 
 from __future__ import annotations
@@ -31,6 +37,21 @@ from ringemu.core.state import Mode
 from ringemu.core.verdict import (AlarmEvent, AlarmTracker, Cause, SnapshotResult, Verdict,
                                   count_tokens, verdict_for)
 from ringemu.errors import LocalProtocolError
+from ringemu.params import Recovery
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackRequest:
+    """Roll the ring back to snapshot ``snapshot_id`` (the last that counted one), because of
+    ``because``."""
+
+    snapshot_id: int
+    because: int
+    t: float
+
+    def to_json(self) -> dict:
+        return {"event": "rollback_request", "t": self.t, "snapshot": self.snapshot_id,
+                "because": self.because}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +80,7 @@ class _Pending:
         """Extra time given because every silent station was alive and running."""
 
 
-MonitorEvent = SnapshotResult | AlarmEvent | PurgeRequest
+MonitorEvent = SnapshotResult | AlarmEvent | PurgeRequest | RollbackRequest
 
 
 class SnapshotMonitor:
@@ -70,7 +91,7 @@ class SnapshotMonitor:
         stations: Sequence[int],
         *,
         active_monitor: int | None = None,
-        recovery: bool = True,
+        recovery: Recovery | str | bool = Recovery.PURGE,
         min_deadline: float = 0.2,
         deadline_factor: float = 8.0,
         purge_timeout: float | None = None,
@@ -80,7 +101,17 @@ class SnapshotMonitor:
         self.stations = list(stations)
         self._position = {s: i for i, s in enumerate(self.stations)}
         self.active_monitor = self.stations[0] if active_monitor is None else active_monitor
-        self.recovery = recovery
+        if recovery is True or recovery is False:
+            recovery = Recovery.PURGE if recovery else Recovery.NONE
+        self.recovery = Recovery(recovery)
+        self.epoch = 0
+        self.down: set[int] = set()
+        """Stations the shell knows are dead or stopped: a snapshot waiting on one of them is
+        concluded ``down_after`` seconds after it began, not at its deadline."""
+        self.down_after = float("inf")
+        self.last_good: dict[int, LocalSnapshot] = {}
+        """The parts of the last snapshot of this epoch that counted exactly one."""
+        self.last_good_id: int | None = None
         self.min_deadline = min_deadline
         self.deadline_factor = deadline_factor
         self.purge_timeout = purge_timeout if purge_timeout is not None else 4 * min_deadline
@@ -91,10 +122,32 @@ class SnapshotMonitor:
         self._next_sid = 0
         self._next_initiator = 0
         self._recent: deque[float] = deque(maxlen=16)
-        self._purges_done = 0
+        self._purges_done: dict[int, int] = {}
+        """The highest purge number each active monitor completed, in this epoch."""
         self._purge_asked: float | None = None
 
     # -- scheduling ---------------------------------------------------------------------------
+    def set_members(self, stations: Sequence[int], epoch: int,
+                    active_monitor: int | None) -> None:
+        """The ring was rebuilt: snapshot these stations from now on. Snapshots of the old ring
+        can never complete (its markers are dropped as stale): they are abandoned."""
+        self.stations = list(stations)
+        self._position = {s: i for i, s in enumerate(self.stations)}
+        self.epoch = epoch
+        self.active_monitor = active_monitor
+        self._pending.clear()
+        self.last_good, self.last_good_id = {}, None
+        self._purge_asked = None
+        self._purges_done.clear()
+
+    def set_active_monitor(self, station: int) -> None:
+        self.active_monitor = station
+
+    @property
+    def busy(self) -> bool:
+        """A snapshot is under way (a suspicion need not start another)."""
+        return bool(self._pending)
+
     def begin(self, now: float, initiator: int | None = None) -> tuple[int, int]:
         """Open a new snapshot; returns (snapshot id, initiator). Initiators rotate by default."""
         if initiator is None:
@@ -125,13 +178,18 @@ class SnapshotMonitor:
 
     @property
     def next_deadline(self) -> float | None:
-        return min((p.deadline for p in self._pending.values()), default=None)
+        return min((self._due(p) for p in self._pending.values()), default=None)
+
+    def _due(self, p: _Pending) -> float:
+        if self.down and any(s in self.down and s not in p.parts for s in self.stations):
+            return min(p.deadline, p.started + self.down_after)
+        return p.deadline
 
     # -- inputs -------------------------------------------------------------------------------
     def on_report(self, part: LocalSnapshot, now: float) -> list[MonitorEvent]:
         """A station's finished part. Late parts (after the deadline) are ignored."""
         pending = self._pending.get(part.snapshot_id)
-        if pending is None or part.node not in self._position:
+        if pending is None or part.node not in self._position or part.state.epoch != self.epoch:
             return []
         pending.parts[part.node] = part
         if len(pending.parts) < len(self.stations):
@@ -151,10 +209,13 @@ class SnapshotMonitor:
         the verdict's ``cause`` says which it was.
         """
         events: list[MonitorEvent] = []
-        down_set = set(down)
-        for sid in [s for s, p in self._pending.items() if p.deadline <= now]:
+        down_set = set(down) | self.down
+        for sid in [s for s, p in self._pending.items()
+                    if p.deadline <= now or (down_set and p.started + self.down_after <= now)]:
             pending = self._pending[sid]
             silent_down = any(s in down_set for s in self.stations if s not in pending.parts)
+            if pending.deadline > now and not silent_down:
+                continue  # only its early look for down stations was due, and none is down
             if not silent_down and not pending.graced:
                 pending.graced = self.grace(load)
                 pending.deadline = now + pending.graced
@@ -172,9 +233,12 @@ class SnapshotMonitor:
         by the machine's load."""
         return self.deadline() * max(1.0, min(load, 8.0))
 
-    def on_purge_done(self, number: int, now: float) -> list[MonitorEvent]:
-        """The active monitor finished purge number ``number``."""
-        self._purges_done = max(self._purges_done, number)
+    def on_purge_done(self, number: int, now: float, station: int | None = None
+                      ) -> list[MonitorEvent]:
+        """Active monitor ``station`` (default: the current one) finished purge ``number``."""
+        am = self.active_monitor if station is None else station
+        if am is not None:
+            self._purges_done[am] = max(self._purges_done.get(am, 0), number)
         self._purge_asked = None
         return []
 
@@ -186,7 +250,7 @@ class SnapshotMonitor:
         am_state = states.get(self.active_monitor)
         purging = any(s.mode is Mode.PURGING for s in states.values())
         stale = (not purging and am_state is not None
-                 and am_state.purges < self._purges_done)
+                 and am_state.purges < self._purges_done.get(self.active_monitor, 0))
         verdict = Verdict.RECOVERING if purging else verdict_for(count.total)
         result = SnapshotResult(
             pending.sid, pending.initiator, pending.started, now, verdict, count.total,
@@ -194,6 +258,8 @@ class SnapshotMonitor:
         )
         self.completed += 1
         self._recent.append(result.duration)
+        if verdict is Verdict.OK and not stale:
+            self.last_good, self.last_good_id = dict(pending.parts), pending.sid
         return self._conclude(result, now)
 
     def _incomplete(self, pending: _Pending, now: float, down: set[int]) -> list[MonitorEvent]:
@@ -215,14 +281,21 @@ class SnapshotMonitor:
         events: list[MonitorEvent] = [result]
         events.extend(self.alarms.update(result))
         if (
-            self.recovery
+            self.recovery is not Recovery.NONE
             and result.is_alarming
             and result.verdict in (Verdict.LOST, Verdict.DUPLICATE)
             and self._may_purge(now)
         ):
             self._purge_asked = now
-            events.append(PurgeRequest(self.active_monitor, result.snapshot_id, now))
+            if self.recovery is Recovery.ROLLBACK and self.last_good_id is not None:
+                events.append(RollbackRequest(self.last_good_id, result.snapshot_id, now))
+            elif self.active_monitor is not None:
+                events.append(PurgeRequest(self.active_monitor, result.snapshot_id, now))
         return events
+
+    def recovered(self) -> None:
+        """A rollback finished: the next verdicts are about the restored ring."""
+        self._purge_asked = None
 
     def _may_purge(self, now: float) -> bool:
         return self._purge_asked is None or now - self._purge_asked >= self.purge_timeout

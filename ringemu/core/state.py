@@ -38,10 +38,15 @@ class StationState:
     awaiting: tuple[int, int] | None = None
     at: float = 0.0
     step: int = 0
+    epoch: int = 0
+    """The ring epoch the station was in."""
+    queue: tuple[tuple[int, int], ...] = ()
+    """Its accepted, unacknowledged payloads: (destination, number), oldest first."""
 
     def to_json(self) -> dict:
         d: dict[str, Any] = {"mode": self.mode.value, "tokens": self.tokens,
-                             "purges": self.purges, "at": self.at, "step": self.step}
+                             "purges": self.purges, "at": self.at, "step": self.step,
+                             "epoch": self.epoch, "queue": [list(q) for q in self.queue]}
         if self.awaiting is not None:
             d["awaiting"] = list(self.awaiting)
         return d
@@ -61,10 +66,16 @@ class StationState:
             if not (isinstance(awaiting, list) and len(awaiting) == 2):
                 raise RemoteProtocolError("awaiting must be [destination, sequence]")
             awaiting = (wire_int(awaiting[0], "awaiting"), wire_int(awaiting[1], "awaiting"))
+        queue = d.get("queue", [])
+        if not isinstance(queue, list) or len(queue) > 100_000 or not all(
+                isinstance(q, list) and len(q) == 2 for q in queue):
+            raise RemoteProtocolError("queue must be a list of [destination, number]")
         return cls(mode, wire_int(d.get("tokens", 0), "tokens", 0, 1_000_000),
                    wire_int(d.get("purges", 0), "purges", 0),
                    awaiting, wire_float(d.get("at", 0.0), "at") - clock_offset,
-                   wire_int(d.get("step", 0), "step", 0))
+                   wire_int(d.get("step", 0), "step", 0),
+                   wire_int(d.get("epoch", 0), "epoch", 0),
+                   tuple((wire_int(q[0], "queue"), wire_int(q[1], "queue")) for q in queue))
 
 
 def wire_int(v: object, name: str, lo: int | None = None, hi: int | None = None) -> int:

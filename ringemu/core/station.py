@@ -2,7 +2,8 @@
 
 Theory of operation
 -------------------
-Station ``i`` of an ``N``-station ring receives from ``i-1`` and sends to ``i+1`` (mod N). The shell
+Station ``i`` receives from its upstream neighbour and sends to its downstream one: ``i-1`` and
+``i+1`` (mod N) until the ring is rebuilt around a dead station (``install``). The shell
 (simulator or station process) calls:
 
 - ``on_receive(msg, now)`` for every message that arrives from upstream, and sends what it returns
@@ -11,7 +12,14 @@ Station ``i`` of an ``N``-station ring receives from ``i-1`` and sends to ``i+1`
   counted, never delivered to the protocol);
 - ``start_snapshot(sid, now)``, ``start_purge(now)``, ``inject(kind, now)`` when told to, sending
   what they return downstream;
-- ``on_timer(now)`` once ``now >= deadline`` (only used when ``hold`` > 0).
+- ``admit(epoch, now)`` before ``on_receive`` for a message that carries its ring epoch: only
+  messages of the station's current epoch are handled; older (or newer) ones are dropped and
+  counted, never counted as tokens;
+- ``on_timer(now)`` when ``next_timer()`` is due (hold release, the active monitor's valid
+  transmission timer, a standby's no-token timer, a claim's retry);
+- ``install(...)`` when the ring's membership changes (a new epoch), ``rollback(...)`` and then
+  ``resume(now)`` when it is rolled back to a snapshot, ``set_timers`` when the measured
+  rotation changes.
 
 After each call the shell drains ``outbox``: finished snapshot parts (``LocalSnapshot`` of a
 ``StationState``) for the monitor, and ``StationEvent`` records (``ringemu.core.station_events``:
@@ -44,6 +52,21 @@ and forgets a frame it was awaiting. When the purge returns the monitor releases
 so exactly one token exists afterwards. The active monitor also sets the M bit of frames it
 repeats and treats a frame seen twice as orphaned (removed, then a purge), as 802.5 does.
 
+Standby monitors: every station but the active monitor watches for tokens, frames and purges.
+Silent for its no-token time, it sends a Claim Token with its own address; a station that sees a
+higher claim repeats it and stops claiming, one that sees a lower claim sends its own instead; the
+station whose claim comes back wins, becomes the active monitor, purges the ring and releases
+one token (the 802.5 claim-token process, simplified: ``Elected`` says who won). An active
+monitor that sees a claim takes part like any station.
+
+Suspicions (``Suspicion`` events) start a snapshot at once: the active monitor suspects a lost
+token when its valid-transmission time passes without one; any station suspects a duplicate when
+a second token or frame follows the one before much sooner than a rotation. A suspicion never
+raises an alarm: only a snapshot's count does.
+
+Payloads (``ringemu.core.payloads``) are numbered per (source, destination) and sent until they
+come back copied, so each is delivered once and in order whatever happens to its frames.
+
 Injected faults (``inject``, the kinds ``ringemu.faults`` lists with the station as actor):
 ``lose`` drops the next token or frame received; ``dup`` releases an extra free token now (or,
 while holding, two tokens on release); ``corrupt`` damages the next token or frame sent so its
@@ -52,14 +75,16 @@ receiver drops it. Each reports ``FaultFired`` with the registry's effect when i
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
-from ringemu.core.messages import BROADCAST, FREE_TOKEN, Frame, Garbled, Marker, Purge, Token
+from ringemu.core.messages import (BROADCAST, FREE_TOKEN, Claim, Frame, Garbled, Marker, Purge,
+                                   Token)
+from ringemu.core.payloads import Payloads
 from ringemu.core.snapshot import SnapshotRecorder
 from ringemu.core.state import Mode, StationState
-from ringemu.core.station_events import (Absorbed, FaultFired, Malformed, Orphan, PurgeDone,
-                                         PurgeStarted, Stray)
+from ringemu.core.station_events import (Absorbed, ClaimStarted, Elected, FaultFired, Malformed,
+                                         Orphan, PurgeDone, PurgeStarted, Stray, Suspicion)
+from ringemu.core.timers import StationTimers
 from ringemu.core.traffic import Traffic
 from ringemu.errors import LocalProtocolError
 from ringemu.faults import FAULTS, STATION_FAULTS, FaultKind
@@ -72,6 +97,12 @@ PASS_FREE: tuple = (FREE_TOKEN,)
 on: a shell may send the free token's octets at once when it sees it (and nothing else can
 have happened: the outbox is untouched)."""
 
+REPEAT_SUSPICION = 8
+"""While the ring stays silent, the active monitor suspects again every this many valid
+transmission times."""
+NO_TIMERS = StationTimers(float("inf"), float("inf"), float("inf"), 0.0)
+"""Until the shell says how fast the ring turns, no station suspects or claims anything."""
+
 
 class StationStats:
     """Counters a station keeps; cheap attribute increments on the hot path."""
@@ -80,15 +111,18 @@ class StationStats:
         "tokens",  # free tokens received
         "frames",  # busy frames received (including own, returning)
         "markers",
-        "sent",  # payload frames this station originated
-        "delivered",  # payload frames addressed here and copied
+        "sent",  # payload frames this station transmitted (retransmissions included)
+        "delivered",  # payloads delivered here (each once)
         "acked",  # own frames that came back with the C bit set
         "unacked",  # own frames that came back not copied
         "malformed",  # octets dropped because they failed validation
         "dropped",  # token units removed by an injected fault
-        "absorbed",  # token units removed by a purge (at any station)
+        "absorbed",  # token units removed by a purge or a rebuild (at any station)
         "orphans",  # frames removed by the active monitor's M-bit check
         "purges",  # purges this station completed (active monitor only)
+        "stale",  # messages of another ring epoch, dropped
+        "claims",  # claims this station sent
+        "suspicions",  # suspicions this station raised
     )
 
     def __init__(self) -> None:
@@ -108,10 +142,13 @@ class Station:
     """
 
     __slots__ = (
-        "index", "n_stations", "upstream", "downstream", "is_active_monitor", "traffic",
-        "holding_time", "hold", "recorder", "mode", "deadline", "outbox", "queue",
-        "purge_number", "_stats", "_tokens", "_frames", "_recording", "_countdown", "_tx",
-        "_tx_started", "_seq", "_lose", "_dup", "_corrupt", "_armed", "_other",
+        "index", "n_stations", "upstream", "downstream", "members", "epoch",
+        "is_active_monitor", "traffic", "holding_time", "hold", "recorder", "mode", "deadline",
+        "outbox", "payloads", "purge_number", "timers", "claiming", "_claim_at", "_suspected_at",
+        "_stats", "_tokens", "_frames", "_recording", "_countdown", "_tx", "_tx_started",
+        "_lose", "_dup", "_corrupt", "_armed", "_other", "_last_seen", "_last_unit", "_too_soon",
+        "_resend",
+        "_max_pending",
     )
 
     def __init__(
@@ -133,38 +170,53 @@ class Station:
         self.n_stations = n_stations
         self.upstream = (index - 1) % n_stations
         self.downstream = (index + 1) % n_stations
+        self.members: frozenset[int] | None = None
+        """The stations in the ring now (None: all of them)."""
+        self.epoch = 0
         self.is_active_monitor = active_monitor
         self.traffic = traffic
         self.holding_time = holding_time
         self.hold = hold
+        self._max_pending = max_pending_snapshots
         self.recorder = SnapshotRecorder(
             index, [self.upstream], [self.downstream], max_pending=max_pending_snapshots
         )
         self.mode = IDLE
         self.deadline: float | None = None
+        """When a held token is released (``hold`` > 0 only)."""
         self.outbox: list[Any] = []
+        self.payloads = Payloads(index, self.outbox)
+        self.purge_number = 0
+        self.timers = NO_TIMERS
+        self.claiming = False
+        self._claim_at = 0.0
+        self._suspected_at = float("-inf")
         self._stats = StationStats()
         self._tokens = 0  # hot counters, folded into ``stats`` when read
         self._frames = 0
         self._recording = False  # mirrors recorder.recording, refreshed after each marker
         self._countdown = traffic.gap() if traffic is not None else -1
-        self.queue: deque[tuple[int, int | bytes]] = deque()
-        self.purge_number = 0
         self._tx: Frame | None = None
         self._tx_started = 0.0
-        self._seq = 0
         self._lose = 0
         self._dup = 0
         self._corrupt = 0
         self._armed = False  # any of the three above: one test on the hot path
         self._other = 0  # inputs that are not tokens, frames, markers or malformed octets
+        self._last_seen = 0.0  # when the last purge or claim came, or the station (re)started
+        self._last_unit = float("-inf")  # when the last token or frame came
+        self._too_soon = 0.0  # the too-soon gap (0: off), kept here for the hot path
+        self._resend: tuple = _EMPTY
 
     # -- the hot path -----------------------------------------------------------------------
-    def on_receive(self, msg: Token | Frame | Marker | Purge, now: float) -> tuple:
+    def on_receive(self, msg: Token | Frame | Marker | Purge | Claim, now: float) -> tuple:
         """Handle one message from upstream; returns the messages to send downstream, in order."""
         t = type(msg)
         if t is Token:  # the hot path: keep it short (it runs cache-cold on every hop)
             self._tokens += 1
+            if now - self._last_unit < self._too_soon:
+                self._suspect("a second token unit too soon", now)
+            self._last_unit = now
             if self._recording:
                 self.recorder.on_message(self.upstream, msg)
             if self._armed and self._lose:
@@ -177,11 +229,14 @@ class Station:
             c = self._countdown - 1
             self._countdown = c
             if not c:  # traffic is due (never with no traffic: the countdown starts at -1)
-                self.queue.append(self.traffic.payload())
+                dst, size = self.traffic.payload()
+                self.payloads.accept(dst, size, now)
                 self._countdown = self.traffic.gap()
-            if self.queue:
+            if self.payloads.queue:
                 self._tx_started = now
-                return self._transmit(now)
+                out = self._transmit(now)
+                if out is not None:
+                    return out
             if self.hold:
                 self.mode = HOLDING
                 self.deadline = now + self.hold
@@ -191,6 +246,9 @@ class Station:
             return PASS_FREE if msg is FREE_TOKEN else (msg,)
         if t is Frame:
             self._frames += 1
+            if now - self._last_unit < self._too_soon:
+                self._suspect("a second token unit too soon", now)
+            self._last_unit = now
             if self._recording:
                 self.recorder.on_message(self.upstream, msg)
             if self._armed and self._lose:
@@ -204,8 +262,8 @@ class Station:
                     return self._orphan(msg, now)
                 msg = msg.monitored()
             if msg.dst == self.index or msg.dst == BROADCAST:
-                msg = msg.copied_by_destination()
-                self._stats.delivered += 1
+                if self.payloads.receive(msg.src, msg.seq, now):
+                    msg = msg.copied_by_destination()
             if self._armed:
                 return self._send((msg,), now)
             return (msg,)
@@ -217,25 +275,77 @@ class Station:
             if done is not None:
                 self.outbox.append(done)
             return (msg,) if dests else _EMPTY
+        self._other += 1
+        if self._recording:
+            self.recorder.on_message(self.upstream, msg)
+        self._last_seen = now
         if t is Purge:
-            if self._recording:
-                self.recorder.on_message(self.upstream, msg)
             return self._on_purge(msg, now)
+        if t is Claim:
+            return self._on_claim(msg, now)
         raise LocalProtocolError(f"station {self.index} cannot receive {msg!r}")
+
+    def admit(self, epoch: int, now: float) -> bool:
+        """Is a message of ring epoch ``epoch`` for this station? One of another epoch (sent
+        before the ring was rebuilt or rolled back) is dropped and counted, never handled."""
+        if epoch == self.epoch:
+            return True
+        self._stats.stale += 1
+        return False
 
     def on_malformed(self, reason: str, now: float) -> None:
         """Octets from upstream failed validation: count them, never act on them."""
         self._stats.malformed += 1
         self.outbox.append(Malformed(self.index, now, reason))
 
+    # -- timers -----------------------------------------------------------------------------
+    def set_timers(self, timers: StationTimers) -> None:
+        self.timers = timers
+        self._too_soon = timers.too_soon
+
+    def next_timer(self) -> float | None:
+        """When ``on_timer`` next has something to do (None: nothing pending)."""
+        t = self.timers
+        due = self.deadline
+        seen = max(self._last_seen, self._last_unit)
+        if self.is_active_monitor:
+            if self._suspected_at < seen:  # not yet suspected in this silence
+                watch = seen + t.valid_transmission
+            else:
+                watch = self._suspected_at + REPEAT_SUSPICION * t.valid_transmission
+        elif self.claiming:
+            watch = self._claim_at + t.claim_retry
+        else:
+            watch = seen + t.no_token
+        if watch != float("inf"):
+            due = watch if due is None else min(due, watch)
+        return due
+
     def on_timer(self, now: float) -> tuple:
-        """Release a held token once its hold time is over."""
+        """Do what is due: release a held token, suspect a silent ring (active monitor), claim
+        the active monitor's role (standby), send a claim again."""
         self._other += 1
+        out: tuple = _EMPTY
         if self.mode is HOLDING and self.deadline is not None and now >= self.deadline:
             self.mode = IDLE
             self.deadline = None
-            return self._send((FREE_TOKEN,), now)
-        return _EMPTY
+            out = self._send((FREE_TOKEN,), now)
+        t = self.timers
+        seen = max(self._last_seen, self._last_unit)
+        silent = now - seen
+        if self.is_active_monitor:
+            if silent >= t.valid_transmission and (
+                    self._suspected_at < seen
+                    or now - self._suspected_at >= REPEAT_SUSPICION * t.valid_transmission):
+                self._suspect(f"no token for {silent * 1000:.1f} ms", now)
+        elif self.claiming:
+            if now - self._claim_at >= t.claim_retry:
+                out = out + self._claim(now)
+        elif silent >= t.no_token and self.mode is not PURGING:
+            self.claiming = True
+            self.outbox.append(ClaimStarted(self.index, now))
+            out = out + self._claim(now)
+        return out
 
     # -- commands from the shell ------------------------------------------------------------
     def issue_token(self, now: float) -> tuple:
@@ -243,6 +353,7 @@ class Station:
         if not self.is_active_monitor:
             raise LocalProtocolError(f"station {self.index} is not the active monitor")
         self._other += 1
+        self._last_seen = now
         return self._send((FREE_TOKEN,), now)
 
     def start_snapshot(self, sid: int, now: float) -> tuple:
@@ -285,11 +396,65 @@ class Station:
         self._rearm()
         return _EMPTY
 
-    def send_payload(self, dst: int, payload: bytes | int) -> None:
-        """Queue a payload (bytes, or a size to fill) for ``dst``; sent at the next capture."""
+    def stop_traffic(self) -> None:
+        """Generate no more payloads (a run draining what is still queued)."""
+        self.traffic = None
+        self._countdown = -1
+
+    def send_payload(self, dst: int, payload: bytes | int, now: float = 0.0) -> None:
+        """Accept a payload (bytes, or a size to fill) for ``dst``: it is numbered now and sent
+        at the next capture (again until it comes back copied)."""
         if not 0 <= dst < self.n_stations or dst == self.index:
             raise LocalProtocolError(f"station {self.index} cannot send to {dst}")
-        self.queue.append((dst, payload))
+        self.payloads.accept(dst, payload, now)
+
+    def install(self, epoch: int, upstream: int, downstream: int,
+                members: frozenset[int] | None, active_monitor: bool, now: float) -> tuple:
+        """The ring was rebuilt (a station bypassed or inserted): take part in epoch ``epoch``
+        between ``upstream`` and ``downstream``. What the station held or awaited is gone (the
+        active monitor purges next); snapshots of the old ring are abandoned."""
+        self._other += 1
+        self.epoch = epoch
+        self.upstream = upstream
+        self.downstream = downstream
+        self.members = members
+        self.recorder = SnapshotRecorder(self.index, [upstream], [downstream],
+                                         max_pending=self._max_pending)
+        self._recording = False
+        self._reset(now)
+        self.mode = IDLE
+        self.is_active_monitor = active_monitor
+        self.claiming = False
+        self._last_seen = now
+        self._resend = _EMPTY
+        return _EMPTY
+
+    def rollback(self, epoch: int, upstream: int, downstream: int,
+                 members: frozenset[int] | None, active_monitor: bool, state: StationState,
+                 resend: tuple, now: float) -> tuple:
+        """Roll back to a snapshot: the ring is rebuilt in epoch ``epoch`` and this station
+        takes again the state ``state`` it recorded; ``resend`` are the messages that snapshot
+        found in transit on this station's outgoing link, sent by ``resume``. Payloads are
+        not wound back: what was delivered stays delivered and what was accepted stays queued
+        (the numbers make a repeat harmless), so no payload is lost or delivered twice."""
+        self.install(epoch, upstream, downstream, members, active_monitor, now)
+        self.mode = state.mode if state.mode is not PURGING else IDLE
+        if state.awaiting is not None:
+            dst, seq = state.awaiting
+            self._tx = Frame(self.index, dst, seq)
+            self.mode = AWAITING
+        if self.mode is HOLDING:
+            self.deadline = now + self.hold
+        self._resend = tuple(resend)
+        return _EMPTY
+
+    def resume(self, now: float) -> tuple:
+        """After a rollback, once every station has restored its state: send the messages
+        the snapshot recorded in transit on the outgoing link, in their order."""
+        self._other += 1
+        out, self._resend = self._resend, _EMPTY
+        self._last_seen = now
+        return out
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -298,6 +463,7 @@ class Station:
         s = self._stats
         s.tokens = self._tokens
         s.frames = self._frames
+        s.delivered = self.payloads.count
         return s
 
     def tokens_held(self) -> int:
@@ -315,19 +481,21 @@ class Station:
         """What a snapshot records for this station."""
         tx = self._tx
         return StationState(self.mode, self.tokens_held(), self._stats.purges,
-                            None if tx is None else (tx.dst, tx.seq), now, self.step())
+                            None if tx is None else (tx.dst, tx.seq), now, self.step(),
+                            self.epoch, self.payloads.snapshot())
 
     @property
     def armed_faults(self) -> dict[str, int]:
         return {"lose": self._lose, "dup": self._dup, "corrupt": self._corrupt}
 
     # -- internals --------------------------------------------------------------------------
-    def _transmit(self, now: float) -> tuple:
-        dst, payload = self.queue.popleft()
-        self._seq += 1
-        if not isinstance(payload, bytes):
-            payload = _fill(self.index, dst, self._seq, payload)
-        frame = Frame(self.index, dst, self._seq, payload)
+    def _transmit(self, now: float) -> tuple | None:
+        """Send the next payload whose destination is in the ring; None when there is none."""
+        p = self.payloads.next_for(self.members)
+        if p is None:
+            return None
+        data = p.data if isinstance(p.data, bytes) else _fill(self.index, p.dst, p.seq, p.data)
+        frame = Frame(self.index, p.dst, p.seq, data)
         self._tx = frame
         self.mode = AWAITING
         self._stats.sent += 1
@@ -335,7 +503,8 @@ class Station:
 
     def _strip(self, frame: Frame, now: float) -> tuple:
         tx = self._tx
-        if self.mode is not AWAITING or tx is None or frame.seq != tx.seq:
+        if (self.mode is not AWAITING or tx is None or frame.seq != tx.seq
+                or frame.dst != tx.dst):
             self.outbox.append(Stray(self.index, now, frame.seq))
             return _EMPTY
         self._tx = None
@@ -343,8 +512,11 @@ class Station:
             self._stats.acked += 1
         else:
             self._stats.unacked += 1
-        if self.queue and now - self._tx_started < self.holding_time:
-            return self._transmit(now)
+        self.payloads.acked(frame.dst, frame.seq, frame.copied)
+        if self.payloads.queue and now - self._tx_started < self.holding_time:
+            out = self._transmit(now)
+            if out is not None:
+                return out
         self.mode = IDLE
         return self._release(now)
 
@@ -393,7 +565,6 @@ class Station:
         return self.start_purge(now)
 
     def _on_purge(self, purge: Purge, now: float) -> tuple:
-        self._other += 1
         if purge.origin == self.index:
             if self.mode is PURGING and purge.number == self.purge_number:
                 self.mode = IDLE
@@ -401,11 +572,46 @@ class Station:
                 self.outbox.append(PurgeDone(self.index, now, purge.number))
                 return self._send((FREE_TOKEN,), now)
             return _EMPTY  # a stale purge of ours: it has done its work
+        if self.is_active_monitor:  # another active monitor purges: there can be only one
+            self.is_active_monitor = False
+        self.claiming = False
         self._reset(now)
         return (purge,)
 
+    def _on_claim(self, claim: Claim, now: float) -> tuple:
+        if claim.src == self.index:
+            if not self.claiming:
+                return _EMPTY  # an old claim of ours, from before we deferred
+            self.claiming = False
+            self.is_active_monitor = True
+            self.outbox.append(Elected(self.index, now))
+            return self.start_purge(now)
+        if self.is_active_monitor:  # someone thinks no monitor is left: take part like all
+            self.is_active_monitor = False
+        if claim.src > self.index:
+            self.claiming = False  # a higher address: it wins, pass its claim on
+            return (claim,)
+        if self.claiming:
+            return _EMPTY  # a lower claim: ours is already out
+        self.claiming = True
+        self.outbox.append(ClaimStarted(self.index, now))
+        return self._claim(now)
+
+    def _claim(self, now: float) -> tuple:
+        self._claim_at = now
+        self._stats.claims += 1
+        return (Claim(self.index),)
+
+    def _suspect(self, reason: str, now: float) -> None:
+        if now - self._suspected_at < self.timers.valid_transmission:
+            return  # one suspicion per valid-transmission time is enough
+        self._suspected_at = now
+        self._stats.suspicions += 1
+        self.outbox.append(Suspicion(self.index, now, reason))
+
     def _reset(self, now: float) -> None:
-        """Forget any token held and any frame awaited (a purge is clearing the ring)."""
+        """Forget any token held and any frame awaited (a purge is clearing the ring); an
+        awaited payload stays queued, to go again."""
         if self.mode is HOLDING:
             self._stats.absorbed += 1
             self.outbox.append(Absorbed(self.index, now, "token"))

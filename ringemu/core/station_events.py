@@ -114,3 +114,33 @@ def station_event_from_json(d: dict, clock_offset: float = 0.0) -> StationEvent:
         else:
             raise RemoteProtocolError(f"{cls.kind}: {f.name} must be a short string")
     return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Suspicion(StationEvent):
+    """Something looked wrong here (``reason``): a snapshot should look now. Never an alarm."""
+
+    reason: str
+    kind: ClassVar[str] = "suspicion"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimStarted(StationEvent):
+    """A standby monitor heard no token and no active monitor, and claims the role."""
+
+    kind: ClassVar[str] = "claim_started"
+
+
+@dataclass(frozen=True, slots=True)
+class Elected(StationEvent):
+    """This station's claim came back: it is the active monitor now (it purges next)."""
+
+    kind: ClassVar[str] = "elected"
+
+
+EVENT_TYPES.update({c.kind: c for c in (Suspicion, ClaimStarted, Elected)})
+
+
+def register(*classes: type[StationEvent]) -> None:
+    """Make more event kinds readable by ``station_event_from_json`` (the payload layer's)."""
+    EVENT_TYPES.update({c.kind: c for c in classes})

@@ -52,9 +52,10 @@ from scapy.fields import (
 from scapy.layers.l2 import LLC, SNAP
 from scapy.packet import Packet, Raw, bind_layers
 
-from ringemu.core.messages import BROADCAST, Frame, Garbled, Marker, Purge, Token
+from ringemu.core.messages import BROADCAST, Claim, Frame, Garbled, Marker, Purge, Token
 from ringemu.frames.codec import (
     BEACON,
+    CLAIM_TOKEN,
     ED,
     ED_GARBLED,
     ETHERTYPE_DATA,
@@ -264,6 +265,8 @@ def _parts(msg: object) -> tuple[dict, int, Packet]:
     if t is Purge:
         number = [(SV_PURGE_EPOCH, struct.pack(">I", msg.number))]
         return _mac_parts(BROADCAST, msg.origin, RING_PURGE, number)
+    if t is Claim:
+        return _mac_parts(BROADCAST, msg.src, CLAIM_TOKEN, [])
     if t is MacFrame:
         return _mac_parts(
             msg.dst, msg.src, msg.vector, msg.subvectors, msg.dst_class, msg.src_class

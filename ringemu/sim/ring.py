@@ -1,18 +1,28 @@
-"""The deterministic simulator: the core's stations and monitor on a virtual clock.
+"""The deterministic simulator: the core's stations and supervisor on a virtual clock.
 
 One process, one event heap ordered by (virtual time, sequence number), seeded randomness, FIFO
 links with a per-link delay and per-message jitter. The objects it drives are the very
-``Station`` and ``SnapshotMonitor`` the live station and monitor processes run, and it records
-the run in the same ``RunHistory`` as the live monitor; only the shell differs (the heap instead
-of sockets and clocks). Same seed, same run: the event order, the verdicts and the capture are
-identical byte for byte.
+``Station`` and ``Supervisor`` the live station and monitor processes run, and it records the
+run in the same ``RunHistory``; only the shell differs (the heap instead of sockets and clocks).
+Same seed, same run: the event order, the verdicts and the capture are identical byte for byte.
 
 Time is in virtual seconds. A *rotation* is the nominal time for one trip round the ring: the sum
-of the mean link delays. Fault times and snapshot intervals are given in rotations.
+of the mean link delays. Fault times, restarts and snapshot intervals are given in rotations.
 
-Process faults have their simulated equivalents: a killed station receives nothing more, and a
-paused one receives nothing until it resumes, when what arrived meanwhile is delivered in order
-(as a stopped process finds its socket buffers full).
+What the live ring does with processes, sockets and the kernel, the simulator does with its heap:
+
+- every link message carries the epoch its sender was in (the live link header);
+- commands and reports between the monitor and a station take ``control_delay``;
+- a killed station receives nothing more, and its neighbours' sockets would see it go: the
+  supervisor hears of it ``detect_delay`` later; with ``restart`` it comes back, from its
+  journal, ``restart_delay`` rotations later;
+- a paused station receives nothing until it resumes, when what arrived meanwhile is delivered
+  in order (a stopped process finds its socket buffers full);
+- station timers are kept lazily: one pending timer event per station, armed again when it
+  fires, so a passing token costs no heap work.
+
+After ``rotations`` of traffic and faults the run drains for ``drain`` rotations (no new traffic,
+no new faults), so the payloads still on their way are delivered and judged.
 """
 
 from __future__ import annotations
@@ -25,11 +35,12 @@ from typing import Callable
 
 from ringemu.checker import Judgement, judge
 from ringemu.core.history import RunHistory
+from ringemu.core.membership import Install, Resume
 from ringemu.core.messages import Garbled
-from ringemu.core.monitor import PurgeRequest, SnapshotMonitor
+from ringemu.core.payloads import JournalEntry
 from ringemu.core.snapshot import LocalSnapshot
 from ringemu.core.station import Station
-from ringemu.core.station_events import PurgeDone
+from ringemu.core.supervisor import Order, SetTimers, StartPurge, StartSnapshot, Supervisor
 from ringemu.core.traffic import Traffic, visit_probability
 from ringemu.core.verdict import SnapshotResult
 from ringemu.errors import ConfigError
@@ -38,11 +49,12 @@ from ringemu.faults import (FAULTS, Actor, FaultKind, ScheduledFault, Shell, cha
 from ringemu.params import RingParams, check_finite
 
 # event kinds (the third field of a heap entry); DELIVER is the hot one
-DELIVER, MALFORMED, BEGIN, START, REPORT, POLL, FAULT, PURGE, PURGE_DONE, TIMER, RESUME = range(11)
-STATION_BOUND = (DELIVER, MALFORMED, START, PURGE, TIMER)
+(DELIVER, MALFORMED, REPORT, POLL, FAULT, CONTROL, ACK, TIMER, RESUME, DETECT, RESTART,
+ HELLO) = range(12)
+STATION_BOUND = (DELIVER, MALFORMED, CONTROL, TIMER)
+"""Heap events that a paused station only sees once it resumes."""
 SIM_CHAOS_PAUSE = (1.0, 8.0)
 """Rotations a chaos pause lasts in the simulator (drawn uniformly)."""
-"""Heap events that a paused station only sees once it resumes."""
 
 
 @dataclass
@@ -55,12 +67,18 @@ class SimConfig(RingParams):
     jitter: float = 20e-6
     """Per-message extra delay, uniform in [0, jitter). FIFO order is kept regardless."""
     snapshot_every: float = 2.0
-    """Rotations between snapshot starts (0 turns snapshots off)."""
+    """Rotations between snapshot starts (0 turns periodic snapshots off)."""
     faults: list[ScheduledFault] = field(default_factory=list)
     chaos: float = 0.0
     """Random faults per rotation on top of ``faults`` (``ringemu.faults.chaos``)."""
     chaos_kinds: tuple[FaultKind, ...] | None = None
     """The kinds chaos draws from (None: every kind the simulator supports)."""
+    restart: bool = False
+    """A killed station comes back ``restart_delay`` rotations later."""
+    restart_delay: float = 10.0
+    drain: float | None = None
+    """Rotations to run on after ``rotations`` with no new traffic or faults (None: a tenth of
+    the run, at least 20)."""
     pcap: str | None = None
 
     def validate(self) -> None:
@@ -71,9 +89,16 @@ class SimConfig(RingParams):
         check_finite("link spread", self.link_spread, 0.0, 0.999)
         check_finite("--snapshot-every", self.snapshot_every, 0.0, 1e9)
         check_finite("--chaos", self.chaos, 0.0, 1e6)
+        check_finite("--restart-delay", self.restart_delay, 0.0, 1e6)
+        if self.drain is not None:
+            check_finite("--drain", self.drain, 0.0, 1e9)
         for spec in self.faults:
             if Shell.SIM not in FAULTS[spec.kind].shells:
                 raise ConfigError(f"--inject {spec}: the simulator cannot inject {spec.kind}")
+
+    @property
+    def drain_rotations(self) -> float:
+        return self.drain if self.drain is not None else max(20.0, self.rotations / 10)
 
 
 @dataclass
@@ -114,34 +139,44 @@ class RingSim:
         self.base = [c.link_delay * self.rng.uniform(1 - c.link_spread, 1 + c.link_spread)
                      for _ in range(n)]
         self.rotation = sum(self.base) + n * c.jitter / 2
-        p = visit_probability(c.load, n)
-        self.stations = [
-            Station(
-                i, n, active_monitor=(i == c.active_monitor), hold=c.hold,
-                holding_time=c.holding_time,
-                traffic=Traffic(i, n, p, c.payload_size, random.Random(f"{c.seed}/traffic/{i}"))
-                if p > 0 else None,
-            )
-            for i in range(n)
-        ]
+        self.visit_p = visit_probability(c.load, n)
+        self.stations = [self._station(i, 0) for i in range(n)]
         self.control_delay = c.link_delay
-        self.monitor = SnapshotMonitor(
-            range(n), active_monitor=c.active_monitor, recovery=c.recovery == "purge",
-            min_deadline=3 * self.rotation + 4 * self.control_delay,
-        )
+        self.detect_delay = 2 * c.link_delay
         resolve_stations(c.faults, n, self.rng)
         self.schedule = c.faults + chaos(c.chaos, c.rotations, Shell.SIM, self.rng,
                                          pause=SIM_CHAOS_PAUSE, kinds=c.chaos_kinds)
         self.history = RunHistory(on_event)
+        self.supervisor = Supervisor(
+            self.history, stations=n, active_monitor=c.active_monitor, recovery=c.recovery,
+            interval=c.snapshot_every * self.rotation,
+            min_deadline=3 * self.rotation + 4 * self.control_delay,
+            control_latency=self.control_delay)
         self.dead = [False] * n
+        self.incarnation = [0] * n
+        self.journal: list[list[JournalEntry]] = [[] for _ in range(n)]
+        """Each station's journal: it survives the station's death, as a file would."""
         self.paused: dict[int, float] = {}
         """Paused stations and when they resume."""
+        self.timer_at: list[float | None] = [None] * n
+        self.poll_at = float("inf")
         self.heap: list[tuple] = []
         self.seq = 0
         self.last = [0.0] * n
         self.deliveries = 0
         self.events = 0
         self.capture = None
+        self.traffic_on = True
+
+    def _station(self, i: int, incarnation: int) -> Station:
+        c = self.config
+        traffic = None
+        if self.visit_p > 0:
+            traffic = Traffic(i, c.stations, self.visit_p, c.payload_size,
+                              random.Random(f"{c.seed}/traffic/{i}/{incarnation}"
+                                            if incarnation else f"{c.seed}/traffic/{i}"))
+        return Station(i, c.stations, active_monitor=(i == c.active_monitor and not incarnation),
+                       hold=c.hold, holding_time=c.holding_time, traffic=traffic)
 
     # -- scheduling ------------------------------------------------------------------------
     def _push(self, t: float, kind: int, a: object = None, b: object = None) -> None:
@@ -149,8 +184,9 @@ class RingSim:
         heapq.heappush(self.heap, (t, self.seq, kind, a, b))
 
     def _send(self, i: int, out: tuple, t: float) -> None:
-        """Put ``out`` on link i -> i+1, keeping FIFO order (slow path; the loop inlines it)."""
-        n = self.config.stations
+        """Put ``out`` on link i -> next, keeping FIFO order (slow path; the loop inlines it)."""
+        nxt = self.stations[i].downstream
+        epoch = self.stations[i].epoch
         for m in out:
             arr = t + self.base[i] + self.rng.random() * self.config.jitter
             if arr < self.last[i]:
@@ -158,37 +194,63 @@ class RingSim:
             self.last[i] = arr
             if self.capture is not None:
                 self.capture.write(m, t)
-            self._push(arr, MALFORMED if type(m) is Garbled else DELIVER, (i + 1) % n, m)
+            self.seq += 1
+            heapq.heappush(self.heap, (arr, self.seq, MALFORMED if type(m) is Garbled
+                                       else DELIVER, nxt, m, epoch))
+
+    def _arm(self, j: int, t: float) -> None:
+        """Keep one pending timer event for station ``j`` at its next due time."""
+        nt = self.stations[j].next_timer()
+        if nt is None:
+            return
+        at = self.timer_at[j]
+        if at is None or at <= t or nt < at:
+            if nt <= t:  # due now yet nothing to do: look again a little later, never loop
+                nt = t + self.rotation / 4
+            self.timer_at[j] = nt
+            self._push(nt, TIMER, j, nt)
+
+    def _wake_supervisor(self) -> None:
+        w = self.supervisor.next_wake()
+        if w < self.poll_at:
+            self.poll_at = w
+            self._push(w, POLL)
 
     # -- running ---------------------------------------------------------------------------
     def run(self, progress: Callable[[float, int], None] | None = None) -> SimOutcome:
         c = self.config
         end = c.rotations * self.rotation
+        stop = end + c.drain_rotations * self.rotation
         if c.pcap:
             from ringemu.frames.capture import CaptureWriter
 
             self.capture = CaptureWriter(c.pcap)
         wall0 = time.perf_counter()
-        h = self.history
+        h, sup = self.history, self.supervisor
         try:
             h.ring_starting(0.0, c.stations, {})
             for i in range(c.stations):
                 h.station_up(0.0, i, None, f"sim:{i}")
-            h.ring_up(0.0, [None] * c.stations)
+            for o in sup.measured_rotation(self.rotation):
+                self._control(o.station, o.command, 0.0)
             self._station_call(c.active_monitor, 0.0, lambda st: st.issue_token(0.0))
-            if c.snapshot_every > 0:
-                self._push(c.snapshot_every * self.rotation, BEGIN)
+            h.ring_up(0.0, [None] * c.stations)
+            self._orders(sup.ring_up(0.0), 0.0)
             for spec in self.schedule:
                 self._push(spec.at * self.rotation, FAULT, spec)
             self._loop(end, progress)
+            self.traffic_on = False
+            for st in self.stations:
+                st.stop_traffic()
+            self._loop(stop, progress)
         finally:
             if self.capture is not None:
                 self.capture.close()
-        h.ring_down(end, self.monitor.completed)
+        h.ring_down(stop, sup.snapshots.completed)
         wall = time.perf_counter() - wall0
         stats = [s.stats.as_dict() for s in self.stations]
         return SimOutcome(
-            config=c, rotation=self.rotation, virtual_time=end, history=h, judgement=judge(h),
+            config=c, rotation=self.rotation, virtual_time=stop, history=h, judgement=judge(h),
             token_passes=sum(s["tokens"] + s["frames"] for s in stats),
             deliveries=self.deliveries, events=self.events, wall=wall, station_stats=stats,
             captured=self.capture.written if self.capture is not None else 0,
@@ -200,10 +262,8 @@ class RingSim:
         stations, dead, base, last = self.stations, self.dead, self.base, self.last
         paused = self.paused
         rand, jitter = self.rng.random, self.config.jitter
-        n = self.config.stations
         capture = self.capture
         holding = self.config.hold > 0
-        on_report = self.monitor.on_report
         deliveries = 0
         events = 0
         seq = self.seq
@@ -219,23 +279,24 @@ class RingSim:
             j = item[3]
             if paused and kind in STATION_BOUND and j in paused:
                 seq += 1  # a stopped process: it sees this when it resumes, in order
-                heappush(heap, (paused[j], seq, kind, j, item[4]))
+                heappush(heap, (paused[j], seq) + item[2:])
                 continue
             if kind != DELIVER:
                 self.seq = seq
-                if kind == REPORT:
-                    self._monitor_events(on_report(j, t), t)
-                else:
-                    self._dispatch(t, kind, j, item[4])
+                self._dispatch(t, kind, j, item[4], item[5] if len(item) > 5 else None)
                 seq = self.seq
                 continue
             deliveries += 1
             if dead[j]:
                 continue
             st = stations[j]
+            if item[5] != st.epoch:
+                st.admit(item[5], t)  # sent before the ring was rebuilt: dropped, counted
+                continue
             out = st.on_receive(item[4], t)
             if out:
-                nxt = j + 1 if j + 1 < n else 0
+                nxt = st.downstream
+                epoch = st.epoch
                 for m in out:
                     arr = t + base[j] + rand() * jitter
                     if arr < last[j]:
@@ -245,10 +306,10 @@ class RingSim:
                         capture.write(m, t)
                     seq += 1
                     heappush(heap, (arr, seq, MALFORMED if type(m) is Garbled else DELIVER,
-                                    nxt, m))
+                                    nxt, m, epoch))
             if st.outbox:
                 self.seq = seq
-                self._drain(st, t)
+                self._drain(j, t)
                 seq = self.seq
             if holding and st.deadline is not None:
                 seq += 1
@@ -261,36 +322,45 @@ class RingSim:
         self.deliveries += deliveries
         self.events += events
 
-    def _dispatch(self, t: float, kind: int, a, b) -> None:
+    def _dispatch(self, t: float, kind: int, a, b, c) -> None:
+        sup = self.supervisor
         if kind == MALFORMED:
             self.deliveries += 1
-            if not self.dead[a]:
-                self.stations[a].on_malformed(b.reason, t)
-                self._drain(self.stations[a], t)
-        elif kind == BEGIN:
-            sid, initiator = self.monitor.begin(t)
-            self._push(t + self.control_delay, START, initiator, sid)
-            self._push(self.monitor.deadline_of(sid), POLL)
-            self._push(t + self.config.snapshot_every * self.rotation, BEGIN)
-        elif kind == START:
-            self._station_call(a, t, lambda st: st.start_snapshot(b, t))
+            st = self.stations[a]
+            if not self.dead[a] and st.admit(c, t):
+                st.on_malformed(b.reason, t)
+                self._drain(a, t)
+        elif kind == REPORT:
+            self._report(a, b, t)
         elif kind == POLL:
-            self._monitor_events(self.monitor.poll(t, self._down()), t)
-            later = self.monitor.next_deadline
-            if later is not None and later > t:
-                self._push(later, POLL)  # a late snapshot given a grace
+            if t >= self.poll_at:
+                self.poll_at = float("inf")
+                self._orders(sup.tick(t, self._down()), t)
+            self._wake_supervisor()
         elif kind == FAULT:
             self._fault(a, t)
-        elif kind == PURGE:
-            self._station_call(a, t, lambda st: st.start_purge(t))
-        elif kind == PURGE_DONE:
-            self._monitor_events(self.monitor.on_purge_done(a, t), t)
+        elif kind == CONTROL:
+            self._control(a, b, t)
+        elif kind == ACK:
+            station, (what, epoch) = a, b
+            call = sup.installed if what == "installed" else sup.resumed
+            self._orders(call(station, epoch, t), t)
         elif kind == TIMER:
+            if b is not None and b == self.timer_at[a]:
+                self.timer_at[a] = None
             self._station_call(a, t, lambda st: st.on_timer(t))
         elif kind == RESUME:
             if self.paused.get(a) == t:
                 del self.paused[a]
                 self.history.resumed(t, a)
+                self._orders(sup.station_up(a, t), t)
+        elif kind == DETECT:
+            self._orders(sup.station_down(a, t, dead=True), t)
+        elif kind == RESTART:
+            self._restart(a, t)
+        elif kind == HELLO:
+            if not self.dead[a]:
+                self._orders(sup.station_up(a, t), t)
 
     def _down(self) -> set[int]:
         return {i for i, d in enumerate(self.dead) if d} | set(self.paused)
@@ -300,11 +370,73 @@ class RingSim:
             return
         st = self.stations[j]
         self._send(j, call(st), t)
-        self._drain(st, t)
+        self._drain(j, t)
         if st.deadline is not None and st.deadline > t:
             self._push(st.deadline, TIMER, j)
+        self._arm(j, t)
 
+    # -- the monitor's side -----------------------------------------------------------------
+    def _orders(self, orders: list[Order], t: float) -> None:
+        for o in orders:
+            self._push(t + self.control_delay, CONTROL, o.station, o.command)
+        self._wake_supervisor()
+
+    def _control(self, j: int, cmd, t: float) -> None:
+        """A command from the monitor reaches station ``j``."""
+        if self.dead[j]:
+            return
+        st = self.stations[j]
+        kind = type(cmd)
+        if kind is StartSnapshot:
+            self._station_call(j, t, lambda s: s.start_snapshot(cmd.sid, t))
+        elif kind is StartPurge:
+            if st.is_active_monitor:
+                self._station_call(j, t, lambda s: s.start_purge(t))
+        elif kind is SetTimers:
+            st.set_timers(cmd.timers)
+            self._arm(j, t)
+        elif kind is Install:
+            if cmd.restore is None:
+                self._station_call(j, t, lambda s: s.install(
+                    cmd.epoch, cmd.upstream, cmd.downstream, cmd.members, cmd.active_monitor, t))
+            else:
+                self._station_call(j, t, lambda s: s.rollback(
+                    cmd.epoch, cmd.upstream, cmd.downstream, cmd.members, cmd.active_monitor,
+                    cmd.restore, cmd.resend, t))
+            self._push(t + self.control_delay, ACK, j, ("installed", cmd.epoch))
+        elif kind is Resume:
+            self._station_call(j, t, lambda s: s.resume(t))
+            self._push(t + self.control_delay, ACK, j, ("resumed", cmd.epoch))
+
+    def _drain(self, j: int, t: float) -> None:
+        """Station ``j``'s outbox: journal entries kept at once (before anything it sends is
+        acted on), parts and events reported to the monitor."""
+        st = self.stations[j]
+        box = st.outbox[:]
+        st.outbox.clear()
+        reports = []
+        for item in box:
+            if type(item) is JournalEntry:
+                self.journal[j].append(item)
+            else:
+                reports.append(item)
+        if reports:
+            self._push(t + self.control_delay, REPORT, reports, j)
+
+    def _report(self, items: list, j: int, t: float) -> None:
+        sup = self.supervisor
+        orders: list[Order] = []
+        for item in items:
+            if type(item) is LocalSnapshot:
+                orders += sup.part(item, t)
+            else:
+                orders += sup.station_event(item, t)
+        self._orders(orders, t)
+
+    # -- faults and restarts ----------------------------------------------------------------
     def _fault(self, spec: ScheduledFault, t: float) -> None:
+        if not self.traffic_on:
+            return
         j = spec.station
         if j is None:  # a chaos fault: any station alive now
             alive = [i for i, d in enumerate(self.dead) if not d]
@@ -315,38 +447,41 @@ class RingSim:
         if j in self.paused and info.actor is Actor.STATION:
             self._push(self.paused[j], FAULT, spec)  # its command waits in the socket too
             return
+        if self.dead[j]:
+            return  # nothing to inject into (a live ring refuses too)
         record = self.history.inject(t, spec.kind, j, spec.arg, scheduled=spec.at)
         if info.actor is Actor.STATION:
             self._station_call(j, t, lambda st: st.inject(spec.kind, t))
-        elif self.dead[j]:
-            return  # a dead station can neither die again nor stop
         elif spec.kind == FaultKind.KILL:
             self.dead[j] = True
             self.paused.pop(j, None)
             self.history.process_fault_fired(record, t)
             self.history.station_exit(t, j, -9, None)
+            self._push(t + self.detect_delay, DETECT, j)
+            if self.config.restart:
+                self._push(t + self.config.restart_delay * self.rotation, RESTART, j)
         elif spec.kind == FaultKind.PAUSE:
             until = max(self.paused.get(j, t), t + (spec.arg or 1.0) * self.rotation)
             self.paused[j] = until
             self.history.process_fault_fired(record, t)
+            self._orders(self.supervisor.station_down(j, t, dead=False), t)
             self._push(until, RESUME, j)
 
-    def _drain(self, st: Station, t: float) -> None:
-        box = st.outbox[:]
-        st.outbox.clear()
-        for item in box:
-            if type(item) is LocalSnapshot:
-                self._push(t + self.control_delay, REPORT, item)
-                continue
-            self.history.station_event(item)
-            if type(item) is PurgeDone:
-                self._push(t + self.control_delay, PURGE_DONE, item.number)
-
-    def _monitor_events(self, events: list, t: float) -> None:
-        for ev in events:
-            self.history.monitor_event(ev)
-            if type(ev) is PurgeRequest:
-                self._push(t + self.control_delay, PURGE, ev.station)
+    def _restart(self, j: int, t: float) -> None:
+        """Station ``j`` starts again, from its journal, and says hello."""
+        if not self.dead[j]:
+            return
+        self.incarnation[j] += 1
+        st = self._station(j, self.incarnation[j])
+        st.payloads.restore(self.journal[j])
+        if not self.traffic_on:
+            st.stop_traffic()
+        self.stations[j] = st
+        self.dead[j] = False
+        self.timer_at[j] = None
+        self.history.restart(t, j)
+        self.history.station_up(t, j, None, f"sim:{j}")
+        self._push(t + self.control_delay, HELLO, j)
 
 
 def simulate(config: SimConfig, progress: Callable[[float, int], None] | None = None

@@ -1,0 +1,242 @@
+"""Everything the snapshot monitor decides, in one sans-I/O object both shells drive.
+
+The simulator and the live monitor process differ only in how they move messages and read
+clocks. What to do when a snapshot is due, when a part or a station event arrives, when a
+station dies, stops, comes back or acknowledges a new epoch, is decided here, once:
+
+- periodic snapshots every ``interval`` seconds, and one at once on a station's suspicion (a
+  suspicion never raises an alarm: only the snapshot's count does), but only while the ring is
+  steady (never while it is being rebuilt or recovered, when a count would mean nothing);
+- a station known down (dead or stopped) is named by an INCOMPLETE verdict within a few
+  rotations: a snapshot that waits on it is concluded early, and if none is under way one is
+  begun for it;
+- a dead station is then bypassed (``RingManager.remove``), a restarted one inserted again;
+  when every member has the new epoch, the active monitor purges, or the standbys elect one;
+- recovery after a LOST or DUPLICATE verdict is a purge or a rollback, as the core monitor asks;
+- station timers follow the measured rotation.
+
+Inputs are the methods below; each returns the ``Order``\\ s for the shell to carry out (a
+command for one station), and every event goes to the run history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ringemu.core.history import RunHistory
+from ringemu.core.membership import Install, Membership, Purge, Resume, RingManager
+from ringemu.core.monitor import PurgeRequest, RollbackRequest, SnapshotMonitor
+from ringemu.core.snapshot import LocalSnapshot
+from ringemu.core.station_events import Elected, PurgeDone, StationEvent, Suspicion
+from ringemu.core.timers import StationTimers
+from ringemu.core.verdict import SnapshotResult, Verdict
+from ringemu.params import Recovery
+
+DOWN_AFTER_ROTATIONS = 3.0
+"""A snapshot waiting on a station known down concludes this many rotations after it began (the
+time its marker needs to reach every station that can still answer)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartSnapshot:
+    sid: int
+
+
+@dataclass(frozen=True, slots=True)
+class StartPurge:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimers:
+    timers: StationTimers
+
+
+Command = StartSnapshot | StartPurge | Install | Resume | SetTimers
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """Send ``command`` to ``station``."""
+
+    station: int
+    command: Command
+
+
+class Supervisor:
+    """See the module docstring. Times are seconds on the shell's clock."""
+
+    def __init__(self, history: RunHistory, *, stations: int, active_monitor: int,
+                 recovery: Recovery, interval: float, min_deadline: float,
+                 control_latency: float = 0.0, timer_floor: float = 0.0) -> None:
+        self.history = history
+        self.snapshots = SnapshotMonitor(range(stations), active_monitor=active_monitor,
+                                         recovery=recovery, min_deadline=min_deadline)
+        self.ring = RingManager(stations, active_monitor)
+        self.interval = interval
+        self.control_latency = control_latency
+        self.timer_floor = timer_floor
+        self.next_snapshot = float("inf")
+        self.rotation: float | None = None
+        self.timers: StationTimers | None = None
+        self.down: set[int] = set()
+        """Stations known dead or stopped."""
+        self.to_bypass: dict[int, float] = {}
+        """Dead stations still in the ring, and when they were found dead."""
+        self.named: set[int] = set()
+        self.rolling_back: int | None = None
+
+    # -- life ------------------------------------------------------------------------------------
+    def ring_up(self, now: float) -> list[Order]:
+        """The first token is out: snapshots start, the first at once and at the active
+        monitor (its command follows the one that issued the token, so its cut is after)."""
+        self.next_snapshot = now + self.interval if self.interval > 0 else float("inf")
+        return self.begin(now, self.ring.current.active_monitor)
+
+    def set_interval(self, seconds: float, now: float) -> None:
+        self.interval = seconds
+        self.next_snapshot = now + seconds if seconds > 0 else float("inf")
+        self.history.interval(now, seconds)
+
+    def measured_rotation(self, rotation: float) -> list[Order]:
+        """The ring turns in ``rotation`` seconds now: scale the deadlines and, when it moved
+        by a quarter or more, every station's timers."""
+        if rotation <= 0:
+            return []
+        self.snapshots.down_after = DOWN_AFTER_ROTATIONS * rotation + 2 * self.control_latency
+        old = self.rotation
+        if old is not None and 0.8 < rotation / old < 1.25:
+            return []
+        self.rotation = rotation
+        self.timers = StationTimers.for_rotation(rotation, self.timer_floor)
+        return [Order(k, SetTimers(self.timers)) for k in self.ring.members]
+
+    def next_wake(self) -> float:
+        """When ``tick`` next has something to do (periodic snapshots wait for a steady
+        ring: becoming steady starts one at once)."""
+        wakes = [self.next_snapshot if self.ring.steady else float("inf")]
+        if self.snapshots.next_deadline is not None:
+            wakes.append(self.snapshots.next_deadline)
+        if self.to_bypass:
+            wakes.append(min(self.to_bypass.values()) + self.snapshots.deadline())
+        return min(wakes)
+
+    # -- time ------------------------------------------------------------------------------------
+    def tick(self, now: float, down: set[int] | None = None, load: float = 1.0) -> list[Order]:
+        """Whatever is due now: overdue snapshots judged, dead stations bypassed once named,
+        the periodic snapshot begun. ``down`` adds stations the shell found down just now."""
+        orders: list[Order] = []
+        extra = (down or set()) - self.down
+        if self.snapshots.next_deadline is not None and now >= self.snapshots.next_deadline:
+            orders += self._handle(self.snapshots.poll(now, self.down | extra, load), now)
+        for k, since in list(self.to_bypass.items()):
+            if k in self.named or now >= since + self.snapshots.deadline():
+                del self.to_bypass[k]
+                orders += self._change(self.ring.remove(k), now)
+        if self.ring.steady and now >= self.next_snapshot:
+            self.next_snapshot = max(self.next_snapshot + self.interval, now)
+            orders += self.begin(now)
+        return orders
+
+    def begin(self, now: float, initiator: int | None = None) -> list[Order]:
+        if not self.ring.steady:
+            return []
+        if self.next_snapshot < now and self.interval > 0:
+            self.next_snapshot = now + self.interval  # the schedule goes on from here
+        sid, initiator = self.snapshots.begin(now, initiator)
+        return [Order(initiator, StartSnapshot(sid))]
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def part(self, part: LocalSnapshot, now: float) -> list[Order]:
+        return self._handle(self.snapshots.on_report(part, now), now)
+
+    def station_event(self, ev: StationEvent, now: float) -> list[Order]:
+        self.history.station_event(ev)
+        t = type(ev)
+        orders: list[Order] = []
+        if t is PurgeDone:
+            orders += self._handle(self.snapshots.on_purge_done(ev.number, now, ev.station), now)
+            if self.ring.purge_done(ev.station):
+                self.history.steady(now, self.ring.current.epoch)
+                orders += self.begin(now)  # the rebuilt ring: count it at once
+        elif t is Elected:
+            self.ring.elected(ev.station)
+            self.snapshots.set_active_monitor(ev.station)
+        elif t is Suspicion and not self.snapshots.busy:
+            orders += self.begin(now)
+        return orders
+
+    def station_down(self, k: int, now: float, dead: bool) -> list[Order]:
+        """Station ``k`` is down: dead (it will be bypassed) or stopped (it will go on)."""
+        if k in self.down or k not in self.ring.members:
+            return []
+        self.down.add(k)
+        self.snapshots.down = set(self.down)
+        self.named.discard(k)
+        if dead:
+            self.to_bypass[k] = now
+        orders: list[Order] = []
+        if not self.snapshots.busy and self.ring.steady:
+            _, down = self.ring.current.neighbours(k)
+            orders += self.begin(now, down)  # a snapshot that waits on it names it
+        return orders + self.tick(now)
+
+    def station_up(self, k: int, now: float) -> list[Order]:
+        """Station ``k`` goes on (a pause ended) or came back (restarted: inserted again)."""
+        self.down.discard(k)
+        self.snapshots.down = set(self.down)
+        self.to_bypass.pop(k, None)
+        if k in self.ring.bypassed:
+            return self._change(self.ring.insert(k), now)
+        return []
+
+    def installed(self, k: int, epoch: int, now: float) -> list[Order]:
+        return self._change(self.ring.installed(k, epoch), now)
+
+    def resumed(self, k: int, epoch: int, now: float) -> list[Order]:
+        """Station ``k`` sent again what the rollback found in transit; when all have, the
+        restored ring is counted at once."""
+        if not self.ring.resumed(k, epoch):
+            return []
+        self.snapshots.recovered()
+        self.history.rollback_done(now, self.rolling_back, epoch)
+        self.history.steady(now, epoch)
+        self.rolling_back = None
+        return self.begin(now)
+
+    # -- reactions -------------------------------------------------------------------------------
+    def _handle(self, events: list, now: float) -> list[Order]:
+        orders: list[Order] = []
+        for ev in events:
+            self.history.monitor_event(ev)
+            t = type(ev)
+            if t is SnapshotResult:
+                if ev.verdict is Verdict.INCOMPLETE and ev.suspect is not None:
+                    self.named.add(ev.suspect)
+            elif t is PurgeRequest:
+                orders.append(Order(ev.station, StartPurge()))
+            elif t is RollbackRequest:
+                actions = self.ring.rollback(self.snapshots.last_good)
+                if actions:
+                    self.rolling_back = ev.snapshot_id
+                    self.history.rollback(now, ev.snapshot_id, self.ring.current.epoch)
+                    orders += self._change(actions, now)
+                elif self.snapshots.active_monitor is not None:
+                    orders.append(Order(self.snapshots.active_monitor, StartPurge()))
+        return orders
+
+    def _change(self, actions: list, now: float) -> list[Order]:
+        """Carry out the ring manager's actions; a new epoch goes to the monitor and history."""
+        orders: list[Order] = []
+        m: Membership = self.ring.current
+        if any(type(a) is Install for a in actions):
+            self.snapshots.set_members(m.members, m.epoch, m.active_monitor)
+            self.history.membership(now, m, sorted(self.ring.bypassed))
+            if self.timers is not None:
+                orders += [Order(k, SetTimers(self.timers)) for k in m.members]
+        for a in actions:
+            if type(a) is Purge:
+                orders.append(Order(a.station, StartPurge()))
+            else:
+                orders.append(Order(a.station, a))
+        return orders
