@@ -23,7 +23,8 @@ from pathlib import Path
 from ringemu.errors import ConfigError, RingemuError
 from ringemu.live import monitor as monitor_mod
 from ringemu.live.client import ControlClient, EventStream, RingUnreachable
-from ringemu.live.paths import RingInfo, new_run_id, proc_start_time, runs_root, runtime_root
+from ringemu.live.paths import (RingInfo, ensure_runtime_root, new_run_id, proc_start_time,
+                                runs_root, runtime_root)
 from ringemu.live.procutil import end_groups, fork_child, reap
 from ringemu.params import RingParams
 from stations import station as station_mod
@@ -86,11 +87,12 @@ class LiveRing:
     def start(self, timeout: float | None = None) -> RingInfo:
         """Launch and wait until the ring is up (first token issued)."""
         cfg = self.cfg
+        ensure_runtime_root()
         try:
             self.run_dir.mkdir(parents=True, exist_ok=False)
             (self.run_dir / "stations").mkdir()
-            self.runtime_dir.mkdir(parents=True, exist_ok=False, mode=0o700)
-            os.chmod(self.runtime_dir.parent, 0o700)
+            self.runtime_dir.mkdir(exist_ok=False, mode=0o700)
+            os.chmod(self.runtime_dir, 0o700)  # just made by us
         except OSError as e:
             raise ConfigError(f"cannot create run folders: {e}") from None
         self._link_latest()
