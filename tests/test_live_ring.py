@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -25,8 +27,12 @@ pytestmark = pytest.mark.live
 
 @pytest.fixture(autouse=True)
 def private_runtime(tmp_path, monkeypatch):
-    monkeypatch.setenv("RINGEMU_RUNTIME", str(tmp_path / "rt"))
+    # a short parent folder: ipc socket paths must stay under 108 characters
+    parent = tempfile.mkdtemp(prefix="rt-", dir="/tmp")
+    monkeypatch.setenv("RINGEMU_RUNTIME", parent)
     monkeypatch.setenv("RINGEMU_RUNS", str(tmp_path / "runs"))
+    yield
+    shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture

@@ -66,7 +66,8 @@ def up(no_dashboard: bool, as_json: bool, **kw) -> int:
 def _json_stream(ring: LiveRing, printed: list[float]) -> None:
     """Print every event as it comes; ``printed[0]`` keeps the time of the last one."""
     assert ring.info is not None
-    for event in follow(ring.info.endpoints["events"], str(ring.run_dir / "events.jsonl")):
+    for event in follow(ring.info.endpoints["events"], str(ring.run_dir / "events.jsonl"),
+                        keys=ring.operator_keys):
         ring.poll_children()
         if event is not None:
             click.echo(json.dumps(event, separators=(",", ":")))
