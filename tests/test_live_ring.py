@@ -147,7 +147,8 @@ def test_malformed_frames_are_dropped_and_counted_while_ring_keeps_running(ring_
 
 
 def test_strangers_random_bytes_never_reach_a_station(ring_factory):
-    """Over tcp, raw bytes to a station's port are refused by the ZAP handler."""
+    """Over tcp, raw bytes to a station's port are refused in the handshake (CURVE, and ZAP's
+    ban on the old ZMTP fallback), and counted. More strangers: tests/test_strangers.py."""
     ring = ring_factory(stations=3, transport="tcp", snapshot_interval=0.1)
     wait_for(lambda: ring.request({"cmd": "status"})["snapshots"] >= 2)
     info = RingInfo.load(ring.runtime_dir / "ring.json")
@@ -165,6 +166,7 @@ def test_strangers_random_bytes_never_reach_a_station(ring_factory):
     s = summary(ring)
     assert s["malformed"] == 0, "random bytes from a stranger reached recv()"
     assert s["alarms"] == []
+    wait_for(lambda: ring.request({"cmd": "status"})["refused_by_socket"]["ring"] >= 20)
 
 
 def test_cli_run_json_summary_and_records(tmp_path):
@@ -195,10 +197,12 @@ def test_cli_run_json_summary_and_records(tmp_path):
     assert not any(same_process(r["pid"], r.get("start_time")) for r in info["processes"])
 
 
-def test_up_inject_down_from_other_shells(tmp_path):
+@pytest.mark.parametrize("transport", ["ipc", "tcp"])
+def test_up_inject_down_from_other_shells(tmp_path, transport):
     env = dict(os.environ)
     cmd = [sys.executable, "-m", "ringemu"]
-    up = subprocess.Popen(cmd + ["up", "-n", "4", "--no-dashboard", "--json"], env=env,
+    up = subprocess.Popen(cmd + ["up", "-n", "4", "--no-dashboard", "--json",
+                                 "--transport", transport], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         def ring_running():

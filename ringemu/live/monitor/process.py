@@ -257,7 +257,7 @@ class MonitorProcess:
         if st.state is not ProcState.STARTING:
             raise RemoteProtocolError(f"a second hello from station {st.index}")
         st.pid, st.start_time = launched
-        st.endpoint = r.endpoint
+        st.endpoint, st.cmd_endpoint = r.endpoint, r.cmd
         st.state = ProcState.ALIVE
         public = self.keys.stations[st.index] if self.keys is not None else None
         st.cmd = self.ctx.socket(zmq.PUSH)
@@ -376,6 +376,8 @@ class MonitorProcess:
             "bad_requests": self.bad_requests,
             "malformed": self.stations.total("malformed"),
             "pids": {str(s.index): s.pid for s in self.stations},
+            "station_endpoints": {str(s.index): {"ring": s.endpoint, "cmd": s.cmd_endpoint}
+                                  for s in self.stations},
             "hello_mismatch": self.hello_mismatch,
             **self.refusals(),
         }

@@ -37,8 +37,8 @@ DOWN = (ProcState.DEAD, ProcState.PAUSED, ProcState.EXITED)
 class StationRecord:
     """One station process as the monitor sees it."""
 
-    __slots__ = ("index", "pid", "start_time", "endpoint", "cmd", "bell", "state", "stats",
-                 "stats_at")
+    __slots__ = ("index", "pid", "start_time", "endpoint", "cmd_endpoint", "cmd", "bell",
+                 "state", "stats", "stats_at")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -46,6 +46,7 @@ class StationRecord:
         """The launcher's record of this station's process (with ``start_time``)."""
         self.start_time: int | None = None
         self.endpoint: str | None = None
+        self.cmd_endpoint: str | None = None
         self.cmd: zmq.Socket | None = None
         """PUSH to the station's command socket."""
         self.bell: zmq.Socket | None = None
