@@ -438,3 +438,11 @@ def test_a_runtime_folder_owned_by_another_user_is_refused(private_runtime):
     os.chown(root, nobody.pw_uid, nobody.pw_gid)
     _refused_one_line(root)
     assert os.lstat(root).st_uid == nobody.pw_uid and _mode(root) == 0o700
+
+
+def test_a_runtime_parent_too_long_for_ipc_paths_is_one_clear_error(tmp_path, monkeypatch):
+    parent = tmp_path / ("x" * 90)
+    monkeypatch.setenv("RINGEMU_RUNTIME", str(parent))
+    with pytest.raises(ConfigError, match="too long"):
+        LiveRing(RingConfig(stations=3, runs_dir=str(tmp_path / "runs"))).start()
+    assert not parent.exists()

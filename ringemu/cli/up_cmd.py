@@ -111,6 +111,8 @@ def status_line(s: dict) -> str:
     states = s.get("station_states", {})
     down = [k for k, v in states.items() if v != "alive"]
     extra = f" | not alive: {', '.join(down)}" if down else ""
+    if s.get("refused"):
+        extra += f" | {s['refused']} connections refused"
     return (f"[{s.get('up_s', 0):7.1f} s] snapshots {s.get('snapshots', 0)} "
             f"(last {s.get('last_verdict')}) | {s.get('hop_rate', 0):,.0f} hops/s | "
             f"alarms: {alarms}{extra}")

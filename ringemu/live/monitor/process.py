@@ -194,6 +194,7 @@ class MonitorProcess:
         self.faults.resume_due(now)
         if now >= self.next_publish:
             self.next_publish = now + self.cfg.publish_interval
+            self.watch.refused()  # take the socket events as they come (and log refusals)
             if self.phase is Phase.RUNNING:
                 self._publish_stations(now)
                 for s in self.stations.in_state(ProcState.ALIVE, ProcState.PAUSED):
