@@ -128,9 +128,11 @@ def test_malformed_frames_are_dropped_and_counted_while_ring_keeps_running(ring_
     push.linger = 0
     push.connect(target)
     garbage = [b"\x90\x00", b"\x90" + b"\xff" * 40, encode(FREE_TOKEN)[:2] + b"\x00",
-               b"junk that is no frame", b"\x90\x10" + os.urandom(60)]
+               b"junk that is no frame", b"\x90\x10" + os.urandom(60),
+               b'{"cmd":"stop"}', b'{"cmd":"link","next":"ipc:///nowhere"}']  # commands: no
     for g in garbage:
         push.send(g)
+    push.send(b"!")  # a doorbell with no command: the station finds its queue empty, no more
     before = ring.request({"cmd": "status"})["token_passes"]
     time.sleep(0.6)
     push.close()
@@ -142,7 +144,8 @@ def test_malformed_frames_are_dropped_and_counted_while_ring_keeps_running(ring_
 
     s = wait_for(counted)
     assert s["malformed"] == len(garbage)
-    assert ring.request({"cmd": "status"})["token_passes"] > before
+    status = ring.request({"cmd": "status"})
+    assert status["token_passes"] > before and status["station_states"]["2"] == "alive"
     assert s["alarms"] == [] and s["valid"] is True
 
 

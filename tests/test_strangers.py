@@ -358,6 +358,17 @@ def test_a_process_with_its_own_curve_keys_is_refused_and_counted(ring_factory, 
     print("status after the keyed stranger:", {k: s[k] for k in ("refused", "refused_by_socket",
                                                                   "zap_denied")})
 
+    # a station's key gets onto the report socket, but only to speak for that station
+    ctx = zmq.Context()
+    try:
+        _push(ctx, endpoints["report"], keys.stations[1], monitor, json.dumps(
+            {"type": "bye", "station": 2, "t": 0.0, "mode": "idle", "stats": {}}).encode())
+    finally:
+        ctx.term()
+    s = wait_for(lambda: (lambda s: s if s["bad_reports"] == 1 else None)(
+        ring.request({"cmd": "status"})))
+    assert s["station_states"]["2"] == "alive"
+
 
 # -- no pid from a message ----------------------------------------------------------------------
 @pytest.mark.live

@@ -204,17 +204,21 @@ class MonitorProcess:
 
     # -- reports from stations --------------------------------------------------------------------
     def _drain_reports(self) -> None:
-        keyed = self.keys is not None
+        keyed = self.keys is not None  # then each message says whose key sent it
         for _ in range(10_000):
             try:
-                frame = self.report.recv(zmq.NOBLOCK, copy=False)
+                msg = self.report.recv(zmq.NOBLOCK, copy=not keyed)
             except zmq.Again:
                 return
             try:
-                r = p.decode_report(frame.bytes)
-                if keyed and frame.get("User-Id") != f"station-{r.station}":
-                    raise RemoteProtocolError(f"a report for station {r.station} came from "
-                                              f"{frame.get('User-Id') or 'another key'}")
+                if keyed:
+                    sender = msg.get("User-Id")
+                    r = p.decode_report(msg.bytes)
+                    if sender != f"station-{r.station}":
+                        raise RemoteProtocolError(f"a report for station {r.station} came "
+                                                  f"from {sender or 'another key'}")
+                else:
+                    r = p.decode_report(msg)
                 self._on_report(r)
             except RemoteProtocolError as e:
                 self.bad_reports += 1
