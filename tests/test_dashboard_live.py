@@ -33,8 +33,9 @@ def _alarm_kinds(app: DashboardApp) -> list[str]:
     return [row[2] for row in app.alarm_log.rows_text()]
 
 
-def test_lose_key_raises_lost_alarm_and_q_ends_the_ring(tmp_path):
-    with LiveRing(RingConfig(stations=6, runs_dir=str(tmp_path))) as ring:
+@pytest.mark.parametrize("transport", ["ipc", "tcp"])
+def test_lose_key_raises_lost_alarm_and_q_ends_the_ring(tmp_path, transport):
+    with LiveRing(RingConfig(stations=6, transport=transport, runs_dir=str(tmp_path))) as ring:
         ring.start()
         app = DashboardApp(LiveSource(ring.info, ring=ring))
 

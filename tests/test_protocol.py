@@ -23,16 +23,18 @@ from ringemu.live import protocol as p
 DECODERS = (p.decode_report, p.decode_command, p.decode_request)
 
 SAMPLES = [
-    p.Hello(3, 1234, "ipc:///tmp/x/ring-3"),
+    p.Hello(3, 1234, "ipc:///tmp/x/ring-3", "ipc:///tmp/x/cmd-3"),
     p.Linked(0),
     p.Stats(2, 1.5, "idle", {"tokens": 10}, 1, 0, 3, {"lose": 0}),
+    p.Stats(2, 1.5, "idle", {}, refused={"ring": 3, "cmd": 1}, zap_denied=1),
     p.Bye(2, 1.5, "idle", {"tokens": 10}),
     p.EventReport(1, FaultFired(1, 2.5, "lose", -1, 77)),
     p.EventReport(4, PurgeDone(4, 3.0, 2)),
     p.EventReport(5, Malformed(5, 3.0, "bad FCS")),
     p.Part(1, LocalSnapshot(7, 1, StationState(Mode.AWAITING, 0, 1, (3, 9), 4.25),
                             {0: [FREE_TOKEN, Frame(0, 2, 5, b"xyz", copied=True), Purge(0, 2)]})),
-    p.Link("ipc:///tmp/x/ring-4"), p.Go(), p.StartSnapshot(12), p.StartPurge(),
+    p.Link("ipc:///tmp/x/ring-4"), p.Link("tcp://127.0.0.1:5000", "k" * 40),
+    p.Go(), p.StartSnapshot(12), p.StartPurge(),
     p.Inject("dup"), p.Send(3, "hello"), p.Send(3, None, 100), p.AskStats(), p.Stop(),
     p.InjectRequest("pause", 3, 0.5, 2.0), p.SnapshotRequest(), p.StatusRequest(),
     p.SummaryRequest(), p.StationExit(2, -9), p.SendRequest(0, 1, "x"), p.StopRequest(),

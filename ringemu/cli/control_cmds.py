@@ -47,7 +47,7 @@ def inject(kind: str, seconds: float | None, station: int | None, which: str | N
         raise click.UsageError("SECONDS is only valid for 'pause'")
     info = find_ring(which)
     try:
-        reply = ControlClient(info.endpoints["control"]).request(
+        reply = ControlClient.for_ring(info).request(
             {"cmd": "inject", "kind": kind, "station": station, "arg": seconds})
     except RingUnreachable as e:
         raise ConfigError(str(e)) from None
@@ -101,7 +101,7 @@ def status(which: str | None, as_json: bool) -> int:
 
     info = find_ring(which)
     try:
-        reply = ControlClient(info.endpoints["control"]).request({"cmd": "status"})
+        reply = ControlClient.for_ring(info).request({"cmd": "status"})
     except RingUnreachable as e:
         raise ConfigError(str(e)) from None
     if as_json:

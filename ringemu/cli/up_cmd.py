@@ -73,7 +73,8 @@ def up(no_dashboard: bool, as_json: bool, **kw) -> int:
 def _json_stream(ring: LiveRing, printed: list[float]) -> None:
     """Print every event as it comes; ``printed[0]`` keeps the time of the last one."""
     assert ring.info is not None
-    for event in follow(ring.info.endpoints["events"], str(ring.run_dir / "events.jsonl")):
+    for event in follow(ring.info.endpoints["events"], str(ring.run_dir / "events.jsonl"),
+                        keys=ring.operator_keys):
         ring.poll_children()
         if event is not None:
             click.echo(json.dumps(event, separators=(",", ":")))
@@ -117,6 +118,8 @@ def status_line(s: dict) -> str:
     states = s.get("station_states", {})
     down = [k for k, v in states.items() if v != "alive"]
     extra = f" | not alive: {', '.join(down)}" if down else ""
+    if s.get("refused"):
+        extra += f" | {s['refused']} connections refused"
     return (f"[{s.get('up_s', 0):7.1f} s] snapshots {s.get('snapshots', 0)} "
             f"(last {s.get('last_verdict')}) | {s.get('hop_rate', 0):,.0f} hops/s | "
             f"alarms: {alarms}{extra}")

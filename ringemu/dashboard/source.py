@@ -69,7 +69,7 @@ class LiveSource(Source):
         self.poll_every = poll_every
         self._polling = ring is not None
         self.label = f"ring {info.run_id} ({info.stations} stations)"
-        self.control = ControlClient(info.endpoints["control"])
+        self.control = ControlClient.for_ring(info)
         self._closing = threading.Event()
         self._running = threading.Event()
         self._done = threading.Event()
@@ -80,7 +80,7 @@ class LiveSource(Source):
         self._running.set()
         stop = lambda: cancelled() or self._closing.is_set()  # noqa: E731
         # the socket lives and dies in this thread: ZeroMQ sockets are not thread-safe
-        stream = EventStream(self.info.endpoints["events"])
+        stream = EventStream.for_ring(self.info)
         try:
             self._seed()
             next_poll = time.monotonic()

@@ -2,7 +2,8 @@
 
 Used by ``ringemu inject``/``down``/``run``, the launcher and the dashboard. Each request uses a
 fresh REQ socket with a timeout, so a monitor that died or hangs yields a clear error, never a
-client stuck forever.
+client stuck forever. A tcp ring admits only the holder of its operator key: ``for_ring`` finds
+it in ``keys.json`` next to the ring's ``ring.json`` (``operator_keys``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 import zmq
 
 from ringemu.errors import ConfigError, RingemuError
-from ringemu.live.paths import event_from, read_events
+from ringemu.live.keys import ClientKeys, RunKeys
+from ringemu.live.paths import RingInfo, event_from, read_events
 from ringemu.live.sockets import connect
 
 
@@ -22,15 +24,35 @@ class RingUnreachable(RingemuError):
     """The ring's monitor did not answer."""
 
 
+def operator_keys(info: RingInfo) -> ClientKeys | None:
+    """The operator's keys of a tcp ring (from its runtime folder); None for an ipc ring."""
+    if not any(str(e).startswith("tcp://") for e in info.endpoints.values()):
+        return None
+    return RunKeys.load(Path(info.runtime_dir)).for_operator()
+
+
+def _connect(sock: zmq.Socket, endpoint: str, keys: ClientKeys | None) -> None:
+    if keys is None:
+        connect(sock, endpoint)
+    else:
+        connect(sock, endpoint, keys.own, keys.monitor)
+
+
 class ControlClient:
-    def __init__(self, endpoint: str, ctx: zmq.Context | None = None) -> None:
+    def __init__(self, endpoint: str, ctx: zmq.Context | None = None,
+                 keys: ClientKeys | None = None) -> None:
         self.endpoint = endpoint
         self.ctx = ctx or zmq.Context.instance()
+        self.keys = keys
+
+    @classmethod
+    def for_ring(cls, info: RingInfo) -> ControlClient:
+        return cls(info.endpoints["control"], keys=operator_keys(info))
 
     def request(self, cmd: dict, timeout: float = 3.0) -> dict:
         sock = self.ctx.socket(zmq.REQ)
         try:
-            connect(sock, self.endpoint)
+            _connect(sock, self.endpoint, self.keys)
             sock.send(json.dumps(cmd).encode())
             if not sock.poll(int(timeout * 1000)):
                 raise RingUnreachable(f"the ring's monitor did not answer {cmd.get('cmd')!r} "
@@ -46,12 +68,17 @@ class ControlClient:
 class EventStream:
     """A subscription to the monitor's published events (one JSON object per message)."""
 
-    def __init__(self, endpoint: str, ctx: zmq.Context | None = None) -> None:
+    def __init__(self, endpoint: str, ctx: zmq.Context | None = None,
+                 keys: ClientKeys | None = None) -> None:
         self.ctx = ctx or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.SUB)
         self.sock.rcvhwm = 100_000
         self.sock.setsockopt(zmq.SUBSCRIBE, b"")
-        connect(self.sock, endpoint)
+        _connect(self.sock, endpoint, keys)
+
+    @classmethod
+    def for_ring(cls, info: RingInfo) -> EventStream:
+        return cls(info.endpoints["events"], keys=operator_keys(info))
 
     def get(self, timeout: float) -> dict | None:
         """The next event, or None when none arrives within ``timeout`` seconds."""
@@ -74,7 +101,8 @@ class EventStream:
         self.sock.close(linger=0)
 
 
-def follow(events_endpoint: str, events_file: str, poll: float = 0.25):
+def follow(events_endpoint: str, events_file: str, poll: float = 0.25,
+           keys: ClientKeys | None = None):
     """Every event of a ring from its start, then live: a generator of event dicts.
 
     A subscription only sees what is published after it joins, so this first joins, waits
@@ -83,7 +111,7 @@ def follow(events_endpoint: str, events_file: str, poll: float = 0.25):
     ones the file already gave. Yields None every ``poll`` seconds when nothing happens, so the
     caller can do its own periodic work.
     """
-    stream = EventStream(events_endpoint)
+    stream = EventStream(events_endpoint, keys=keys)
     try:
         first = None
         deadline = time.monotonic() + 2.0

@@ -7,6 +7,10 @@ an exception, or a crashed monitor. It is a context manager; use it with ``with`
 
 Forking happens before this process creates any ZeroMQ context (forking a live context is
 unsafe); only afterwards does it open its own control client.
+
+Over tcp it makes the run's CURVE keys first (``ringemu.live.keys``): each child gets its part
+in memory, the tools find them in ``keys.json`` in the 0700 runtime folder. The launcher writes
+``ring.json`` there right after forking; the monitor takes the pids it may signal from it.
 """
 
 from __future__ import annotations
@@ -23,12 +27,18 @@ from pathlib import Path
 from ringemu.errors import ConfigError, RingemuError
 from ringemu.live import monitor as monitor_mod
 from ringemu.live.client import ControlClient, EventStream, RingUnreachable
-from ringemu.live.paths import RingInfo, new_run_id, proc_start_time, runs_root, runtime_root
+from ringemu.live.keys import RunKeys
+from ringemu.live.paths import (RingInfo, ensure_runtime_root, new_run_id, proc_start_time,
+                                runs_root, runtime_root)
 from ringemu.live.procutil import end_groups, fork_child, reap
 from ringemu.params import RingParams
 from stations import station as station_mod
 
 log = logging.getLogger(__name__)
+
+
+IPC_PATH_MAX = 107
+"""The longest ipc socket path the kernel takes (``sockaddr_un.sun_path`` less its NUL)."""
 
 
 class LaunchError(RingemuError):
@@ -67,6 +77,7 @@ class LiveRing:
         self.run_dir = self.runs / self.run_id
         self.runtime_dir = runtime_root() / self.run_id
         self.records: list[dict] = []
+        self.keys: RunKeys | None = None
         self.info: RingInfo | None = None
         self.client: ControlClient | None = None
         self.started = time.monotonic()
@@ -86,17 +97,26 @@ class LiveRing:
     def start(self, timeout: float | None = None) -> RingInfo:
         """Launch and wait until the ring is up (first token issued)."""
         cfg = self.cfg
+        longest = self.runtime_dir / f"ring-{cfg.stations - 1}"
+        if cfg.transport == "ipc" and len(str(longest)) > IPC_PATH_MAX:
+            raise ConfigError(f"ipc socket paths under {self.runtime_dir.parent} would be too "
+                              f"long ({len(str(longest))} > {IPC_PATH_MAX} characters); set "
+                              "RINGEMU_RUNTIME to a shorter folder")
+        ensure_runtime_root()
         try:
             self.run_dir.mkdir(parents=True, exist_ok=False)
             (self.run_dir / "stations").mkdir()
-            self.runtime_dir.mkdir(parents=True, exist_ok=False, mode=0o700)
-            os.chmod(self.runtime_dir.parent, 0o700)
+            self.runtime_dir.mkdir(exist_ok=False, mode=0o700)
+            os.chmod(self.runtime_dir, 0o700)  # just made by us
         except OSError as e:
             raise ConfigError(f"cannot create run folders: {e}") from None
         self._link_latest()
         (self.run_dir / "config.json").write_text(json.dumps(
             {"run_id": self.run_id, **asdict(cfg), **cfg.to_json(),
              "launcher_pid": os.getpid()}, indent=1))
+        if cfg.transport == "tcp":
+            self.keys = RunKeys.generate(cfg.stations)
+            self.keys.save(self.runtime_dir)
         gc.freeze()  # children share the launcher's objects instead of copying them on first GC
         endpoints = self._fork_monitor()
         self._fork_stations(endpoints["report"])
@@ -107,7 +127,7 @@ class LiveRing:
             processes=self.records, started=time.time(),
         )
         self.info.save()
-        self.client = ControlClient(endpoints["control"])
+        self.client = ControlClient(endpoints["control"], keys=self.operator_keys)
         self._wait_up(timeout if timeout is not None else 10.0 + 0.05 * cfg.stations)
         return self.info
 
@@ -127,6 +147,7 @@ class LiveRing:
         mcfg = monitor_mod.MonitorConfig(
             params=cfg.ring_params(), runtime_dir=str(self.runtime_dir),
             run_dir=str(self.run_dir),
+            keys=None if self.keys is None else self.keys.for_monitor(),
         )
         read_fd, write_fd = os.pipe()
         log_file = str(self.run_dir / "monitor.log")
@@ -158,6 +179,7 @@ class LiveRing:
                 runtime_dir=str(self.runtime_dir), cpu=station_cpu,
                 capture=str(self.runtime_dir / f"capture-{i}.pcap") if cfg.capture else None,
                 log_file=str(self.run_dir / "stations" / f"station-{i}.log"),
+                keys=None if self.keys is None else self.keys.for_station(i),
             )
             rec = fork_child(lambda scfg=scfg: station_mod.run(scfg), scfg.log_file)
             self.records.append({"role": "station", "index": i, **rec})
@@ -196,9 +218,14 @@ class LiveRing:
             raise LaunchError("ring not started")
         return self.client.request(cmd, timeout)
 
+    @property
+    def operator_keys(self):
+        """The tools' keys for this ring (None over ipc)."""
+        return None if self.keys is None else self.keys.for_operator()
+
     def events(self) -> EventStream:
         assert self.info is not None
-        return EventStream(self.info.endpoints["events"])
+        return EventStream(self.info.endpoints["events"], keys=self.operator_keys)
 
     def poll_children(self) -> list[tuple[int, int]]:
         """Reap stations that exited and tell the monitor; returns [(station, status)]."""

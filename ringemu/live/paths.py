@@ -2,10 +2,15 @@
 
 Two places per ring:
 
-- the *runtime folder* ``<runtime>/<run id>/`` (``$RINGEMU_RUNTIME`` or ``/tmp/ringemu-<uid>``):
-  the ``ipc://`` sockets (short paths, as ipc needs) and ``ring.json``, which says how to reach
-  the ring (endpoints) and which processes it is made of (pid, process group, start time).
-  ``ringemu inject``/``down``/``dashboard`` find the newest running ring here.
+- the *runtime folder* ``<parent>/ringemu-<uid>/<run id>/`` (``<parent>`` is
+  ``$RINGEMU_RUNTIME``, default ``/tmp``): the ``ipc://`` sockets (short paths, as ipc needs),
+  ``ring.json``, which says how to reach the ring (endpoints) and which processes it is made of
+  (pid, process group, start time), and on tcp ``keys.json``, the run's CURVE keys.
+  ``ringemu inject``/``down``/``dashboard`` find the newest running ring here. Everything in it
+  is trusted (the monitor signals the pids ``ring.json`` records), so ``ringemu-<uid>`` must be
+  ours and 0700: ringemu makes it so when it creates it, and refuses one that is not, rather
+  than change the mode of a folder it did not make (``$RINGEMU_RUNTIME=/tmp`` must never lock
+  /tmp for everyone).
 - the *run folder* ``<runs>/<run id>/`` (``--runs-dir``, ``$RINGEMU_RUNS``, default ``./runs``):
   what stays after the ring is gone: ``config.json``, ``events.jsonl``, one log per process,
   ``capture.pcap`` when asked for, ``summary.json`` for headless runs; ``<runs>/latest`` links to
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +30,41 @@ from ringemu.errors import ConfigError
 
 
 def runtime_root() -> Path:
-    env = os.environ.get("RINGEMU_RUNTIME")
-    return Path(env) if env else Path(f"/tmp/ringemu-{os.getuid()}")
+    """``<parent>/ringemu-<uid>``, checked if it exists (it may not: no ring ran yet)."""
+    root = Path(os.environ.get("RINGEMU_RUNTIME") or "/tmp") / f"ringemu-{os.getuid()}"
+    if os.path.lexists(root):
+        _check_private(root)
+    return root
+
+
+def ensure_runtime_root() -> Path:
+    """``runtime_root()``, created 0700 if missing (its parent too, like ``mkdir -p``)."""
+    root = runtime_root()
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700)
+    except FileExistsError:
+        _check_private(root)  # made by someone else meanwhile: check it like any other
+    except OSError as e:
+        raise ConfigError(f"cannot create the runtime folder {root}: {e}") from None
+    else:
+        os.chmod(root, 0o700)  # ours, just made: the umask must not widen or narrow it
+    return root
+
+
+def _check_private(root: Path) -> None:
+    """A runtime folder must be a real directory (not a link), ours, mode 0700."""
+    try:
+        st = os.lstat(root)
+    except OSError as e:
+        raise ConfigError(f"runtime folder {root}: {e.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"runtime folder {root} is not a directory; remove it or set "
+                          "RINGEMU_RUNTIME to another parent folder")
+    mode = stat.S_IMODE(st.st_mode)
+    if st.st_uid != os.getuid() or mode != 0o700:
+        raise ConfigError(f"runtime folder {root} must be yours with mode 0700 (owner uid "
+                          f"{st.st_uid}, mode {mode:04o}); ringemu will not use or change it")
 
 
 def runs_root(explicit: str | None = None) -> Path:

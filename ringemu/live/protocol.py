@@ -10,7 +10,8 @@ Three families, told apart by their key:
 
 - station -> monitor reports (``type``): ``hello``, ``linked``, ``part`` (a finished snapshot
   part), ``event`` (a core ``StationEvent``), ``stats``, ``bye``;
-- monitor -> station commands (``cmd``, on the station's command socket): ``link``, ``go``,
+- monitor -> station commands (``cmd``, on the station's command socket, which admits the
+  monitor alone; a one-octet doorbell on the ring link says one is waiting): ``link``, ``go``,
   ``snapshot``, ``purge``, ``inject``, ``send``, ``stats``, ``stop``;
 - tool -> monitor control requests (``cmd``, on the control socket): ``inject``, ``snapshot``,
   ``status``, ``summary``, ``station_exit``, ``send``, ``stop``, ``ping``, ``interval``; the
@@ -35,6 +36,14 @@ from ringemu.errors import MalformedFrame, RemoteProtocolError
 
 MAX_MESSAGE = 1 << 20
 """Largest side-channel message accepted (a snapshot part of a big ring stays far below)."""
+
+DOORBELL = b"!"
+"""What the monitor sends into a station's ring link after it queued a command on the station's
+command socket: one octet that is neither a frame (frames begin with SD) nor JSON. It carries no
+authority: a station that hears it only looks at its command socket, which admits the monitor
+alone, so a doorbell from anyone else at most makes it look at an empty queue. The ring link
+stays one blocking ``recv`` with no poller on the free-token path, and commands still wake a
+station that waits for the token."""
 
 W = TypeVar("W", bound="Wire")
 
@@ -158,9 +167,15 @@ class Report(Wire):
 
 @dataclass(frozen=True, slots=True)
 class Hello(Report):
+    """A station is up: where its ring link (``endpoint``) and command socket (``cmd``) are.
+
+    ``pid`` is only compared with the pid the launcher recorded in ``ring.json``; the monitor
+    never signals a pid taken from a message."""
+
     tag: ClassVar[str] = "hello"
     pid: int
     endpoint: str
+    cmd: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +193,17 @@ class Stats(Report):
     bad_commands: int = 0
     queue: int = 0
     armed: dict = field(default_factory=dict)
+    refused: dict = field(default_factory=dict)
+    """Connections to the station's sockets refused in the handshake, by socket role."""
+    zap_denied: int = 0
+    """Of those, the ones its ZAP handler said no to (a CURVE key not admitted there)."""
 
     def counter(self, name: str) -> int:
         v = self.stats.get(name, 0)
+        return v if type(v) is int and v >= 0 else 0
+
+    def refused_on(self, role: str) -> int:
+        v = self.refused.get(role, 0)
         return v if type(v) is int and v >= 0 else 0
 
 
@@ -262,8 +285,11 @@ class Command(Wire):
 
 @dataclass(frozen=True, slots=True)
 class Link(Command):
+    """Connect the ring link to ``next``; over tcp ``key`` is that station's public key."""
+
     tag: ClassVar[str] = "link"
     next: str
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,14 @@ follow without slowing the ring (PUB drops for a slow subscriber instead of bloc
 event but the frequent ``stations`` one also goes to the run folder's ``events.jsonl``.
 
 Sockets: ``report`` PULL (stations report here), ``control`` ROUTER (``ringemu inject``, the
-dashboard and the launcher ask here, REQ/REP style JSON), ``events`` PUB, and one PUSH per
-station into that station's ring socket for commands.
+dashboard and the launcher ask here, REQ/REP style JSON), ``events`` PUB, and per station one
+PUSH to its command socket and one into its ring link for the doorbell that says a command is
+waiting. Over tcp each speaks CURVE with the run's keys and admits only its peers
+(``ringemu.live.auth``); a report must come from the key of the station it names.
+
+The monitor signals (kill, pause, resume) only the processes the launcher recorded in
+``ring.json``, checked by kernel start time right before the signal; the pid in a hello is only
+compared with that record.
 
 All times given to the core and written in events are seconds since the monitor started
 (``t``); every process reads the same ``CLOCK_MONOTONIC``, so the times stations report can be
@@ -36,12 +42,14 @@ from ringemu.core.station_events import PurgeDone, StationEvent
 from ringemu.core.verdict import AlarmAction
 from ringemu.errors import RemoteProtocolError
 from ringemu.live import protocol as p
+from ringemu.live.auth import HandshakeWatch, Role, ZapHandler
+from ringemu.live.keys import MonitorKeys
 from ringemu.live.monitor import control
 from ringemu.live.monitor.faults import LiveFaults
 from ringemu.live.monitor.schedule import SnapshotSchedule
-from ringemu.live.monitor.stations import ProcState, StationRecord, StationTable
-from ringemu.live.paths import proc_start_time, same_process
-from ringemu.live.sockets import bind, connect, endpoint_for, send_nowait, start_authenticator
+from ringemu.live.monitor.stations import Launched, ProcState, StationRecord, StationTable
+from ringemu.live.paths import same_process
+from ringemu.live.sockets import bind, connect, endpoint_for, send_nowait
 from ringemu.params import Recovery, RingParams
 from ringemu.summary import summary as run_summary
 
@@ -62,6 +70,8 @@ class MonitorConfig:
     run_dir: str
     publish_interval: float = 0.25
     startup_timeout: float = 0.0
+    keys: MonitorKeys | None = None
+    """The monitor's CURVE keys (tcp only), handed over in memory by the launcher."""
 
     def startup_limit(self) -> float:
         return self.startup_timeout or (10.0 + 0.05 * self.params.stations)
@@ -72,18 +82,29 @@ class MonitorProcess:
         self.cfg = cfg
         params = cfg.params
         self.t0 = time.monotonic()
+        keys = cfg.keys
+        if params.transport == "tcp" and keys is None:
+            raise ValueError("a tcp monitor needs the run's keys")
+        self.keys = keys
+        self.own = keys.own if keys is not None else None
         self.ctx = zmq.Context(1)
-        self.auth = start_authenticator(self.ctx, params.transport)
+        self.auth = ZapHandler(self.ctx, params.transport, *_admitted(keys))
+        self.watch = HandshakeWatch(self.ctx)
         folder = Path(cfg.runtime_dir)
         self.report = self.ctx.socket(zmq.PULL)
         self.control = self.ctx.socket(zmq.ROUTER)
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.sndhwm = 10_000
-        self.endpoints = {
-            "report": bind(self.report, endpoint_for(params.transport, folder, "report")),
-            "control": bind(self.control, endpoint_for(params.transport, folder, "control")),
-            "events": bind(self.pub, endpoint_for(params.transport, folder, "events")),
-        }
+        self.endpoints = {}
+        for role, sock in ((Role.REPORT, self.report), (Role.CONTROL, self.control),
+                           (Role.EVENTS, self.pub)):
+            self.watch.watch(sock, role)
+            self.endpoints[role.value] = bind(
+                sock, endpoint_for(params.transport, folder, role.value), role, self.own)
+        self.launched = Launched(cfg.runtime_dir)
+        self.parked: list[p.Hello] = []
+        """Hellos waiting for the launcher's record of their station (``ring.json``)."""
+        self.hello_mismatch = 0
         self.schedule = SnapshotSchedule(params.snapshot_interval, params.snapshot_deadline,
                                          params.stations)
         self.core = SnapshotMonitor(
@@ -149,12 +170,22 @@ class MonitorProcess:
 
     def _next_wake(self) -> float:
         wakes = [self.schedule.next_at, self.next_publish, self.faults.next_resume()]
+        if self.parked:
+            wakes.append(self.now() + 0.01)
         if self.core.next_deadline is not None:
             wakes.append(self.core.next_deadline)
         wakes.extend(deadline for _, _, deadline in self.pending_summary)
         return min(wakes)
 
     def _timers(self, now: float) -> None:
+        if self.parked:
+            parked, self.parked = self.parked, []
+            for hello in parked:
+                try:
+                    self._on_report(hello)
+                except RemoteProtocolError as e:
+                    self.bad_reports += 1
+                    log.warning("bad report dropped: %s", e)
         if self.phase is Phase.RUNNING and self.schedule.due(now):
             self.begin_snapshot(now)
         if self.core.next_deadline is not None and now >= self.core.next_deadline:
@@ -163,6 +194,7 @@ class MonitorProcess:
         self.faults.resume_due(now)
         if now >= self.next_publish:
             self.next_publish = now + self.cfg.publish_interval
+            self.watch.refused()  # take the socket events as they come (and log refusals)
             if self.phase is Phase.RUNNING:
                 self._publish_stations(now)
                 for s in self.stations.in_state(ProcState.ALIVE, ProcState.PAUSED):
@@ -172,13 +204,22 @@ class MonitorProcess:
 
     # -- reports from stations --------------------------------------------------------------------
     def _drain_reports(self) -> None:
+        keyed = self.keys is not None  # then each message says whose key sent it
         for _ in range(10_000):
             try:
-                data = self.report.recv(zmq.NOBLOCK)
+                msg = self.report.recv(zmq.NOBLOCK, copy=not keyed)
             except zmq.Again:
                 return
             try:
-                self._on_report(p.decode_report(data))
+                if keyed:
+                    sender = msg.get("User-Id")
+                    r = p.decode_report(msg.bytes)
+                    if sender != f"station-{r.station}":
+                        raise RemoteProtocolError(f"a report for station {r.station} came "
+                                                  f"from {sender or 'another key'}")
+                else:
+                    r = p.decode_report(msg)
+                self._on_report(r)
             except RemoteProtocolError as e:
                 self.bad_reports += 1
                 log.warning("bad report dropped: %s", e)
@@ -210,21 +251,35 @@ class MonitorProcess:
         return replace(part, state=replace(part.state, at=part.state.at - self.t0))
 
     def _hello(self, st: StationRecord, r: p.Hello) -> None:
-        st.pid = r.pid
-        st.start_time = proc_start_time(r.pid)
-        st.endpoint = r.endpoint
+        launched = self.launched.get(st.index)
+        if launched is None:  # ring.json not written yet: try again in a moment
+            self.parked.append(r)
+            return
+        if r.pid != launched[0]:
+            self.hello_mismatch += 1
+            log.warning("hello from station %d says pid %d, the launcher started pid %d: "
+                        "the message's pid is ignored", st.index, r.pid, launched[0])
+        if st.state is not ProcState.STARTING:
+            raise RemoteProtocolError(f"a second hello from station {st.index}")
+        st.pid, st.start_time = launched
+        st.endpoint, st.cmd_endpoint = r.endpoint, r.cmd
         st.state = ProcState.ALIVE
+        public = self.keys.stations[st.index] if self.keys is not None else None
         st.cmd = self.ctx.socket(zmq.PUSH)
         st.cmd.sndhwm = 1000
-        connect(st.cmd, st.endpoint)
+        connect(st.cmd, r.cmd, self.own, public)
+        st.bell = self.ctx.socket(zmq.PUSH)
+        st.bell.sndhwm = 1000
+        connect(st.bell, r.endpoint, self.own, public)
         self.history.station_up(self.now(), st.index, st.pid, st.endpoint)
         if self.phase is Phase.STARTING and self.stations.all_said_hello():
             self.phase = Phase.LINKING
             n = len(self.stations)
             for s in self.stations:
-                nxt = self.stations[(s.index + 1) % n].endpoint
+                i = (s.index + 1) % n
+                nxt = self.stations[i].endpoint
                 assert nxt is not None
-                self.command(s, p.Link(nxt))
+                self.command(s, p.Link(nxt, None if self.keys is None else self.keys.stations[i]))
 
     def _go(self) -> None:
         self.phase = Phase.RUNNING
@@ -255,15 +310,21 @@ class MonitorProcess:
 
     # -- commands and signals to stations ---------------------------------------------------------
     def command(self, st: StationRecord, cmd: p.Command) -> bool:
-        if st.cmd is None or st.state is ProcState.DEAD:
+        """Queue ``cmd`` on the station's command socket, then ring its doorbell (in that
+        order: the station may still see the doorbell first, and waits a moment for it)."""
+        if st.cmd is None or st.bell is None or st.state is ProcState.DEAD:
             return False
-        ok = send_nowait(st.cmd, cmd.to_wire())
-        if not ok:
+        if not send_nowait(st.cmd, cmd.to_wire()):
             log.warning("command %s to station %d dropped (queue full)", cmd.tag, st.index)
-        return ok
+            return False
+        if not send_nowait(st.bell, p.DOORBELL):
+            log.warning("doorbell for %s to station %d dropped (queue full); the command "
+                        "waits for the next one", cmd.tag, st.index)
+        return True
 
     def signal(self, st: StationRecord, sig: int) -> bool:
-        """Signal a station process, only if it is still the very process that said hello."""
+        """Signal a station process: the one the launcher recorded, and only while it is still
+        that very process (same kernel start time)."""
         if st.pid is None or not same_process(st.pid, st.start_time):
             return False
         os.kill(st.pid, sig)
@@ -320,7 +381,20 @@ class MonitorProcess:
             "bad_requests": self.bad_requests,
             "malformed": self.stations.total("malformed"),
             "pids": {str(s.index): s.pid for s in self.stations},
+            "station_endpoints": {str(s.index): {"ring": s.endpoint, "cmd": s.cmd_endpoint}
+                                  for s in self.stations},
+            "hello_mismatch": self.hello_mismatch,
+            **self.refusals(),
         }
+
+    def refusals(self) -> dict:
+        """Connections refused in the handshake, the monitor's and the stations' summed, by
+        socket role (``refused_by_socket``), and how many of them ZAP said no to."""
+        by_role = self.stations.refused()
+        for role, n in self.watch.refused().items():
+            by_role[role] = by_role.get(role, 0) + n
+        return {"refused": sum(by_role.values()), "refused_by_socket": by_role,
+                "zap_denied": self.auth.denied_total + self.stations.zap_denied()}
 
     def ask_summary(self, envelope: list[bytes]) -> None:
         """Answer with the summary once every live station sent fresh counters (or soon)."""
@@ -376,8 +450,10 @@ class MonitorProcess:
     def close(self) -> None:
         time.sleep(0.02)  # let queued stop commands and replies leave before linger=0 closes
         for s in self.stations:
-            if s.cmd is not None:
-                s.cmd.close(linger=0)
+            for sock in (s.cmd, s.bell):
+                if sock is not None:
+                    sock.close(linger=0)
+        self.watch.close()
         for sock in (self.report, self.control, self.pub):
             sock.close(linger=0)
         self.auth.stop()
@@ -391,6 +467,17 @@ def machine_load() -> float:
         return os.getloadavg()[0] / max(1, len(os.sched_getaffinity(0)))
     except OSError:
         return 1.0
+
+
+def _admitted(keys: MonitorKeys | None) -> tuple[dict, dict]:
+    """Who the ZAP handler admits: the stations on ``report``, the operator on ``control``
+    and ``events`` (over ipc: the roles, no keys)."""
+    if keys is None:
+        return {Role.REPORT: (), Role.CONTROL: (), Role.EVENTS: ()}, {}
+    names = {k: f"station-{i}" for i, k in enumerate(keys.stations)}
+    names[keys.operator] = "operator"
+    return ({Role.REPORT: keys.stations, Role.CONTROL: (keys.operator,),
+             Role.EVENTS: (keys.operator,)}, names)
 
 
 def run(cfg: MonitorConfig, ready_fd: int | None = None, log_file: str | None = None) -> int:

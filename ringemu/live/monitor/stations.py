@@ -3,18 +3,25 @@
 The monitor's view of a station is the process (alive, paused, dead, exited), not the protocol
 (that is the station's own business, reported in ``Stats``). The table answers the questions the
 rest of the monitor asks: who is down, how many tokens have passed, what to publish.
+
+Which process a station *is* comes from the launcher's record in ``ring.json`` (``Launched``),
+never from a message: the pid a station's hello carries is only compared with it.
 """
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
+from pathlib import Path
 from typing import Iterable
 
 import zmq
 
-from ringemu.live.paths import proc_state, same_process
-
+from ringemu.errors import ConfigError
+from ringemu.live.paths import RingInfo, proc_state, same_process
 from ringemu.live.protocol import Stats
+
+log = logging.getLogger(__name__)
 
 
 class ProcState(StrEnum):
@@ -38,14 +45,20 @@ def process_down(pid: int, start_time: int | None) -> bool:
 class StationRecord:
     """One station process as the monitor sees it."""
 
-    __slots__ = ("index", "pid", "start_time", "endpoint", "cmd", "state", "stats", "stats_at")
+    __slots__ = ("index", "pid", "start_time", "endpoint", "cmd_endpoint", "cmd", "bell",
+                 "state", "stats", "stats_at")
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.pid: int | None = None
+        """The launcher's record of this station's process (with ``start_time``)."""
         self.start_time: int | None = None
         self.endpoint: str | None = None
+        self.cmd_endpoint: str | None = None
         self.cmd: zmq.Socket | None = None
+        """PUSH to the station's command socket."""
+        self.bell: zmq.Socket | None = None
+        """PUSH into the station's ring link, for the doorbell only."""
         self.state = ProcState.STARTING
         self.stats: Stats | None = None
         self.stats_at = 0.0
@@ -106,3 +119,47 @@ class StationTable:
 
     def total(self, counter: str) -> int:
         return sum(s.counter(counter) for s in self.all)
+
+    def refused(self) -> dict[str, int]:
+        """Connections the stations' sockets refused, by socket role."""
+        out: dict[str, int] = {}
+        for s in self.all:
+            if s.stats is not None:
+                for role in s.stats.refused:
+                    out[str(role)] = out.get(str(role), 0) + s.stats.refused_on(role)
+        return out
+
+    def zap_denied(self) -> int:
+        return sum(max(0, s.stats.zap_denied) for s in self.all if s.stats is not None)
+
+
+class Launched:
+    """The station processes the launcher started, as ``ring.json`` in the runtime folder
+    records them: pid and kernel start time by station index.
+
+    The launcher writes ``ring.json`` right after forking, so a station may say hello before
+    it exists; ``get`` re-reads the file while an index is missing. The runtime folder is ours
+    and 0700, so what it says is trusted, unlike anything that comes over a socket.
+    """
+
+    def __init__(self, runtime_dir: str) -> None:
+        self.path = Path(runtime_dir) / "ring.json"
+        self.known: dict[int, tuple[int, int | None]] = {}
+
+    def get(self, index: int) -> tuple[int, int | None] | None:
+        if index not in self.known:
+            self._read()
+        return self.known.get(index)
+
+    def _read(self) -> None:
+        if not self.path.is_file():
+            return
+        try:
+            info = RingInfo.load(self.path)
+        except ConfigError as e:
+            log.warning("%s", e)
+            return
+        for rec in info.processes:
+            if rec.get("role") == "station" and type(rec.get("index")) is int \
+                    and type(rec.get("pid")) is int:
+                self.known[rec["index"]] = (rec["pid"], rec.get("start_time"))
