@@ -16,9 +16,10 @@ a cut when it fired at its station before the cut passed that station: both are 
 station's own clock (``fired_at`` and the state's ``at``), and when both read the same instant,
 on its logical clock (``Station.step``, the inputs it had handled, recorded with the fault and
 with the state), so the comparison is exact; where a record has no step (a kill, a pause)
-either side is allowed when the times are equal. Either side is also allowed for a fault that fired while a
-purge was going round (it may or may not have been absorbed). The truth is therefore an
-interval ``[lo, hi]``; it is a single number whenever no fault sits on such an edge.
+either side is allowed when the times are equal. Either side is also allowed for a fault that
+fired while a purge was going round (it may or may not have been absorbed). The truth is
+therefore an interval ``[lo, hi]``; it is a single number whenever no fault sits on such an
+edge.
 
 The rules
 ---------

@@ -47,6 +47,10 @@ from ringemu.core.station_events import Malformed
 from ringemu.core.traffic import Traffic, visit_probability
 from ringemu.errors import ConfigError, MalformedFrame, RemoteProtocolError
 from ringemu.faults import STATION_FAULTS
+from ringemu.core.payloads import JournalEntry
+from ringemu.core.state import StationState
+from ringemu.core.timers import StationTimers
+from ringemu.frames import link
 from ringemu.frames.codec import SD, MacFrame, decode, encode
 from ringemu.live import protocol as p
 from ringemu.live.auth import HandshakeWatch, Role, ZapHandler
@@ -57,7 +61,7 @@ from ringemu.params import RingParams
 
 log = logging.getLogger("stations.station")
 
-FREE_WIRE = encode(FREE_TOKEN)
+FREE_TOKEN_WIRE = encode(FREE_TOKEN)
 DOORBELL = p.DOORBELL
 DOORBELL_WAIT_MS = 50
 """How long a doorbell waits for its command, which travels on another connection and may
@@ -79,6 +83,8 @@ class StationConfig:
     log_file: str | None = None
     keys: StationKeys | None = None
     """This station's CURVE keys (tcp only); forked stations get them in memory."""
+    journal: str | None = None
+    """The station's payload journal (in its run folder): read back when it restarts."""
 
     @classmethod
     def from_json(cls, text: str) -> StationConfig:
@@ -105,10 +111,22 @@ class StationProcess:
         traffic = (Traffic(cfg.index, params.stations, prob, params.payload_size,
                            random.Random(f"{params.seed}/traffic/{cfg.index}"))
                    if prob > 0 else None)
+        self.journal = None
+        restarted = False
+        if cfg.journal:
+            restarted = Path(cfg.journal).exists()
+            entries = read_journal(Path(cfg.journal)) if restarted else []
+            self.journal = open(cfg.journal, "a", buffering=1)
         self.station = Station(
-            cfg.index, params.stations, active_monitor=(cfg.index == params.active_monitor),
+            cfg.index, params.stations,
+            active_monitor=(cfg.index == params.active_monitor and not restarted),
             traffic=traffic, holding_time=params.holding_time, hold=params.hold,
         )
+        if restarted:
+            self.station.payloads.restore(entries)
+            log.info("station %d restarted from its journal: %d payloads queued",
+                     cfg.index, len(self.station.payloads.queue))
+        self.next_endpoint: str | None = None
         self.running = True
         self.send_dropped = 0
         self.bad_commands = 0
@@ -142,7 +160,7 @@ class StationProcess:
             from ringemu.frames.capture import CaptureWriter
 
             self.capture = CaptureWriter(cfg.capture)
-        self.send = self._make_send()
+        self._set_epoch(0)
 
     # -- the loop ---------------------------------------------------------------------------
     def serve(self) -> None:
@@ -163,13 +181,13 @@ class StationProcess:
         monotonic = time.monotonic
         capture = self.capture
         send = self.send
-        free_wire = FREE_WIRE
+        free_wire = self.free_wire
         pass_free = PASS_FREE
         timed = station.hold > 0
         while self.running:
             try:
                 data = recv(ring_in)
-            except zmq.Again:  # only with a hold timer: the receive timeout is its deadline
+            except zmq.Again:  # the receive timeout is the station's next timer
                 send(station.on_timer(monotonic()))
                 self._arm_timer()
                 continue
@@ -179,7 +197,8 @@ class StationProcess:
                 raise
             now = monotonic()
             msg = FREE_TOKEN if data == free_wire else self.decode(data, now)
-            if msg is None:
+            if msg is None:  # a command may have changed the epoch or the timers
+                free_wire, send = self.free_wire, self.send
                 continue
             if capture is not None:
                 capture.write(msg, time.time())
@@ -200,23 +219,31 @@ class StationProcess:
         validation (dropped, counted; a command sent on the ring link is such octets)."""
         if data == DOORBELL:
             self._doorbell()
+            self._arm_timer()
             return None
-        lead = data[0] if data else -1
         msg = None
-        if lead != SD:
-            self.station.on_malformed("neither a frame nor the doorbell", now)
+        try:
+            epoch, body = link.split(data)
+            if not self.station.admit(epoch, now):
+                return None  # sent before the ring was rebuilt: dropped, counted
+            if not body or body[0] != SD:
+                raise MalformedFrame("no starting delimiter")
+            msg = decode(body)
+        except MalformedFrame as e:
+            self.station.on_malformed(str(e), now)
         else:
-            try:
-                msg = decode(data)
-            except MalformedFrame as e:
-                self.station.on_malformed(str(e), now)
-            else:
-                if type(msg) is MacFrame:
-                    self.station.on_malformed("unexpected MAC frame", now)
-                    msg = None
+            if type(msg) is MacFrame:
+                self.station.on_malformed("unexpected MAC frame", now)
+                msg = None
         if self.station.outbox:
             self._ship()
         return msg
+
+    def _set_epoch(self, epoch: int) -> None:
+        """Frame what is sent from now on with ``epoch``."""
+        self.header = link.header(epoch)
+        self.free_wire = self.header + FREE_TOKEN_WIRE
+        self.send = self._make_send()
 
     def _make_send(self):
         """The one send helper, ``send(out)``: ``out`` downstream, never blocking (a full queue
@@ -224,14 +251,17 @@ class StationProcess:
         ``encode``. A closure over its locals, since every hop calls it; it calls pyzmq's Cython
         ``send`` directly (the Python-level wrapper adds routing-id and group handling that a
         PUSH socket never needs)."""
-        base_send, ring_out, noblock, free_wire = (
-            zmq.backend.Socket.send, self.ring_out, zmq.NOBLOCK, FREE_WIRE)
+        base_send, ring_out, noblock, free_wire, header = (
+            zmq.backend.Socket.send, self.ring_out, zmq.NOBLOCK, self.free_wire, self.header)
         station, again = self.station, zmq.Again
 
         def send(out: tuple) -> None:
+            if station.outbox:
+                self._keep_journal()  # before anything that acknowledges it leaves
             for m in out:
                 try:
-                    base_send(ring_out, free_wire if m is FREE_TOKEN else encode(m), noblock)
+                    base_send(ring_out, free_wire if m is FREE_TOKEN else header + encode(m),
+                              noblock)
                 except again:
                     self.send_dropped += 1
             if station.outbox:
@@ -240,18 +270,20 @@ class StationProcess:
         return send
 
     def _arm_timer(self) -> None:
-        """Make ``recv`` time out at the station's deadline (hold timer), or never."""
-        deadline = self.station.deadline
-        if deadline is None:
+        """Make ``recv`` time out at the station's next timer, or never. While tokens pass
+        the timer moves on with them and ``recv`` returns first; when the ring falls silent
+        the timeout wakes the station to act (suspect, claim, send an AMP)."""
+        due = self.station.next_timer()
+        if due is None or due == float("inf"):
             self.ring_in.rcvtimeo = -1
         else:
-            self.ring_in.rcvtimeo = max(1, int((deadline - time.monotonic()) * 1000) + 1)
+            self.ring_in.rcvtimeo = max(1, int((due - time.monotonic()) * 1000) + 1)
 
     def _stats(self, now: float, cls: type[p.Stats] = p.Stats) -> p.Stats:
         st = self.station
         return cls(self.cfg.index, now, st.mode.value, st.stats.as_dict(), self.send_dropped,
-                   self.bad_commands, len(st.queue), st.armed_faults, self.watch.refused(),
-                   self.auth.denied_total)
+                   self.bad_commands, len(st.payloads.queue), st.armed_faults,
+                   self.watch.refused(), self.auth.denied_total)
 
     # -- commands from the monitor -------------------------------------------------------------
     def _doorbell(self) -> None:
@@ -293,15 +325,20 @@ class StationProcess:
 
     def _cmd_link(self, cmd: p.Link, now: float) -> None:
         connect(self.ring_out, cmd.next, self.own, cmd.key)
+        self.next_endpoint = cmd.next
         self._report(p.Linked(self.cfg.index))
 
     def _cmd_go(self, cmd: p.Go, now: float) -> None:
+        if not self.station.is_active_monitor:
+            raise RemoteProtocolError("go: this station is not the active monitor")
         self.send(self.station.issue_token(now))
 
     def _cmd_snapshot(self, cmd: p.StartSnapshot, now: float) -> None:
         self.send(self.station.start_snapshot(cmd.sid, now))
 
     def _cmd_purge(self, cmd: p.StartPurge, now: float) -> None:
+        if not self.station.is_active_monitor:  # the role moved (an election) meanwhile
+            raise RemoteProtocolError("purge: this station is not the active monitor")
         self.send(self.station.start_purge(now))
 
     def _cmd_inject(self, cmd: p.Inject, now: float) -> None:
@@ -327,12 +364,56 @@ class StationProcess:
     def _cmd_stop(self, cmd: p.Stop, now: float) -> None:
         self.running = False
 
+    def _cmd_timers(self, cmd: p.SetTimers, now: float) -> None:
+        self.station.set_timers(StationTimers(cmd.valid_transmission, cmd.no_token,
+                                              cmd.claim_retry, cmd.too_soon))
+
+    def _cmd_install(self, cmd: p.Install, now: float) -> None:
+        n = self.cfg.params.stations
+        members = frozenset(m for m in cmd.members if type(m) is int and 0 <= m < n)
+        if len(members) != len(cmd.members) or self.cfg.index not in members:
+            raise RemoteProtocolError("install: members are not stations of this ring")
+        if cmd.next != self.next_endpoint:  # the relay closed round a dead or new station
+            if self.next_endpoint is not None:
+                self.ring_out.disconnect(self.next_endpoint)
+            connect(self.ring_out, cmd.next, self.own, cmd.key)
+            self.next_endpoint = cmd.next
+        st = self.station
+        if cmd.restore is None:
+            self.send(st.install(cmd.epoch, cmd.upstream, cmd.downstream, members,
+                                 cmd.active_monitor, now))
+        else:
+            resend = tuple(p.decode_recorded(cmd.resend or []))
+            self.send(st.rollback(cmd.epoch, cmd.upstream, cmd.downstream, members,
+                                  cmd.active_monitor, StationState.from_json(cmd.restore),
+                                  resend, now))
+        self._set_epoch(cmd.epoch)
+        self._report(p.Installed(self.cfg.index, cmd.epoch))
+
+    def _cmd_resume(self, cmd: p.Resume, now: float) -> None:
+        if cmd.epoch != self.station.epoch:
+            raise RemoteProtocolError(f"resume of epoch {cmd.epoch}, not this station's")
+        self.send(self.station.resume(now))
+        self._report(p.Resumed(self.cfg.index, cmd.epoch))
+
     COMMANDS = {p.Link: _cmd_link, p.Go: _cmd_go, p.StartSnapshot: _cmd_snapshot,
                 p.StartPurge: _cmd_purge, p.Inject: _cmd_inject, p.Send: _cmd_send,
-                p.AskStats: _cmd_stats, p.Stop: _cmd_stop}
+                p.AskStats: _cmd_stats, p.Stop: _cmd_stop, p.SetTimers: _cmd_timers,
+                p.Install: _cmd_install, p.Resume: _cmd_resume}
 
     # -- reports ---------------------------------------------------------------------------------
+    def _keep_journal(self) -> None:
+        """Write the outbox's journal entries to the journal file (and take them out)."""
+        box = self.station.outbox
+        entries = [e for e in box if type(e) is JournalEntry]
+        if not entries:
+            return
+        box[:] = [e for e in box if type(e) is not JournalEntry]
+        if self.journal is not None:
+            self.journal.write("".join(json.dumps(e.to_json()) + "\n" for e in entries))
+
     def _ship(self) -> None:
+        self._keep_journal()
         box = self.station.outbox[:]
         self.station.outbox.clear()
         for item in box:
@@ -357,6 +438,8 @@ class StationProcess:
         finally:
             if self.capture is not None:
                 self.capture.close()
+            if self.journal is not None:
+                self.journal.close()
             self.watch.close()
             for s in (self.ring_in, self.cmd, self.ring_out, self.report):
                 s.close(linger=0)
@@ -374,6 +457,18 @@ def _admitted(keys: StationKeys | None) -> tuple[dict, dict]:
     names = {k: f"station-{i}" for i, k in enumerate(keys.stations)}
     names[keys.monitor] = "monitor"
     return {Role.RING: (*keys.stations, keys.monitor), Role.CMD: (keys.monitor,)}, names
+
+
+def read_journal(path: Path) -> list[JournalEntry]:
+    """A station's journal: one JSON list per line; a line cut short by a kill is skipped."""
+    entries = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                entries.append(JournalEntry.from_json(json.loads(line)))
+            except (ValueError, TypeError):
+                log.warning("journal %s: skipped an unreadable line", path)
+    return entries
 
 
 class StopStation(Exception):

@@ -7,6 +7,10 @@ Hypothesis profiles: ``dev`` (default, quick) and ``ci`` (what ``scripts/test`` 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+
+import pytest
 
 from hypothesis import HealthCheck, settings
 
@@ -16,3 +20,13 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture
+def short_runtime(monkeypatch):
+    """A runtime parent folder with a short path (ipc socket paths must stay under 108
+    octets), removed afterwards; set as ``RINGEMU_RUNTIME``."""
+    parent = tempfile.mkdtemp(prefix="rt-", dir="/tmp")
+    monkeypatch.setenv("RINGEMU_RUNTIME", parent)
+    yield parent
+    shutil.rmtree(parent, ignore_errors=True)

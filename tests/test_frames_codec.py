@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from scapy.layers.l2 import LLC, SNAP
 from scapy.packet import Raw
 
-from ringemu.core.messages import BROADCAST, FREE_TOKEN, Frame, Garbled, Marker, Purge, Token
+from ringemu.core.messages import (BROADCAST, FREE_TOKEN, Amp, Claim, Frame, Garbled, Marker,
+                                   Purge, Token)
 from ringemu.errors import MalformedFrame
 from ringemu.frames import codec, layers
 from ringemu.frames.codec import MacFrame
@@ -76,7 +77,11 @@ messages = st.one_of(tokens, st.just(FREE_TOKEN), framed)
 
 
 def canonical(msg: object) -> object:
-    """What ``decode`` gives back: a Ring Purge MacFrame shaped like a core Purge is a Purge."""
+    """What ``decode`` gives back: a Ring Purge MacFrame shaped like a core Purge is a Purge,
+    a Claim Token shaped like a core Claim (broadcast, no subvectors) is a Claim."""
+    if (type(msg) is MacFrame and msg.dst == BROADCAST and msg.dst_class == msg.src_class == 0
+            and not msg.subvectors and msg.vector in (codec.CLAIM_TOKEN, codec.AMP)):
+        return (Claim if msg.vector == codec.CLAIM_TOKEN else Amp)(msg.src)
     if (
         type(msg) is MacFrame
         and msg.vector == codec.RING_PURGE

@@ -26,8 +26,8 @@ pytestmark = pytest.mark.live
 
 
 @pytest.fixture
-def env(tmp_path):
-    return {**os.environ, "RINGEMU_RUNTIME": str(tmp_path / "rt"),
+def env(tmp_path, short_runtime):
+    return {**os.environ, "RINGEMU_RUNTIME": short_runtime,
             "RINGEMU_RUNS": str(tmp_path / "runs")}
 
 

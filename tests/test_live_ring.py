@@ -191,7 +191,8 @@ def test_cli_run_json_summary_and_records(tmp_path):
     assert (runs / "latest").resolve() == run_dir.resolve()
     for name in ("config.json", "events.jsonl", "monitor.log", "summary.json", "capture.pcap"):
         assert (run_dir / name).is_file(), name
-    assert sorted(os.listdir(run_dir / "stations")) == [f"station-{i}.log" for i in range(6)]
+    assert sorted(os.listdir(run_dir / "stations")) == sorted(
+        [f"station-{i}.log" for i in range(6)] + [f"station-{i}.journal" for i in range(6)])
     kinds = {json.loads(line)["event"] for line in (run_dir / "events.jsonl").open()}
     assert {"ring_up", "snapshot", "alarm", "inject", "fault_fired", "ring_down"} <= kinds
     assert (tmp_path / "ring.pcap").stat().st_size > 1000

@@ -10,8 +10,11 @@ checker, reading either file back, finds the same faults detected.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,9 +26,11 @@ from ringemu.live.paths import read_events
 SCENARIO = ["lose@{a}:2", "dup@{b}:3", "kill@{c}:4"]
 ALWAYS = {"ring_starting", "station_up", "ring_up", "first_snapshot", "snapshot", "inject",
           "fault_fired", "alarm", "purge_request", "purge_started", "purge_done",
-          "station_exit", "ring_down"}
+          "station_exit", "membership", "steady", "payload_sent", "payload_delivered",
+          "ring_down"}
 """Kinds this scenario must produce in either shell."""
-TIMING = {"absorbed", "orphan", "stray", "malformed", "resumed", "interval"}
+TIMING = {"absorbed", "orphan", "stray", "malformed", "resumed", "interval", "suspicion",
+          "claim_started", "elected"}
 """Kinds that may or may not occur, depending on where the token happened to be."""
 
 
@@ -44,14 +49,20 @@ def injects(a: float, b: float, c: float) -> list[str]:
 @pytest.fixture(scope="module")
 def both(tmp_path_factory) -> dict[str, list[dict]]:
     tmp = tmp_path_factory.mktemp("shells")
+    runtime = tempfile.mkdtemp(prefix="rt-", dir="/tmp")
     sim_events = tmp / "sim.jsonl"
     p = ringemu("sim", "-n", "6", "-r", "300", "--seed", "5", *injects(60, 150, 250),
                 "--events", str(sim_events), "--json", "-q")
     assert p.returncode in (0, 2), p.stderr
     runs = tmp / "runs"
     env_args = ["--runs-dir", str(runs)]
-    p = ringemu("run", "-n", "6", "-d", "4", "--seed", "5", *injects(1, 2, 3), *env_args,
-                "--json")
+    try:
+        p = subprocess.run([sys.executable, "-m", "ringemu", "run", "-n", "6", "-d", "4",
+                            "--seed", "5", *injects(1, 2, 3), *env_args, "--json"],
+                           capture_output=True, text=True, timeout=180,
+                           env={**os.environ, "RINGEMU_RUNTIME": runtime})
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
     assert p.returncode in (0, 2), p.stderr
     run_dir = Path(json.loads(p.stdout.strip().splitlines()[-1])["run_dir"])
     return {"sim": read_events(sim_events), "live": read_events(run_dir / "events.jsonl")}

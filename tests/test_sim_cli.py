@@ -72,11 +72,18 @@ def test_fault_without_effect_is_unknown_exit_2():
     assert p.returncode == 2
 
 
-def test_fault_after_last_snapshot_is_unobserved_unknown():
-    p = ringemu("sim", "-n", "4", "-r", "20", "--inject", "lose@19.9:1", "--json")
+def test_fault_after_last_snapshot_is_unobserved_unknown_without_a_drain():
+    p = ringemu("sim", "-n", "4", "-r", "20", "--drain", "0", "--load", "0",
+                "--inject", "lose@19.9:1", "--json")
     data = last_json(p.stdout)
     assert data["faults"][0]["outcome"] in ("unobserved", "not-fired")
     assert p.returncode == 2
+
+
+def test_the_drain_lets_a_fault_near_the_end_be_judged():
+    p = ringemu("sim", "-n", "4", "-r", "20", "--inject", "lose@19.9:1", "--json")
+    data = last_json(p.stdout)
+    assert data["faults"][0]["outcome"] == "detected" and p.returncode == 0
 
 
 def test_kill_gives_incomplete_naming_the_station():

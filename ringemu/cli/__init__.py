@@ -35,6 +35,7 @@ def _register() -> None:
     cli.add_command(control_cmds.inject)
     cli.add_command(control_cmds.down)
     cli.add_command(control_cmds.status)
+    cli.add_command(control_cmds.restart)
     cli.add_command(dashboard_cmd.dashboard)
     cli.add_command(run_cmd.run)
     cli.add_command(sim_cmd.sim)

@@ -110,3 +110,24 @@ def status(which: str | None, as_json: bool) -> int:
         click.echo(f"ring {info.run_id} ({info.stations} stations), records in {info.run_dir}")
         click.echo(status_line(reply))
     return 0
+
+
+@click.command()
+@click.argument("station", type=click.IntRange(0, None))
+@RUN_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the monitor's reply as JSON.")
+def restart(station: int, which: str | None, as_json: bool) -> int:
+    """Bring dead station STATION back: the launcher starts its process again (it resumes
+    from its payload journal) and the ring inserts it between its neighbours."""
+    info = find_ring(which)
+    try:
+        reply = ControlClient.for_ring(info).request({"cmd": "restart", "station": station})
+    except RingUnreachable as e:
+        raise ConfigError(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(reply))
+    if not reply.get("ok"):
+        raise ConfigError(f"restart refused: {reply.get('error')}")
+    if not as_json:
+        click.echo(f"station {station} of ring {info.run_id} will be started again")
+    return 0

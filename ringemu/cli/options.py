@@ -88,6 +88,11 @@ def ring_options(live: bool, default_stations: int = 8) -> Callable:
                      show_default=True,
                      help="CPU placement: 'one' puts every station on one CPU, so no hop waits "
                           "for a wake-up on another CPU (see docs/benchmarks.md)."),
+        click.option("--restart/--no-restart", default=False, show_default=True,
+                     help="Start a station whose process died again (from its payload "
+                          "journal) --restart-delay later; it is inserted back into the ring."),
+        click.option("--restart-delay", type=Finite(0, 3600), default=0.5, show_default=True,
+                     metavar="SECONDS", help="How long a dead station stays out with --restart."),
         click.option("--pcap", type=click.Path(dir_okay=False),
                      help="Also capture every frame into this pcap file."),
         click.option("--runs-dir", type=click.Path(file_okay=False),
@@ -114,7 +119,8 @@ def ring_options(live: bool, default_stations: int = 8) -> Callable:
 
 
 SHARED = ("stations", "seed", "load", "payload_size", "recovery", "active_monitor")
-LIVE = ("snapshot_interval", "snapshot_deadline", "transport", "pin", "pcap", "runs_dir")
+LIVE = ("snapshot_interval", "snapshot_deadline", "transport", "pin", "pcap", "runs_dir",
+        "restart", "restart_delay")
 
 
 def build(cls: type[P], kw: dict, **extra: Any) -> P:

@@ -13,13 +13,15 @@ Four kinds of message cross a link:
 - ``Purge``: an 802.5 Ring Purge MAC frame sent by the active monitor to recover the ring.
 - ``Claim``: an 802.5 Claim Token MAC frame: a standby monitor that hears no token and no active
   monitor claims the role; the highest address wins.
+- ``Amp``: an 802.5 Active Monitor Present MAC frame: the active monitor says it is alive while
+  the ring is silent, so the standbys do not claim its role.
 
 ``Garbled`` stands for octets that would fail validation on receipt (bad FCS, bad delimiter):
 the simulator carries it where the live ring carries the damaged bytes, so both shells reach the
 same "drop and count" path.
 
-Tokens and frames are "token units": a snapshot counts them. Markers, purges and claims carry no
-token.
+Tokens and frames are "token units": a snapshot counts them. Markers, purges, claims and AMPs
+carry no token.
 
 Every message is immutable. A station that changes a frame's bits as it repeats it (the A and C
 bits of FS, the M bit of AC) sends a new ``Frame``; so a message a snapshot recorded in transit
@@ -43,6 +45,7 @@ class MessageKind(StrEnum):
     MARKER = "marker"
     PURGE = "purge"
     CLAIM = "claim"
+    AMP = "amp"
     GARBLED = "garbled"
 
 
@@ -124,6 +127,14 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True)
+class Amp:
+    """802.5 Active Monitor Present from the active monitor ``src``."""
+
+    src: int
+    kind = MessageKind.AMP
+
+
+@dataclass(frozen=True, slots=True)
 class Garbled:
     """A message damaged in transit (``reason`` says how); receivers drop it and count it."""
 
@@ -132,7 +143,7 @@ class Garbled:
     kind = MessageKind.GARBLED
 
 
-Message = Token | Frame | Marker | Purge | Claim | Garbled
+Message = Token | Frame | Marker | Purge | Claim | Amp | Garbled
 TOKEN_UNITS = (Token, Frame)
 """The message types a snapshot counts as a token."""
 

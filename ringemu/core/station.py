@@ -52,12 +52,13 @@ and forgets a frame it was awaiting. When the purge returns the monitor releases
 so exactly one token exists afterwards. The active monitor also sets the M bit of frames it
 repeats and treats a frame seen twice as orphaned (removed, then a purge), as 802.5 does.
 
-Standby monitors: every station but the active monitor watches for tokens, frames and purges.
-Silent for its no-token time, it sends a Claim Token with its own address; a station that sees a
-higher claim repeats it and stops claiming, one that sees a lower claim sends its own instead; the
-station whose claim comes back wins, becomes the active monitor, purges the ring and releases
-one token (the 802.5 claim-token process, simplified: ``Elected`` says who won). An active
-monitor that sees a claim takes part like any station.
+Standby monitors: every station but the active monitor watches for tokens, frames, purges and
+the active monitor's AMP (which it sends only while the ring is silent: a passing token says
+as much). Silent for its no-token time, it sends a Claim Token with its own address; a station
+that sees a higher claim repeats it and stops claiming, one that sees a lower claim sends its own
+instead; the station whose claim comes back wins, becomes the active monitor, purges the ring
+and releases one token (the 802.5 claim-token process, simplified: ``Elected`` says who won).
+An active monitor that sees a claim takes part like any station.
 
 Suspicions (``Suspicion`` events) start a snapshot at once: the active monitor suspects a lost
 token when its valid-transmission time passes without one; any station suspects a duplicate when
@@ -77,8 +78,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ringemu.core.messages import (BROADCAST, FREE_TOKEN, Claim, Frame, Garbled, Marker, Purge,
-                                   Token)
+from ringemu.core.messages import (BROADCAST, FREE_TOKEN, Amp, Claim, Frame, Garbled, Marker,
+                                   Purge, Token)
 from ringemu.core.payloads import Payloads
 from ringemu.core.snapshot import SnapshotRecorder
 from ringemu.core.state import Mode, StationState
@@ -147,7 +148,7 @@ class Station:
         "outbox", "payloads", "purge_number", "timers", "claiming", "_claim_at", "_suspected_at",
         "_stats", "_tokens", "_frames", "_recording", "_countdown", "_tx", "_tx_started",
         "_lose", "_dup", "_corrupt", "_armed", "_other", "_last_seen", "_last_unit", "_too_soon",
-        "_resend",
+        "_resend", "_amp_at",
         "_max_pending",
     )
 
@@ -207,6 +208,7 @@ class Station:
         self._last_unit = float("-inf")  # when the last token or frame came
         self._too_soon = 0.0  # the too-soon gap (0: off), kept here for the hot path
         self._resend: tuple = _EMPTY
+        self._amp_at = float("-inf")
 
     # -- the hot path -----------------------------------------------------------------------
     def on_receive(self, msg: Token | Frame | Marker | Purge | Claim, now: float) -> tuple:
@@ -283,6 +285,8 @@ class Station:
             return self._on_purge(msg, now)
         if t is Claim:
             return self._on_claim(msg, now)
+        if t is Amp:
+            return _EMPTY if msg.src == self.index else (msg,)  # its own AMP went round
         raise LocalProtocolError(f"station {self.index} cannot receive {msg!r}")
 
     def admit(self, epoch: int, now: float) -> bool:
@@ -311,8 +315,9 @@ class Station:
         if self.is_active_monitor:
             if self._suspected_at < seen:  # not yet suspected in this silence
                 watch = seen + t.valid_transmission
-            else:
-                watch = self._suspected_at + REPEAT_SUSPICION * t.valid_transmission
+            else:  # the next AMP, or the next suspicion
+                watch = min(max(seen, self._amp_at) + t.valid_transmission,
+                            self._suspected_at + REPEAT_SUSPICION * t.valid_transmission)
         elif self.claiming:
             watch = self._claim_at + t.claim_retry
         else:
@@ -338,6 +343,9 @@ class Station:
                     self._suspected_at < seen
                     or now - self._suspected_at >= REPEAT_SUSPICION * t.valid_transmission):
                 self._suspect(f"no token for {silent * 1000:.1f} ms", now)
+            if silent >= t.valid_transmission and now - self._amp_at >= t.valid_transmission:
+                self._amp_at = now  # a silent ring: tell the standbys the monitor is alive
+                out = out + (Amp(self.index),)
         elif self.claiming:
             if now - self._claim_at >= t.claim_retry:
                 out = out + self._claim(now)

@@ -98,6 +98,13 @@ class Supervisor:
         self.next_snapshot = now + seconds if seconds > 0 else float("inf")
         self.history.interval(now, seconds)
 
+    def guess_rotation(self, rotation: float) -> None:
+        """Before the ring's rotation is measured: scale the deadlines on a guess (stations
+        keep no timers until it is measured: a wrong guess would make them suspect all)."""
+        if self.rotation is None:
+            self.snapshots.down_after = (DOWN_AFTER_ROTATIONS * rotation
+                                         + 2 * self.control_latency)
+
     def measured_rotation(self, rotation: float) -> list[Order]:
         """The ring turns in ``rotation`` seconds now: scale the deadlines and, when it moved
         by a quarter or more, every station's timers."""
@@ -158,7 +165,8 @@ class Supervisor:
             orders += self._handle(self.snapshots.on_purge_done(ev.number, now, ev.station), now)
             if self.ring.purge_done(ev.station):
                 self.history.steady(now, self.ring.current.epoch)
-                orders += self.begin(now)  # the rebuilt ring: count it at once
+            if not self.snapshots.busy:
+                orders += self.begin(now)  # the purged or rebuilt ring: count it at once
         elif t is Elected:
             self.ring.elected(ev.station)
             self.snapshots.set_active_monitor(ev.station)

@@ -21,8 +21,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from ringemu.core.messages import (BROADCAST, FREE_TOKEN, Claim, Frame, Garbled, Marker, Purge,
-                                   Token)
+from ringemu.core.messages import (BROADCAST, FREE_TOKEN, Amp, Claim, Frame, Garbled, Marker,
+                                   Purge, Token)
 from ringemu.errors import MalformedFrame
 
 # Delimiters. J and K are Differential Manchester code violations with no octet value of their
@@ -215,6 +215,10 @@ def _claim_frame(c: Claim) -> MacFrame:
     return MacFrame(BROADCAST, c.src, CLAIM_TOKEN)
 
 
+def _amp_frame(a: Amp) -> MacFrame:
+    return MacFrame(BROADCAST, a.src, AMP)
+
+
 def _garble(wire: bytes) -> bytes:
     """Damage encoded octets so that ``decode`` rejects them: a token loses its ED, a frame
     gets the complement of its right FCS (idempotent, so a garbled garble stays garbled)."""
@@ -245,6 +249,8 @@ def encode(msg: Token | Frame | Marker | Purge | Garbled | MacFrame) -> bytes:
             return _encode_mac(_purge_frame(msg))
         if t is Claim:
             return _encode_mac(_claim_frame(msg))
+        if t is Amp:
+            return _encode_mac(_amp_frame(msg))
         if t is MacFrame:
             return _encode_mac(msg)
         if t is Garbled:
@@ -274,7 +280,7 @@ def capture_record(msg: object) -> bytes | None:
 # -- decode ------------------------------------------------------------------------------------
 
 
-def decode(data: bytes) -> Token | Frame | Marker | Purge | Claim | MacFrame:
+def decode(data: bytes) -> Token | Frame | Marker | Purge | Claim | Amp | MacFrame:
     """The message ``data`` encodes; ``MalformedFrame`` (and nothing else) for any octets that
     ``encode`` cannot produce. The free token returns the ``FREE_TOKEN`` singleton."""
     n = len(data)
@@ -364,7 +370,7 @@ def _decode_llc(data: bytes, n: int, ac: int, fs: int, src: int, dst: int) -> Fr
 
 def _decode_mac(
     data: bytes, n: int, ac: int, fc: int, fs: int, src: int, dst: int
-) -> MacFrame | Purge | Claim:
+) -> MacFrame | Purge | Claim | Amp:
     end = n - 6  # INFO ends where the FCS starts
     if end - _INFO < 4:
         raise MalformedFrame("MAC major vector truncated")
@@ -392,6 +398,9 @@ def _decode_mac(
         and len(subvectors[0][1]) == 4
     ):
         return Purge(src, _U32.unpack(subvectors[0][1])[0])
-    if vector == CLAIM_TOKEN and dst == BROADCAST and classes == 0 and not subvectors:
-        return Claim(src)
+    if dst == BROADCAST and classes == 0 and not subvectors:
+        if vector == CLAIM_TOKEN:
+            return Claim(src)
+        if vector == AMP:
+            return Amp(src)
     return MacFrame(dst, src, vector, tuple(subvectors), classes >> 4, classes & 0x0F)

@@ -52,8 +52,9 @@ from scapy.fields import (
 from scapy.layers.l2 import LLC, SNAP
 from scapy.packet import Packet, Raw, bind_layers
 
-from ringemu.core.messages import BROADCAST, Claim, Frame, Garbled, Marker, Purge, Token
+from ringemu.core.messages import BROADCAST, Amp, Claim, Frame, Garbled, Marker, Purge, Token
 from ringemu.frames.codec import (
+    AMP,
     BEACON,
     CLAIM_TOKEN,
     ED,
@@ -267,6 +268,8 @@ def _parts(msg: object) -> tuple[dict, int, Packet]:
         return _mac_parts(BROADCAST, msg.origin, RING_PURGE, number)
     if t is Claim:
         return _mac_parts(BROADCAST, msg.src, CLAIM_TOKEN, [])
+    if t is Amp:
+        return _mac_parts(BROADCAST, msg.src, AMP, [])
     if t is MacFrame:
         return _mac_parts(
             msg.dst, msg.src, msg.vector, msg.subvectors, msg.dst_class, msg.src_class

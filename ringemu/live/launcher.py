@@ -31,7 +31,7 @@ from ringemu.live.keys import RunKeys
 from ringemu.live.paths import (RingInfo, ensure_runtime_root, new_run_id, proc_start_time,
                                 runs_root, runtime_root)
 from ringemu.live.procutil import end_groups, fork_child, reap
-from ringemu.params import RingParams
+from ringemu.params import RingParams, check_finite
 from stations import station as station_mod
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ class RingConfig(RingParams):
     pcap: str | None = None
     """Capture every frame; the merged capture goes to the run folder and to this path."""
     runs_dir: str | None = None
+    restart: bool = False
+    """Start a station whose process died again, ``restart_delay`` seconds later."""
+    restart_delay: float = 0.5
 
     @property
     def capture(self) -> bool:
@@ -64,6 +67,7 @@ class RingConfig(RingParams):
         super().validate()
         if self.pin not in ("none", "one"):
             raise ConfigError("--pin must be none or one")
+        check_finite("--restart-delay", self.restart_delay, 0.0, 3600.0)
 
 
 class LiveRing:
@@ -83,6 +87,9 @@ class LiveRing:
         self.started = time.monotonic()
         self.up_s: float | None = None
         self.exits: dict[int, int] = {}
+        self.restarts_due: dict[int, float] = {}
+        """Stations to start again, and when."""
+        self.report_endpoint = ""
         self.captured = 0
         self._stopped = False
 
@@ -97,7 +104,9 @@ class LiveRing:
     def start(self, timeout: float | None = None) -> RingInfo:
         """Launch and wait until the ring is up (first token issued)."""
         cfg = self.cfg
-        longest = self.runtime_dir / f"ring-{cfg.stations - 1}"
+        names = ("control", "report", "events", f"ring-{cfg.stations - 1}",
+                 f"cmd-{cfg.stations - 1}")
+        longest = max((self.runtime_dir / n for n in names), key=lambda q: len(str(q)))
         if cfg.transport == "ipc" and len(str(longest)) > IPC_PATH_MAX:
             raise ConfigError(f"ipc socket paths under {self.runtime_dir.parent} would be too "
                               f"long ({len(str(longest))} > {IPC_PATH_MAX} characters); set "
@@ -168,21 +177,47 @@ class LiveRing:
         return json.loads(line)
 
     def _fork_stations(self, report_endpoint: str) -> None:
-        cfg = self.cfg
-        if cfg.capture:
+        if self.cfg.capture:
             import ringemu.frames.capture  # noqa: F401  - load scapy once, before forking
-        station_cpu = min(os.sched_getaffinity(0)) if cfg.pin == "one" else None
-        params = cfg.ring_params()
-        for i in range(cfg.stations):
-            scfg = station_mod.StationConfig(
-                index=i, params=params, monitor=report_endpoint,
-                runtime_dir=str(self.runtime_dir), cpu=station_cpu,
-                capture=str(self.runtime_dir / f"capture-{i}.pcap") if cfg.capture else None,
-                log_file=str(self.run_dir / "stations" / f"station-{i}.log"),
-                keys=None if self.keys is None else self.keys.for_station(i),
-            )
-            rec = fork_child(lambda scfg=scfg: station_mod.run(scfg), scfg.log_file)
-            self.records.append({"role": "station", "index": i, **rec})
+        self.report_endpoint = report_endpoint
+        for i in range(self.cfg.stations):
+            self._fork_station(i)
+
+    def _fork_station(self, i: int) -> dict:
+        """Start station ``i``'s process (again, for a restart: it resumes from its journal)
+        and record it."""
+        cfg = self.cfg
+        incarnation = sum(1 for r in self.records if r.get("index") == i)
+        capture = None
+        if cfg.capture:
+            capture = str(self.runtime_dir / f"capture-{i}"
+                          f"{'' if not incarnation else f'-{incarnation}'}.pcap")
+        scfg = station_mod.StationConfig(
+            index=i, params=cfg.ring_params(), monitor=self.report_endpoint,
+            runtime_dir=str(self.runtime_dir),
+            cpu=min(os.sched_getaffinity(0)) if cfg.pin == "one" else None,
+            capture=capture, log_file=str(self.run_dir / "stations" / f"station-{i}.log"),
+            keys=None if self.keys is None else self.keys.for_station(i),
+            journal=str(self.run_dir / "stations" / f"station-{i}.journal"),
+        )
+        rec = {"role": "station", "index": i,
+               **fork_child(lambda: station_mod.run(scfg), scfg.log_file)}
+        self.records.append(rec)
+        return rec
+
+    def restart(self, i: int) -> bool:
+        """Start dead station ``i`` again (its last process has exited); True when started.
+        The new process is recorded in ``ring.json`` before it can say hello, so the monitor
+        knows its pid from the launcher, never from the station."""
+        latest = [r for r in self.records if r.get("index") == i and r["role"] == "station"]
+        if self._stopped or not latest or latest[-1].get("exit") is None:
+            return False
+        self._fork_station(i)
+        if self.info is not None:
+            self.info.processes = self.records
+            self.info.save()
+        log.info("station %d started again", i)
+        return True
 
     def _wait_up(self, timeout: float) -> None:
         assert self.client is not None
@@ -228,10 +263,12 @@ class LiveRing:
         return EventStream(self.info.endpoints["events"], keys=self.operator_keys)
 
     def poll_children(self) -> list[tuple[int, int]]:
-        """Reap stations that exited and tell the monitor; returns [(station, status)]."""
+        """Reap stations that exited and tell the monitor; start again those due (``--restart``,
+        or ``ringemu restart``); returns [(station, status)] of the exits."""
         self._check_monitor()
         gone = []
-        for r in self.records:
+        now = time.monotonic()
+        for r in list(self.records):
             if r["role"] != "station" or r.get("exit") is not None:
                 continue
             status = reap(r["pid"])
@@ -239,11 +276,24 @@ class LiveRing:
                 r["exit"] = status
                 self.exits[r["index"]] = status
                 gone.append((r["index"], status))
+                if self.cfg.restart:
+                    self.restarts_due[r["index"]] = now + self.cfg.restart_delay
                 try:
                     self.request({"cmd": "station_exit", "station": r["index"],
                                   "status": status}, timeout=1.0)
                 except RingUnreachable:
                     pass
+        try:
+            asked = self.request({"cmd": "restarts"}, timeout=1.0).get("stations") or []
+        except RingUnreachable:
+            asked = []
+        for i in asked:
+            if type(i) is int:
+                self.restarts_due.setdefault(i, now)
+        for i, at in list(self.restarts_due.items()):
+            if now >= at:
+                del self.restarts_due[i]
+                self.restart(i)
         return gone
 
     def _check_monitor(self) -> None:

@@ -28,7 +28,7 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
-from ringemu.core.messages import Frame, Purge, Token
+from ringemu.core.messages import Amp, Claim, Frame, Purge, Token
 from ringemu.core.snapshot import LocalSnapshot
 from ringemu.core.state import StationState, wire_int
 from ringemu.core.station_events import StationEvent, station_event_from_json
@@ -245,7 +245,6 @@ class Part(Report):
 
     @classmethod
     def from_json(cls, d: dict) -> Part:
-        from ringemu.frames.codec import decode
 
         station = wire_int(d.get("station"), "station", 0)
         channels_in = d.get("channels")
@@ -253,14 +252,7 @@ class Part(Report):
             raise RemoteProtocolError("part: channels must be an object")
         channels: dict[int, list] = {}
         for k, msgs in channels_in.items():
-            if not isinstance(msgs, list) or len(msgs) > 100_000:
-                raise RemoteProtocolError("part: a channel must be a list")
-            try:
-                recorded = [decode(bytes.fromhex(m)) for m in msgs]
-            except (TypeError, ValueError, MalformedFrame) as e:
-                raise RemoteProtocolError(f"part: bad recorded message: {e}"[:200]) from None
-            if any(type(m) not in (Token, Frame, Purge) for m in recorded):
-                raise RemoteProtocolError("part: only tokens, frames and purges are recorded")
+            recorded = decode_recorded(msgs)
             try:
                 channels[int(k)] = recorded
             except ValueError:
@@ -270,7 +262,42 @@ class Part(Report):
         return cls(station, LocalSnapshot(sid, station, state, channels))
 
 
-REPORTS = _family(Hello, Linked, Stats, Bye, EventReport, Part)
+@dataclass(frozen=True, slots=True)
+class Installed(Report):
+    """The station took ring epoch ``epoch`` (an ``Install``)."""
+
+    tag: ClassVar[str] = "installed"
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed(Report):
+    """After a rollback the station sent again what was in transit (a ``Resume``)."""
+
+    tag: ClassVar[str] = "resumed"
+    epoch: int
+
+
+RECORDED = (Token, Frame, Purge, Claim, Amp)
+"""What a snapshot records in transit: every ring message but a marker."""
+
+
+def decode_recorded(msgs: object) -> list:
+    """Recorded ring messages from their octets in hex; RemoteProtocolError otherwise."""
+    from ringemu.frames.codec import decode
+
+    if not isinstance(msgs, list) or len(msgs) > 100_000:
+        raise RemoteProtocolError("recorded messages must be a list")
+    try:
+        recorded = [decode(bytes.fromhex(m)) for m in msgs]
+    except (TypeError, ValueError, MalformedFrame) as e:
+        raise RemoteProtocolError(f"bad recorded message: {e}"[:200]) from None
+    if any(type(m) not in RECORDED for m in recorded):
+        raise RemoteProtocolError("only tokens, frames, purges, claims and AMPs are recorded")
+    return recorded
+
+
+REPORTS = _family(Hello, Linked, Stats, Bye, EventReport, Part, Installed, Resumed)
 
 
 def decode_report(data: bytes) -> Report:
@@ -332,7 +359,43 @@ class Stop(Command):
     tag: ClassVar[str] = "stop"
 
 
-COMMANDS = _family(Link, Go, StartSnapshot, StartPurge, Inject, Send, AskStats, Stop)
+@dataclass(frozen=True, slots=True)
+class SetTimers(Command):
+    """The station's timers, scaled to the measured rotation (``StationTimers``), seconds."""
+
+    tag: ClassVar[str] = "timers"
+    valid_transmission: float
+    no_token: float
+    claim_retry: float
+    too_soon: float
+
+
+@dataclass(frozen=True, slots=True)
+class Install(Command):
+    """Take part in ring epoch ``epoch`` between ``upstream`` and ``downstream`` (whose ring link
+    is ``next``, ``key`` its public key over tcp). For a rollback, ``restore`` is the state to
+    take again and ``resend`` the 802.5 octets (hex) to send again on ``Resume``."""
+
+    tag: ClassVar[str] = "install"
+    epoch: int
+    upstream: int
+    downstream: int
+    members: list
+    active_monitor: bool
+    next: str
+    key: str | None = None
+    restore: dict | None = None
+    resend: list | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resume(Command):
+    tag: ClassVar[str] = "resume"
+    epoch: int
+
+
+COMMANDS = _family(Link, Go, StartSnapshot, StartPurge, Inject, Send, AskStats, Stop,
+                   SetTimers, Install, Resume)
 
 
 def decode_command(data: bytes) -> Command:
@@ -402,8 +465,24 @@ class IntervalRequest(Request):
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class RestartRequest(Request):
+    """Bring dead station ``station`` back (the launcher starts its process again)."""
+
+    tag: ClassVar[str] = "restart"
+    station: int
+
+
+@dataclass(frozen=True, slots=True)
+class RestartsRequest(Request):
+    """The launcher asks which stations it should start again."""
+
+    tag: ClassVar[str] = "restarts"
+
+
 REQUESTS = _family(InjectRequest, SnapshotRequest, StatusRequest, SummaryRequest, StationExit,
-                   SendRequest, StopRequest, Ping, IntervalRequest)
+                   SendRequest, StopRequest, Ping, IntervalRequest, RestartRequest,
+                   RestartsRequest)
 
 
 def decode_request(data: bytes) -> Request:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from ringemu.live import protocol as p
-from ringemu.live.monitor.stations import ProcState
 
 if TYPE_CHECKING:
     from ringemu.live.monitor.process import MonitorProcess
@@ -36,9 +35,12 @@ def inject(m: MonitorProcess, req: p.InjectRequest, envelope: list[bytes]) -> di
 def snapshot(m: MonitorProcess, req: p.SnapshotRequest, envelope: list[bytes]) -> dict:
     if not m.running_ring():
         return p.reply(False, "ring is not up yet")
-    if req.station is not None and m.stations.get(req.station) is None:
-        return p.reply(False, f"no station {req.station}")
-    return p.reply(sid=m.begin_snapshot(m.now(), req.station))
+    if req.station is not None and req.station not in m.supervisor.ring.members:
+        return p.reply(False, f"station {req.station} is not in the ring")
+    sid = m.begin_snapshot(m.now(), req.station)
+    if sid is None:
+        return p.reply(False, "the ring is being rebuilt or recovered; try again in a moment")
+    return p.reply(sid=sid)
 
 
 @handles(p.StatusRequest)
@@ -57,8 +59,8 @@ def station_exit(m: MonitorProcess, req: p.StationExit, envelope: list[bytes]) -
     st = m.stations.get(req.station)
     if st is None:
         return p.reply(False, f"no station {req.station}")
-    st.state = ProcState.DEAD
     m.history.station_exit(m.now(), st.index, req.status, st.pid)
+    m.station_dead(st)
     return p.reply()
 
 
@@ -90,6 +92,17 @@ def interval(m: MonitorProcess, req: p.IntervalRequest, envelope: list[bytes]) -
     m.schedule.set_interval(req.seconds, m.now())
     m.history.interval(m.now(), req.seconds)
     return p.reply(seconds=req.seconds)
+
+
+@handles(p.RestartRequest)
+def restart(m: MonitorProcess, req: p.RestartRequest, envelope: list[bytes]) -> dict:
+    why = m.want_restart(req.station)
+    return p.reply(False, why) if why else p.reply(station=req.station)
+
+
+@handles(p.RestartsRequest)
+def restarts(m: MonitorProcess, req: p.RestartsRequest, envelope: list[bytes]) -> dict:
+    return p.reply(stations=sorted(m.restart_wanted))
 
 
 def handle(m: MonitorProcess, data: bytes, envelope: list[bytes]) -> dict | None:

@@ -57,9 +57,9 @@ class LiveFaults:
         elif kind == FaultKind.KILL:
             if not m.signal(st, signal.SIGKILL):
                 return p.reply(False, f"station {station} is not running")
-            st.state = ProcState.DEAD
             record = m.history.inject(now, kind, station, arg, at)
             m.history.process_fault_fired(record, now)
+            m.station_dead(st)
         else:
             if not m.signal(st, signal.SIGSTOP):
                 return p.reply(False, f"station {station} is not running")
@@ -67,6 +67,7 @@ class LiveFaults:
             self.resumes[station] = now + (arg or 1.0)
             record = m.history.inject(now, kind, station, arg, at)
             m.history.process_fault_fired(record, now)
+            m.carry_out(m.supervisor.station_down(station, now, dead=False))
         return p.reply(fault_id=record.fault_id, kind=kind.value, station=station)
 
     def next_resume(self) -> float:
@@ -79,3 +80,4 @@ class LiveFaults:
             if st.state is ProcState.PAUSED and self.m.signal(st, signal.SIGCONT):
                 st.state = ProcState.ALIVE
                 self.m.history.resumed(now, index)
+                self.m.carry_out(self.m.supervisor.station_up(index, now))

@@ -1,10 +1,12 @@
-"""The snapshot monitor process: the core ``SnapshotMonitor`` and ``RunHistory`` over ZeroMQ.
+"""The snapshot monitor process: the core ``Supervisor`` and ``RunHistory`` over ZeroMQ.
 
-It brings the ring up (hello, link, go), starts a snapshot every interval, collects the parts,
-turns verdicts into alarms and purges (all decided by the core), injects faults on request,
-and publishes the run history as a stream of JSON events that any number of dashboards can
-follow without slowing the ring (PUB drops for a slow subscriber instead of blocking). Every
-event but the frequent ``stations`` one also goes to the run folder's ``events.jsonl``.
+It brings the ring up (hello, link, go), then carries out what the supervisor decides (the same
+object the simulator drives): snapshots, verdicts, alarms, purges, rollbacks, bypassing a dead
+station and inserting a restarted one. It injects faults on request, watches its connections to
+the stations so that a dead one is known within milliseconds (``linkwatch``), and publishes the
+run history as a stream of JSON events that any number of dashboards can follow without slowing
+the ring (PUB drops for a slow subscriber instead of blocking). Every event but the frequent
+``stations`` one also goes to the run folder's ``events.jsonl``.
 
 Sockets: ``report`` PULL (stations report here), ``control`` ROUTER (``ringemu inject``, the
 dashboard and the launcher ask here, REQ/REP style JSON), ``events`` PUB, and per station one
@@ -36,24 +38,34 @@ import zmq
 
 from ringemu.checker import judge
 from ringemu.core.history import RunHistory
-from ringemu.core.monitor import PurgeRequest, SnapshotMonitor
+from ringemu.core.membership import Install, Resume
 from ringemu.core.snapshot import LocalSnapshot
-from ringemu.core.station_events import PurgeDone, StationEvent
+from ringemu.core.station_events import StationEvent
+from ringemu.core.supervisor import Order, SetTimers, StartPurge, StartSnapshot, Supervisor
 from ringemu.core.verdict import AlarmAction
+from ringemu.frames.codec import encode
 from ringemu.errors import RemoteProtocolError
 from ringemu.live import protocol as p
 from ringemu.live.auth import HandshakeWatch, Role, ZapHandler
 from ringemu.live.keys import MonitorKeys
 from ringemu.live.monitor import control
 from ringemu.live.monitor.faults import LiveFaults
-from ringemu.live.monitor.schedule import SnapshotSchedule
-from ringemu.live.monitor.stations import Launched, ProcState, StationRecord, StationTable
+from ringemu.live.monitor.linkwatch import LinkWatch
+from ringemu.live.monitor.schedule import deadline_floor
+from ringemu.live.monitor.stations import (Launched, ProcState, StationRecord, StationTable,
+                                           process_down)
 from ringemu.live.paths import same_process
 from ringemu.live.sockets import bind, connect, endpoint_for, send_nowait
-from ringemu.params import Recovery, RingParams
+from ringemu.params import RingParams
 from ringemu.summary import summary as run_summary
 
 log = logging.getLogger("ringemu.monitor")
+
+
+CONTROL_LATENCY = 0.001
+"""A command's way to a station and its report's way back, as the supervisor assumes."""
+TIMER_FLOOR = 0.005
+"""The least any station timer may be: a live process can be held back that long for nothing."""
 
 
 class Phase(StrEnum):
@@ -105,16 +117,18 @@ class MonitorProcess:
         self.parked: list[p.Hello] = []
         """Hellos waiting for the launcher's record of their station (``ring.json``)."""
         self.hello_mismatch = 0
-        self.schedule = SnapshotSchedule(params.snapshot_interval, params.snapshot_deadline,
-                                         params.stations)
-        self.core = SnapshotMonitor(
-            range(params.stations), active_monitor=params.active_monitor,
-            recovery=params.recovery == Recovery.PURGE,
-            min_deadline=self.schedule.deadline_floor(None),
-        )
         self.stations = StationTable(params.stations)
         self.events_file = open(Path(cfg.run_dir) / "events.jsonl", "a", buffering=1)
         self.history = RunHistory(self._record)
+        self.supervisor = Supervisor(
+            self.history, stations=params.stations, active_monitor=params.active_monitor,
+            recovery=params.recovery, interval=params.snapshot_interval,
+            min_deadline=deadline_floor(params.snapshot_deadline, params.stations, None),
+            control_latency=CONTROL_LATENCY, timer_floor=TIMER_FLOOR)
+        self.core = self.supervisor.snapshots
+        self.links = LinkWatch(self.ctx)
+        self.restart_wanted: set[int] = set()
+        """Dead stations the launcher should start again (``ringemu restart``)."""
         self.faults = LiveFaults(self, params.seed)
         self.phase = Phase.STARTING
         self.running = True
@@ -147,6 +161,7 @@ class MonitorProcess:
         poller = zmq.Poller()
         poller.register(self.report, zmq.POLLIN)
         poller.register(self.control, zmq.POLLIN)
+        poller.register(self.links.socket, zmq.POLLIN)
         self.history.ring_starting(self.now(), self.cfg.params.stations, self.endpoints)
         startup_deadline = self.cfg.startup_limit()
         while self.running:
@@ -160,6 +175,9 @@ class MonitorProcess:
                 self._drain_reports()
             if self.control in ready:
                 self._drain_control()
+            if self.links.socket in ready:
+                for k in self.links.take():
+                    self.check_down(k)
             now = self.now()
             if self.phase is not Phase.RUNNING and now >= startup_deadline:
                 missing = [s.index for s in self.stations.in_state(ProcState.STARTING)]
@@ -169,11 +187,11 @@ class MonitorProcess:
             self._timers(now)
 
     def _next_wake(self) -> float:
-        wakes = [self.schedule.next_at, self.next_publish, self.faults.next_resume()]
+        wakes = [self.next_publish, self.faults.next_resume()]
+        if self.phase is Phase.RUNNING:
+            wakes.append(self.supervisor.next_wake())
         if self.parked:
             wakes.append(self.now() + 0.01)
-        if self.core.next_deadline is not None:
-            wakes.append(self.core.next_deadline)
         wakes.extend(deadline for _, _, deadline in self.pending_summary)
         return min(wakes)
 
@@ -186,11 +204,13 @@ class MonitorProcess:
                 except RemoteProtocolError as e:
                     self.bad_reports += 1
                     log.warning("bad report dropped: %s", e)
-        if self.phase is Phase.RUNNING and self.schedule.due(now):
-            self.begin_snapshot(now)
-        if self.core.next_deadline is not None and now >= self.core.next_deadline:
-            down = self.stations.down(self.core.silent())
-            self._core_events(self.core.poll(now, down, machine_load()), now)
+        if self.phase is Phase.RUNNING:
+            down: set[int] = set()
+            if self.core.next_deadline is not None and now >= self.core.next_deadline:
+                down = self.stations.down(self.core.silent())
+                for k in down:
+                    self.check_down(k)
+            self.carry_out(self.supervisor.tick(now, down, machine_load()))
         self.faults.resume_due(now)
         if now >= self.next_publish:
             self.next_publish = now + self.cfg.publish_interval
@@ -231,7 +251,11 @@ class MonitorProcess:
         now = self.now()
         t = type(r)
         if t is p.Part:
-            self._core_events(self.core.on_report(self._to_monitor_clock(r.part), now), now)
+            self.carry_out(self.supervisor.part(self._to_monitor_clock(r.part), now))
+        elif t is p.Installed:
+            self.carry_out(self.supervisor.installed(st.index, r.epoch, now))  # type: ignore
+        elif t is p.Resumed:
+            self.carry_out(self.supervisor.resumed(st.index, r.epoch, now))  # type: ignore
         elif t is p.Stats or t is p.Bye:
             st.stats = r  # type: ignore[assignment]
             st.stats_at = now
@@ -251,27 +275,38 @@ class MonitorProcess:
         return replace(part, state=replace(part.state, at=part.state.at - self.t0))
 
     def _hello(self, st: StationRecord, r: p.Hello) -> None:
-        launched = self.launched.get(st.index)
-        if launched is None:  # ring.json not written yet: try again in a moment
-            self.parked.append(r)
+        restarted = st.state in (ProcState.DEAD, ProcState.EXITED)
+        launched = self.launched.get(st.index, fresh=restarted)
+        if launched is None or (restarted and launched[0] == st.pid):
+            self.parked.append(r)  # ring.json not written yet: try again in a moment
             return
         if r.pid != launched[0]:
             self.hello_mismatch += 1
             log.warning("hello from station %d says pid %d, the launcher started pid %d: "
                         "the message's pid is ignored", st.index, r.pid, launched[0])
-        if st.state is not ProcState.STARTING:
+        if st.state is not ProcState.STARTING and not restarted:
             raise RemoteProtocolError(f"a second hello from station {st.index}")
         st.pid, st.start_time = launched
         st.endpoint, st.cmd_endpoint = r.endpoint, r.cmd
         st.state = ProcState.ALIVE
+        if restarted:
+            st.new_process()
         public = self.keys.stations[st.index] if self.keys is not None else None
+        for old in (st.cmd, st.bell):
+            if old is not None:
+                old.close(linger=0)
         st.cmd = self.ctx.socket(zmq.PUSH)
         st.cmd.sndhwm = 1000
         connect(st.cmd, r.cmd, self.own, public)
+        self.links.add(st.cmd, st.index)
         st.bell = self.ctx.socket(zmq.PUSH)
         st.bell.sndhwm = 1000
         connect(st.bell, r.endpoint, self.own, public)
         self.history.station_up(self.now(), st.index, st.pid, st.endpoint)
+        if restarted:
+            self.restart_wanted.discard(st.index)
+            self.carry_out(self.supervisor.station_up(st.index, self.now()))
+            return
         if self.phase is Phase.STARTING and self.stations.all_said_hello():
             self.phase = Phase.LINKING
             n = len(self.stations)
@@ -284,29 +319,67 @@ class MonitorProcess:
     def _go(self) -> None:
         self.phase = Phase.RUNNING
         now = self.now()
+        n = len(self.stations)
+        self.supervisor.guess_rotation(0.002 * n)  # until the hop rate is measured
         self.command(self.stations[self.cfg.params.active_monitor], p.Go())
         self.history.ring_up(now, [s.pid for s in self.stations])
-        self.schedule.start(now)
+        self.carry_out(self.supervisor.ring_up(now))
         self.next_publish = now
 
     def _station_event(self, ev: StationEvent) -> None:
         ev = replace(ev, t=ev.t - self.t0)
-        self.history.station_event(ev)
-        if type(ev) is PurgeDone:
-            now = self.now()
-            self._core_events(self.core.on_purge_done(ev.number, now), now)
+        self.carry_out(self.supervisor.station_event(ev, self.now()))
 
-    # -- snapshots --------------------------------------------------------------------------------
-    def begin_snapshot(self, now: float, initiator: int | None = None) -> int:
-        sid, initiator = self.core.begin(now, initiator)
-        self.command(self.stations[initiator], p.StartSnapshot(sid))
-        return sid
+    # -- what the supervisor decides --------------------------------------------------------------
+    def carry_out(self, orders: list[Order]) -> None:
+        for o in orders:
+            st = self.stations[o.station]
+            c = o.command
+            kind = type(c)
+            if kind is StartSnapshot:
+                self.command(st, p.StartSnapshot(c.sid))
+            elif kind is StartPurge:
+                self.command(st, p.StartPurge())
+            elif kind is SetTimers:
+                t = c.timers
+                self.command(st, p.SetTimers(t.valid_transmission, t.no_token, t.claim_retry,
+                                             t.too_soon))
+            elif kind is Install:
+                self.command(st, self._install(c))
+            elif kind is Resume:
+                self.command(st, p.Resume(c.epoch))
 
-    def _core_events(self, events: list, now: float) -> None:
-        for ev in events:
-            self.history.monitor_event(ev)
-            if type(ev) is PurgeRequest:
-                self.command(self.stations[ev.station], p.StartPurge())
+    def _install(self, c: Install) -> p.Install:
+        nxt = self.stations[c.downstream]
+        assert nxt.endpoint is not None
+        key = None if self.keys is None else self.keys.stations[c.downstream]
+        return p.Install(c.epoch, c.upstream, c.downstream, sorted(c.members),
+                         c.active_monitor, nxt.endpoint, key,
+                         None if c.restore is None else c.restore.to_json(),
+                         None if c.restore is None else [encode(m).hex() for m in c.resend])
+
+    def begin_snapshot(self, now: float, initiator: int | None = None) -> int | None:
+        orders = self.supervisor.begin(now, initiator)
+        self.carry_out(orders)
+        return orders[0].command.sid if orders else None  # type: ignore[union-attr]
+
+    def check_down(self, k: int) -> None:
+        """Station ``k`` may be down: ask the kernel, and tell the supervisor if it is dead
+        (it will be bypassed) or stopped by someone else."""
+        st = self.stations.get(k)
+        if st is None or st.pid is None or self.phase is not Phase.RUNNING:
+            return
+        if st.state in (ProcState.DEAD, ProcState.PAUSED):
+            return
+        if not same_process(st.pid, st.start_time) or process_down(st.pid, st.start_time):
+            if not same_process(st.pid, st.start_time) or _zombie(st.pid):
+                self.station_dead(st)
+
+    def station_dead(self, st: StationRecord) -> None:
+        if st.state is ProcState.DEAD:
+            return
+        st.state = ProcState.DEAD
+        self.carry_out(self.supervisor.station_down(st.index, self.now(), dead=True))
 
     # -- commands and signals to stations ---------------------------------------------------------
     def command(self, st: StationRecord, cmd: p.Command) -> bool:
@@ -321,6 +394,17 @@ class MonitorProcess:
             log.warning("doorbell for %s to station %d dropped (queue full); the command "
                         "waits for the next one", cmd.tag, st.index)
         return True
+
+    def want_restart(self, k: int) -> str | None:
+        """Ask the launcher to start dead station ``k`` again; the reason when it cannot be."""
+        st = self.stations.get(k)
+        if st is None:
+            return f"no station {k}"
+        if st.state not in (ProcState.DEAD, ProcState.EXITED):
+            return f"station {k} is {st.state}, not dead"
+        self.restart_wanted.add(k)
+        self.history.restart(self.now(), k)
+        return None
 
     def signal(self, st: StationRecord, sig: int) -> bool:
         """Signal a station process: the one the launcher recorded, and only while it is still
@@ -356,7 +440,10 @@ class MonitorProcess:
         if self.last_passes is not None and now > self.last_passes[0]:
             self.hop_rate = (passes - self.last_passes[1]) / (now - self.last_passes[0])
             if self.hop_rate > 0:
-                self.core.min_deadline = self.schedule.deadline_floor(self.hop_rate)
+                members = len(self.supervisor.ring.members)
+                self.core.min_deadline = deadline_floor(
+                    self.cfg.params.snapshot_deadline, members, self.hop_rate)
+                self.carry_out(self.supervisor.measured_rotation(members / self.hop_rate))
         self.last_passes = (now, passes)
         self._publish_only({
             "event": "stations", "t": round(now, 6),
@@ -377,6 +464,11 @@ class MonitorProcess:
             "token_passes": self.stations.token_passes(),
             "hop_rate": round(self.hop_rate, 1),
             "station_states": {str(s.index): s.state.value for s in self.stations},
+            "epoch": self.supervisor.ring.current.epoch,
+            "members": list(self.supervisor.ring.members),
+            "bypassed": sorted(self.supervisor.ring.bypassed),
+            "active_monitor": self.supervisor.ring.current.active_monitor,
+            "ring_phase": self.supervisor.ring.phase.value,
             "bad_reports": self.bad_reports,
             "bad_requests": self.bad_requests,
             "malformed": self.stations.total("malformed"),
@@ -454,11 +546,18 @@ class MonitorProcess:
                 if sock is not None:
                     sock.close(linger=0)
         self.watch.close()
+        self.links.close()
         for sock in (self.report, self.control, self.pub):
             sock.close(linger=0)
         self.auth.stop()
         self.ctx.term()
         self.events_file.close()
+
+
+def _zombie(pid: int) -> bool:
+    from ringemu.live.paths import proc_state
+
+    return proc_state(pid) in (None, "Z", "X")
 
 
 def machine_load() -> float:

@@ -46,7 +46,7 @@ class StationRecord:
     """One station process as the monitor sees it."""
 
     __slots__ = ("index", "pid", "start_time", "endpoint", "cmd_endpoint", "cmd", "bell",
-                 "state", "stats", "stats_at")
+                 "state", "stats", "stats_at", "carried")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -62,9 +62,18 @@ class StationRecord:
         self.state = ProcState.STARTING
         self.stats: Stats | None = None
         self.stats_at = 0.0
+        self.carried: dict[str, int] = {}
+        """Counters of the station's earlier processes (a restarted one counts from zero)."""
 
     def counter(self, name: str) -> int:
-        return 0 if self.stats is None else self.stats.counter(name)
+        return self.carried.get(name, 0) + (0 if self.stats is None else self.stats.counter(name))
+
+    def new_process(self) -> None:
+        """The station was started again: keep what the old process counted."""
+        if self.stats is not None:
+            for name in self.stats.stats:
+                self.carried[name] = self.carried.get(name, 0) + self.stats.counter(name)
+        self.stats, self.stats_at = None, 0.0
 
     def row(self) -> dict:
         """This station in the published ``stations`` event."""
@@ -146,8 +155,10 @@ class Launched:
         self.path = Path(runtime_dir) / "ring.json"
         self.known: dict[int, tuple[int, int | None]] = {}
 
-    def get(self, index: int) -> tuple[int, int | None] | None:
-        if index not in self.known:
+    def get(self, index: int, fresh: bool = False) -> tuple[int, int | None] | None:
+        """The record of station ``index``; ``fresh`` reads the file again (a restarted
+        station has a new record)."""
+        if fresh or index not in self.known:
             self._read()
         return self.known.get(index)
 
