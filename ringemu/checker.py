@@ -179,12 +179,14 @@ class Truth:
         base: PurgeSpan | RollbackSpan | None = None
         for p in self.purges:
             c = self.h.cut_at(r.snapshot_id, p.station)
-            if c is None:
-                return None
+            if c is None:  # a former active monitor, out of the ring now: the clocks agree
+                c = r.started
             assert p.done is not None
-            if p.done < c:
+            # at one instant the station's state decides: a cut that is not RECOVERING did
+            # not find it purging, so a purge ending then was done, one starting then was not
+            if p.done <= c:
                 base = p
-            elif p.started <= c:
+            elif p.started < c:
                 return None  # the active monitor was purging at its cut
         for b in self.rollbacks:  # the ring is never snapshotted while it rolls back
             assert b.done is not None

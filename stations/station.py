@@ -381,7 +381,7 @@ class StationProcess:
         st = self.station
         if cmd.restore is None:
             self.send(st.install(cmd.epoch, cmd.upstream, cmd.downstream, members,
-                                 cmd.active_monitor, now))
+                                 cmd.active_monitor, now, cmd.monitor_present))
         else:
             resend = tuple(p.decode_recorded(cmd.resend or []))
             self.send(st.rollback(cmd.epoch, cmd.upstream, cmd.downstream, members,

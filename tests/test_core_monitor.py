@@ -13,19 +13,21 @@ OK, LOST, DUPLICATE = Verdict.OK, Verdict.LOST, Verdict.DUPLICATE
 INCOMPLETE, RECOVERING = Verdict.INCOMPLETE, Verdict.RECOVERING
 
 
-def part(sid, node, tokens=0, channel=(), mode="idle", purges=0, upstream=None):
-    state = StationState(Mode(mode), tokens, purges)
+def part(sid, node, tokens=0, channel=(), mode="idle", purges=0, upstream=None, at=0.0):
+    state = StationState(Mode(mode), tokens, purges, at=at)
     return LocalSnapshot(sid, node, state, {upstream if upstream is not None else node - 1:
                                             list(channel)})
 
 
-def complete(mon, sid, n, holder=None, in_transit=(), **kw):
-    """Feed every station's part; station 0 records ``in_transit`` on its channel."""
+def complete(mon, sid, n, holder=None, in_transit=(), at=None, **kw):
+    """Feed every station's part (each recorded at ``at``, default 1 + sid); station 0 records
+    ``in_transit`` on its channel."""
     events = []
+    when = 1.0 + sid if at is None else at
     for node in range(n):
         chan = in_transit if node == 0 else ()
         events += mon.on_report(
-            part(sid, node, 1 if node == holder else 0, chan, upstream=(node - 1) % n,
+            part(sid, node, 1 if node == holder else 0, chan, upstream=(node - 1) % n, at=when,
                  **(kw if node == 0 else {})), 1.0 + sid)
     return events
 
@@ -165,9 +167,9 @@ def test_purge_requested_once_until_done_then_verdicts_during_purge_are_not_alar
 
 def test_cut_older_than_last_purge_is_stale():
     mon = SnapshotMonitor(range(3), recovery=True)
-    mon.on_purge_done(2, 0.0)
+    mon.on_purge_done(2, 0.5, at=0.5)
     sid, _ = mon.begin(0.0)
-    ev = complete(mon, sid, 3, purges=1)  # the active monitor had done only one purge
+    ev = complete(mon, sid, 3, at=0.4)  # the cut passed the active monitor before that purge
     (r,) = results(ev)
     assert r.stale and r.verdict == LOST
     assert alarms(ev) == [] and not any(isinstance(e, PurgeRequest) for e in ev)

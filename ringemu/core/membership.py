@@ -78,6 +78,8 @@ class Install:
     downstream: int
     members: frozenset[int]
     active_monitor: bool
+    monitor_present: bool = True
+    """False when the ring has no active monitor now: the standbys elect one at once."""
     restore: StationState | None = None
     """For a rollback: the state the station takes again."""
     resend: tuple = ()
@@ -174,7 +176,8 @@ class RingManager:
         self._rollback = False
         self._waiting = set(m.members)
         members = frozenset(m.members)
-        return [Install(k, m.epoch, *m.neighbours(k), members, k == m.active_monitor)
+        present = m.active_monitor is not None
+        return [Install(k, m.epoch, *m.neighbours(k), members, k == m.active_monitor, present)
                 for k in m.members]
 
     # -- progress -------------------------------------------------------------------------------

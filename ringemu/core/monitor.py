@@ -122,8 +122,9 @@ class SnapshotMonitor:
         self._next_sid = 0
         self._next_initiator = 0
         self._recent: deque[float] = deque(maxlen=16)
-        self._purges_done: dict[int, int] = {}
-        """The highest purge number each active monitor completed, in this epoch."""
+        self._purge_done_at: dict[int, float] = {}
+        """When each active monitor last completed a purge, on its own clock: a cut that
+        passed it before then is stale."""
         self._purge_asked: float | None = None
 
     # -- scheduling ---------------------------------------------------------------------------
@@ -138,7 +139,7 @@ class SnapshotMonitor:
         self._pending.clear()
         self.last_good, self.last_good_id = {}, None
         self._purge_asked = None
-        self._purges_done.clear()
+        self._purge_done_at.clear()
 
     def set_active_monitor(self, station: int) -> None:
         self.active_monitor = station
@@ -228,17 +229,36 @@ class SnapshotMonitor:
         """Stations some overdue snapshot still waits for (what the shell should check)."""
         return {s for p in self._pending.values() for s in self.stations if s not in p.parts}
 
+    def fail_pending(self, station: int, now: float) -> list[MonitorEvent]:
+        """Station ``station`` died: no snapshot of a ring it is in can complete any more (its
+        markers die with it). Every snapshot under way is concluded INCOMPLETE at once, naming
+        it; with none under way, one is opened and concluded so (the snapshot the monitor would
+        take next could not complete either), so the death is always named by a verdict."""
+        if station not in self._position:
+            return []
+        if not self._pending:
+            sid = self._next_sid
+            self._next_sid += 1
+            self._pending[sid] = _Pending(sid, station, now, now)
+        events: list[MonitorEvent] = []
+        for sid in list(self._pending):
+            pending = self._pending.pop(sid)
+            events.extend(self._incomplete(pending, now, {station}, suspect=station))
+        return events
+
     def grace(self, load: float = 1.0) -> float:
         """The extra time a late snapshot of live stations gets: its deadline again, scaled up
         by the machine's load."""
         return self.deadline() * max(1.0, min(load, 8.0))
 
-    def on_purge_done(self, number: int, now: float, station: int | None = None
-                      ) -> list[MonitorEvent]:
-        """Active monitor ``station`` (default: the current one) finished purge ``number``."""
+    def on_purge_done(self, number: int, now: float, station: int | None = None,
+                      at: float | None = None) -> list[MonitorEvent]:
+        """Active monitor ``station`` (default: the current one) finished purge ``number`` at
+        ``at`` on its own clock (default: ``now``)."""
         am = self.active_monitor if station is None else station
         if am is not None:
-            self._purges_done[am] = max(self._purges_done.get(am, 0), number)
+            done = now if at is None else at
+            self._purge_done_at[am] = max(self._purge_done_at.get(am, done), done)
         self._purge_asked = None
         return []
 
@@ -250,7 +270,7 @@ class SnapshotMonitor:
         am_state = states.get(self.active_monitor)
         purging = any(s.mode is Mode.PURGING for s in states.values())
         stale = (not purging and am_state is not None
-                 and am_state.purges < self._purges_done.get(self.active_monitor, 0))
+                 and am_state.at < self._purge_done_at.get(self.active_monitor, float("-inf")))
         verdict = Verdict.RECOVERING if purging else verdict_for(count.total)
         result = SnapshotResult(
             pending.sid, pending.initiator, pending.started, now, verdict, count.total,
@@ -262,12 +282,14 @@ class SnapshotMonitor:
             self.last_good, self.last_good_id = dict(pending.parts), pending.sid
         return self._conclude(result, now)
 
-    def _incomplete(self, pending: _Pending, now: float, down: set[int]) -> list[MonitorEvent]:
+    def _incomplete(self, pending: _Pending, now: float, down: set[int],
+                    suspect: int | None = None) -> list[MonitorEvent]:
         order = self._ring_from(pending.initiator)
         if not pending.parts:  # nobody answered: the initiator never started
             order = [order[-1]] + order[:-1]
         silent = [s for s in order if s not in pending.parts]
-        suspect = next((s for s in silent if s in down), silent[0] if silent else None)
+        if suspect is None:
+            suspect = next((s for s in silent if s in down), silent[0] if silent else None)
         cause = Cause.DOWN if suspect in down else Cause.LATE
         result = SnapshotResult(
             pending.sid, pending.initiator, pending.started, now, Verdict.INCOMPLETE,

@@ -44,7 +44,10 @@ station and a snapshot finds it there.
 Frame life: a station with a payload queued captures the free token, sends ``Frame(src, dst)``,
 the destination copies it (sets FS A and C) and repeats it, the frame comes back and its source
 strips it, then either sends its next queued frame (while the token holding time allows) or
-releases a new free token.
+releases a new free token. A station awaiting its frame that receives a free token gives the
+frame up (it no longer exists, or the ring holds a duplicate a snapshot will find); should it
+come back after all it is stripped and replaced by the free token it was, so the number of
+token units never changes on the way.
 
 Recovery: the active monitor's ``start_purge`` sends a Ring Purge and absorbs everything it
 receives until that purge comes back; every other station that sees the purge drops what it holds
@@ -124,6 +127,7 @@ class StationStats:
         "stale",  # messages of another ring epoch, dropped
         "claims",  # claims this station sent
         "suspicions",  # suspicions this station raised
+        "gave_up",  # own frames given up on (a free token came while awaiting one)
     )
 
     def __init__(self) -> None:
@@ -227,7 +231,9 @@ class Station:
             if mode is not IDLE:
                 if mode is PURGING:
                     return self._absorb(msg, now)
-                return self._send((msg,), now)  # busy here: a second token just passes
+                if mode is HOLDING:
+                    return self._send((msg,), now)  # holding one: a second token just passes
+                self._give_up(now)  # awaiting its frame, yet a token came: the frame is gone
             c = self._countdown - 1
             self._countdown = c
             if not c:  # traffic is due (never with no traffic: the countdown starts at -1)
@@ -417,10 +423,14 @@ class Station:
         self.payloads.accept(dst, payload, now)
 
     def install(self, epoch: int, upstream: int, downstream: int,
-                members: frozenset[int] | None, active_monitor: bool, now: float) -> tuple:
+                members: frozenset[int] | None, active_monitor: bool, now: float,
+                monitor_present: bool = True) -> tuple:
         """The ring was rebuilt (a station bypassed or inserted): take part in epoch ``epoch``
         between ``upstream`` and ``downstream``. What the station held or awaited is gone (the
-        active monitor purges next); snapshots of the old ring are abandoned."""
+        active monitor purges next); snapshots of the old ring are abandoned. A ring rebuilt
+        without an active monitor (``monitor_present`` false: it was the one that died) is
+        noticed at once: the station claims the role (a token may still go round, from a fault,
+        and would keep its no-token timer quiet)."""
         self._other += 1
         self.epoch = epoch
         self.upstream = upstream
@@ -435,6 +445,10 @@ class Station:
         self.claiming = False
         self._last_seen = now
         self._resend = _EMPTY
+        if not monitor_present and not active_monitor:
+            self.claiming = True
+            self.outbox.append(ClaimStarted(self.index, now))
+            return self._claim(now)
         return _EMPTY
 
     def rollback(self, epoch: int, upstream: int, downstream: int,
@@ -446,6 +460,7 @@ class Station:
         not wound back: what was delivered stays delivered and what was accepted stays queued
         (the numbers make a repeat harmless), so no payload is lost or delivered twice."""
         self.install(epoch, upstream, downstream, members, active_monitor, now)
+        self.outbox[:] = [e for e in self.outbox if type(e) is not ClaimStarted]
         self.mode = state.mode if state.mode is not PURGING else IDLE
         if state.awaiting is not None:
             dst, seq = state.awaiting
@@ -513,8 +528,11 @@ class Station:
         tx = self._tx
         if (self.mode is not AWAITING or tx is None or frame.seq != tx.seq
                 or frame.dst != tx.dst):
+            # a frame of ours it had given up on: strip it, and release the token it was
+            # (the count of token units stays what it was)
             self.outbox.append(Stray(self.index, now, frame.seq))
-            return _EMPTY
+            self.payloads.acked(frame.dst, frame.seq, frame.copied)
+            return self._send((FREE_TOKEN,), now)
         self._tx = None
         if frame.copied:
             self._stats.acked += 1
@@ -527,6 +545,15 @@ class Station:
                 return out
         self.mode = IDLE
         return self._release(now)
+
+    def _give_up(self, now: float) -> None:
+        """Stop awaiting the frame sent last: a free token came round, so that frame no
+        longer exists (a fault or a purge removed it), or the ring has a duplicate, which a
+        snapshot will find. Its payload stays queued, to go again; should the frame come back
+        after all, ``_strip`` turns it into the token it was."""
+        self._tx = None
+        self.mode = IDLE
+        self._stats.gave_up += 1
 
     def _release(self, now: float) -> tuple:
         if self.hold:

@@ -76,7 +76,8 @@ class Orphan(StationEvent):
 
 @dataclass(frozen=True, slots=True)
 class Stray(StationEvent):
-    """The station's own frame came back although it awaited none (or another one)."""
+    """The station's own frame came back although it awaited none (or another one): it is
+    stripped and replaced by a free token."""
 
     seq: int
     kind: ClassVar[str] = "stray"

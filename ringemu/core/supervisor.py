@@ -7,10 +7,10 @@ station dies, stops, comes back or acknowledges a new epoch, is decided here, on
 - periodic snapshots every ``interval`` seconds, and one at once on a station's suspicion (a
   suspicion never raises an alarm: only the snapshot's count does), but only while the ring is
   steady (never while it is being rebuilt or recovered, when a count would mean nothing);
-- a station known down (dead or stopped) is named by an INCOMPLETE verdict within a few
-  rotations: a snapshot that waits on it is concluded early, and if none is under way one is
-  begun for it;
-- a dead station is then bypassed (``RingManager.remove``), a restarted one inserted again;
+- a dead station is named by an INCOMPLETE verdict at once (no snapshot of a ring it is in can
+  complete) and bypassed (``RingManager.remove``); a restarted one is inserted again;
+- a stopped station is named within a few rotations: a snapshot that waits on it is concluded
+  early, and if none is under way one is begun for it;
   when every member has the new epoch, the active monitor purges, or the standbys elect one;
 - recovery after a LOST or DUPLICATE verdict is a purge or a rollback, as the core monitor asks;
 - station timers follow the measured rotation.
@@ -29,7 +29,6 @@ from ringemu.core.monitor import PurgeRequest, RollbackRequest, SnapshotMonitor
 from ringemu.core.snapshot import LocalSnapshot
 from ringemu.core.station_events import Elected, PurgeDone, StationEvent, Suspicion
 from ringemu.core.timers import StationTimers
-from ringemu.core.verdict import SnapshotResult, Verdict
 from ringemu.params import Recovery
 
 DOWN_AFTER_ROTATIONS = 3.0
@@ -81,9 +80,6 @@ class Supervisor:
         self.timers: StationTimers | None = None
         self.down: set[int] = set()
         """Stations known dead or stopped."""
-        self.to_bypass: dict[int, float] = {}
-        """Dead stations still in the ring, and when they were found dead."""
-        self.named: set[int] = set()
         self.rolling_back: int | None = None
 
     # -- life ------------------------------------------------------------------------------------
@@ -124,22 +120,16 @@ class Supervisor:
         wakes = [self.next_snapshot if self.ring.steady else float("inf")]
         if self.snapshots.next_deadline is not None:
             wakes.append(self.snapshots.next_deadline)
-        if self.to_bypass:
-            wakes.append(min(self.to_bypass.values()) + self.snapshots.deadline())
         return min(wakes)
 
     # -- time ------------------------------------------------------------------------------------
     def tick(self, now: float, down: set[int] | None = None, load: float = 1.0) -> list[Order]:
-        """Whatever is due now: overdue snapshots judged, dead stations bypassed once named,
-        the periodic snapshot begun. ``down`` adds stations the shell found down just now."""
+        """Whatever is due now: overdue snapshots judged, the periodic snapshot begun.
+        ``down`` adds stations the shell found down just now."""
         orders: list[Order] = []
         extra = (down or set()) - self.down
         if self.snapshots.next_deadline is not None and now >= self.snapshots.next_deadline:
             orders += self._handle(self.snapshots.poll(now, self.down | extra, load), now)
-        for k, since in list(self.to_bypass.items()):
-            if k in self.named or now >= since + self.snapshots.deadline():
-                del self.to_bypass[k]
-                orders += self._change(self.ring.remove(k), now)
         if self.ring.steady and now >= self.next_snapshot:
             self.next_snapshot = max(self.next_snapshot + self.interval, now)
             orders += self.begin(now)
@@ -162,7 +152,8 @@ class Supervisor:
         t = type(ev)
         orders: list[Order] = []
         if t is PurgeDone:
-            orders += self._handle(self.snapshots.on_purge_done(ev.number, now, ev.station), now)
+            orders += self._handle(
+                self.snapshots.on_purge_done(ev.number, now, ev.station, ev.t), now)
             if self.ring.purge_done(ev.station):
                 self.history.steady(now, self.ring.current.epoch)
             if not self.snapshots.busy:
@@ -175,15 +166,16 @@ class Supervisor:
         return orders
 
     def station_down(self, k: int, now: float, dead: bool) -> list[Order]:
-        """Station ``k`` is down: dead (it will be bypassed) or stopped (it will go on)."""
-        if k in self.down or k not in self.ring.members:
+        """Station ``k`` is down: dead (named and bypassed now) or stopped (it will go on)."""
+        if k not in self.ring.members or (k in self.down and not dead):
             return []
         self.down.add(k)
         self.snapshots.down = set(self.down)
-        self.named.discard(k)
-        if dead:
-            self.to_bypass[k] = now
         orders: list[Order] = []
+        if dead:
+            orders += self._handle(self.snapshots.fail_pending(k, now), now)
+            orders += self._change(self.ring.remove(k), now)
+            return orders + self.tick(now)
         if not self.snapshots.busy and self.ring.steady:
             _, down = self.ring.current.neighbours(k)
             orders += self.begin(now, down)  # a snapshot that waits on it names it
@@ -191,12 +183,12 @@ class Supervisor:
 
     def station_up(self, k: int, now: float) -> list[Order]:
         """Station ``k`` goes on (a pause ended) or came back (restarted: inserted again)."""
+        orders: list[Order] = []
         self.down.discard(k)
         self.snapshots.down = set(self.down)
-        self.to_bypass.pop(k, None)
         if k in self.ring.bypassed:
-            return self._change(self.ring.insert(k), now)
-        return []
+            orders += self._change(self.ring.insert(k), now)
+        return orders
 
     def installed(self, k: int, epoch: int, now: float) -> list[Order]:
         return self._change(self.ring.installed(k, epoch), now)
@@ -218,10 +210,7 @@ class Supervisor:
         for ev in events:
             self.history.monitor_event(ev)
             t = type(ev)
-            if t is SnapshotResult:
-                if ev.verdict is Verdict.INCOMPLETE and ev.suspect is not None:
-                    self.named.add(ev.suspect)
-            elif t is PurgeRequest:
+            if t is PurgeRequest:
                 orders.append(Order(ev.station, StartPurge()))
             elif t is RollbackRequest:
                 actions = self.ring.rollback(self.snapshots.last_good)

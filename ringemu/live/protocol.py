@@ -384,6 +384,7 @@ class Install(Command):
     active_monitor: bool
     next: str
     key: str | None = None
+    monitor_present: bool = True
     restore: dict | None = None
     resend: list | None = None
 

@@ -158,6 +158,8 @@ class RingSim:
         """Each station's journal: it survives the station's death, as a file would."""
         self.paused: dict[int, float] = {}
         """Paused stations and when they resume."""
+        self.held: dict[int, list[tuple]] = {}
+        """What reached each paused station, in order: delivered when it resumes."""
         self.timer_at: list[float | None] = [None] * n
         self.poll_at = float("inf")
         self.heap: list[tuple] = []
@@ -278,8 +280,7 @@ class RingSim:
             kind = item[2]
             j = item[3]
             if paused and kind in STATION_BOUND and j in paused:
-                seq += 1  # a stopped process: it sees this when it resumes, in order
-                heappush(heap, (paused[j], seq) + item[2:])
+                self.held[j].append(item)  # a stopped process: it sees this when it resumes
                 continue
             if kind != DELIVER:
                 self.seq = seq
@@ -352,6 +353,9 @@ class RingSim:
         elif kind == RESUME:
             if self.paused.get(a) == t:
                 del self.paused[a]
+                for item in self.held.pop(a, []):  # in the order they came
+                    self.seq += 1
+                    heapq.heappush(self.heap, (t, self.seq) + item[2:])
                 self.history.resumed(t, a)
                 self._orders(sup.station_up(a, t), t)
         elif kind == DETECT:
@@ -398,7 +402,8 @@ class RingSim:
         elif kind is Install:
             if cmd.restore is None:
                 self._station_call(j, t, lambda s: s.install(
-                    cmd.epoch, cmd.upstream, cmd.downstream, cmd.members, cmd.active_monitor, t))
+                    cmd.epoch, cmd.upstream, cmd.downstream, cmd.members, cmd.active_monitor, t,
+                    cmd.monitor_present))
             else:
                 self._station_call(j, t, lambda s: s.rollback(
                     cmd.epoch, cmd.upstream, cmd.downstream, cmd.members, cmd.active_monitor,
@@ -455,6 +460,7 @@ class RingSim:
         elif spec.kind == FaultKind.KILL:
             self.dead[j] = True
             self.paused.pop(j, None)
+            self.held.pop(j, None)
             self.history.process_fault_fired(record, t)
             self.history.station_exit(t, j, -9, None)
             self._push(t + self.detect_delay, DETECT, j)
@@ -463,6 +469,7 @@ class RingSim:
         elif spec.kind == FaultKind.PAUSE:
             until = max(self.paused.get(j, t), t + (spec.arg or 1.0) * self.rotation)
             self.paused[j] = until
+            self.held.setdefault(j, [])
             self.history.process_fault_fired(record, t)
             self._orders(self.supervisor.station_down(j, t, dead=False), t)
             self._push(until, RESUME, j)

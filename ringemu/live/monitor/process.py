@@ -354,7 +354,7 @@ class MonitorProcess:
         assert nxt.endpoint is not None
         key = None if self.keys is None else self.keys.stations[c.downstream]
         return p.Install(c.epoch, c.upstream, c.downstream, sorted(c.members),
-                         c.active_monitor, nxt.endpoint, key,
+                         c.active_monitor, nxt.endpoint, key, c.monitor_present,
                          None if c.restore is None else c.restore.to_json(),
                          None if c.restore is None else [encode(m).hex() for m in c.resend])
 
