@@ -230,8 +230,9 @@ def _side(f: FaultRecord, cut: tuple[float, int]) -> int:
     return (f.fired_step > step) - (f.fired_step < step)
 
 
-def judge(history: RunHistory) -> Judgement:
-    """Judge a run; see the module docstring."""
+def judge(history: RunHistory, final: bool = True) -> Judgement:
+    """Judge a run; see the module docstring. ``final`` false judges a run still going: a
+    payload not delivered yet is in flight, not lost."""
     truth = Truth(history)
     counted: list[tuple[SnapshotResult, Cut]] = []
     defects: list[Defect] = []
@@ -250,7 +251,7 @@ def judge(history: RunHistory) -> Judgement:
     accounts = [_account(a, results.get(a.snapshot_id), cuts.get(a.snapshot_id), history)
                 for a in history.alarms]
     kinds = [o.outcome for o in outcomes]
-    payloads = history.ledger.account(history.gone)
+    payloads = history.ledger.account(history.gone, final)
     broken = payloads["duplicates"] or payloads["lost"] or payloads["out_of_order"]
     if defects or broken or Outcome.MISSED in kinds or any(a.false for a in accounts):
         valid: bool | str = False

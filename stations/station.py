@@ -396,10 +396,13 @@ class StationProcess:
         self.send(self.station.resume(now))
         self._report(p.Resumed(self.cfg.index, cmd.epoch))
 
+    def _cmd_drain(self, cmd: p.StopTraffic, now: float) -> None:
+        self.station.stop_traffic()
+
     COMMANDS = {p.Link: _cmd_link, p.Go: _cmd_go, p.StartSnapshot: _cmd_snapshot,
                 p.StartPurge: _cmd_purge, p.Inject: _cmd_inject, p.Send: _cmd_send,
                 p.AskStats: _cmd_stats, p.Stop: _cmd_stop, p.SetTimers: _cmd_timers,
-                p.Install: _cmd_install, p.Resume: _cmd_resume}
+                p.Install: _cmd_install, p.Resume: _cmd_resume, p.StopTraffic: _cmd_drain}
 
     # -- reports ---------------------------------------------------------------------------------
     def _keep_journal(self) -> None:

@@ -35,8 +35,9 @@ _KINDS_HELP = "; ".join(help_lines(Shell.LIVE))
               help=f"Inject a fault at SECONDS after the ring is up (repeatable). {_KINDS_HELP}. "
                    "pause takes its length as a third field: pause@5:3:0.5.")
 @click.option("--drain", type=Finite(0, 60), default=None, metavar="SECONDS",
-              help="After --duration, keep the ring running until two more snapshots complete "
-                   "(at most this long, default 2 s), so faults near the end are judged too.")
+              help="After --duration, stop new traffic and keep the ring running until every "
+                   "payload on its way is delivered and two more snapshots complete (at most "
+                   "this long, default 3 s), so faults and payloads near the end are judged.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def run(duration: float, injects: tuple[str, ...], drain: float | None, chaos: float,
         chaos_kinds: str | None, as_json: bool, **kw) -> int:
@@ -66,9 +67,9 @@ def run(duration: float, injects: tuple[str, ...], drain: float | None, chaos: f
         try:
             info = ring.start()
             _drive(ring, schedule, duration, refused, progress, info.run_id)
-            _drain(ring, 2.0 if drain is None else drain)
+            _drain(ring, 3.0 if drain is None else drain)
             ring.poll_children()
-            data = ring.request({"cmd": "summary"}, timeout=5.0)
+            data = ring.request({"cmd": "summary", "final": True}, timeout=5.0)
         except (KeyboardInterrupt, StopRequested):
             progress.clear()
             ring.stop()
@@ -132,13 +133,16 @@ def _drive(ring: LiveRing, schedule: FaultSchedule, duration: float, refused: li
 
 
 def _drain(ring: LiveRing, limit: float) -> None:
-    """Let two more snapshots complete (at most ``limit`` seconds)."""
+    """Stop new payloads, then wait until those on their way are delivered and two more
+    snapshots complete (at most ``limit`` seconds)."""
     if limit <= 0:
         return
+    ring.request({"cmd": "drain"})
     deadline = time.monotonic() + limit
     start = ring.request({"cmd": "status"})["snapshots"]
     while time.monotonic() < deadline:
         ring.poll_children()
-        if ring.request({"cmd": "status"})["snapshots"] >= start + 2:
+        st = ring.request({"cmd": "status"})
+        if st["snapshots"] >= start + 2 and st["payloads_in_flight"] == 0:
             return
         time.sleep(0.02)

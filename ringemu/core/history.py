@@ -93,11 +93,13 @@ class Ledger:
     def on_delivered(self, src: int, dst: int, seq: int) -> None:
         self.delivered.setdefault((src, dst), []).append(seq)
 
-    def account(self, gone: set[int] = frozenset()) -> dict:  # type: ignore[assignment]
+    def account(self, gone: set[int] = frozenset(),  # type: ignore[assignment]
+                final: bool = True) -> dict:
         """``payloads_sent``, ``payloads_delivered``, ``duplicates``, ``lost`` (accepted,
         never delivered), ``out_of_order``; payloads to or from a station in ``gone`` (dead
         for good) that were never delivered are counted apart, per station, in
-        ``lost_with_station``."""
+        ``lost_with_station``. Until the run is over (``final`` false) nothing is lost yet:
+        what is not delivered is ``in_flight``."""
         sent = sum(len(v) for v in self.sent.values())
         delivered = duplicates = out_of_order = lost = 0
         with_station: dict[int, int] = {}
@@ -113,18 +115,22 @@ class Ledger:
                 if seq != last + 1:
                     out_of_order += 1
                 last = max(last, seq)
+        in_flight = 0
         for pair, seqs in self.sent.items():
             missing = len(seqs - set(self.delivered.get(pair, ())))
             if not missing:
                 continue
             src, dst = pair
             blame = dst if dst in gone else src if src in gone else None
-            if blame is None:
+            if not final:
+                in_flight += missing
+            elif blame is None:
                 lost += missing
             else:
                 with_station[blame] = with_station.get(blame, 0) + missing
         return {"payloads_sent": sent, "payloads_delivered": delivered,
                 "duplicates": duplicates, "lost": lost, "out_of_order": out_of_order,
+                "in_flight": in_flight,
                 "lost_with_station": {str(k): v for k, v in sorted(with_station.items())}}
 
 

@@ -390,13 +390,20 @@ class Install(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class StopTraffic(Command):
+    """Generate no more payloads (the run drains)."""
+
+    tag: ClassVar[str] = "drain"
+
+
+@dataclass(frozen=True, slots=True)
 class Resume(Command):
     tag: ClassVar[str] = "resume"
     epoch: int
 
 
 COMMANDS = _family(Link, Go, StartSnapshot, StartPurge, Inject, Send, AskStats, Stop,
-                   SetTimers, Install, Resume)
+                   SetTimers, Install, Resume, StopTraffic)
 
 
 def decode_command(data: bytes) -> Command:
@@ -431,7 +438,18 @@ class StatusRequest(Request):
 
 @dataclass(frozen=True, slots=True)
 class SummaryRequest(Request):
+    """The run summary; ``final`` once the run has drained (undelivered payloads are then
+    lost, not in flight)."""
+
     tag: ClassVar[str] = "summary"
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DrainRequest(Request):
+    """Stop generating payloads everywhere, so those on their way can be delivered."""
+
+    tag: ClassVar[str] = "drain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,7 +501,7 @@ class RestartsRequest(Request):
 
 REQUESTS = _family(InjectRequest, SnapshotRequest, StatusRequest, SummaryRequest, StationExit,
                    SendRequest, StopRequest, Ping, IntervalRequest, RestartRequest,
-                   RestartsRequest)
+                   RestartsRequest, DrainRequest)
 
 
 def decode_request(data: bytes) -> Request:

@@ -50,8 +50,15 @@ def status(m: MonitorProcess, req: p.StatusRequest, envelope: list[bytes]) -> di
 
 @handles(p.SummaryRequest)
 def summary(m: MonitorProcess, req: p.SummaryRequest, envelope: list[bytes]) -> None:
-    m.ask_summary(envelope)
+    m.ask_summary(envelope, req.final)
     return None
+
+
+@handles(p.DrainRequest)
+def drain(m: MonitorProcess, req: p.DrainRequest, envelope: list[bytes]) -> dict:
+    for st in m.stations:
+        m.command(st, p.StopTraffic())
+    return p.reply()
 
 
 @handles(p.StationExit)

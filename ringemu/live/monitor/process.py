@@ -192,7 +192,7 @@ class MonitorProcess:
             wakes.append(self.supervisor.next_wake())
         if self.parked:
             wakes.append(self.now() + 0.01)
-        wakes.extend(deadline for _, _, deadline in self.pending_summary)
+        wakes.extend(p[2] for p in self.pending_summary)
         return min(wakes)
 
     def _timers(self, now: float) -> None:
@@ -476,6 +476,8 @@ class MonitorProcess:
             "station_endpoints": {str(s.index): {"ring": s.endpoint, "cmd": s.cmd_endpoint}
                                   for s in self.stations},
             "hello_mismatch": self.hello_mismatch,
+            "payloads_in_flight": self.history.ledger.account(self.history.gone,
+                                                              final=False)["in_flight"],
             **self.refusals(),
         }
 
@@ -488,26 +490,26 @@ class MonitorProcess:
         return {"refused": sum(by_role.values()), "refused_by_socket": by_role,
                 "zap_denied": self.auth.denied_total + self.stations.zap_denied()}
 
-    def ask_summary(self, envelope: list[bytes]) -> None:
+    def ask_summary(self, envelope: list[bytes], final: bool = False) -> None:
         """Answer with the summary once every live station sent fresh counters (or soon)."""
         for s in self.stations:
             self.command(s, p.AskStats())
         now = self.now()
-        self.pending_summary.append((envelope, now, now + 0.3))
+        self.pending_summary.append((envelope, now, now + 0.3, final))
 
     def _answer_summaries(self, now: float) -> None:
         keep = []
-        for envelope, asked, deadline in self.pending_summary:
+        for envelope, asked, deadline, final in self.pending_summary:
             alive = self.stations.in_state(ProcState.ALIVE)
             if all(s.stats_at >= asked for s in alive) or now >= deadline:
-                self.reply(envelope, p.reply(**self.summary(now)))
+                self.reply(envelope, p.reply(**self.summary(now, final)))
             else:
-                keep.append((envelope, asked, deadline))
+                keep.append((envelope, asked, deadline, final))
         self.pending_summary = keep
 
-    def summary(self, now: float) -> dict:
+    def summary(self, now: float, final: bool = False) -> dict:
         h = self.history
-        data = run_summary(h, judge(h), lambda s: s * 1000.0, "detection_latency_ms")
+        data = run_summary(h, judge(h, final), lambda s: s * 1000.0, "detection_latency_ms")
         up = h.up_at if h.up_at is not None else now
         duration = now - up
         passes = self.stations.token_passes()
