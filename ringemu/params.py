@@ -53,6 +53,9 @@ class RingParams:
     """Seconds a station holds the free token before passing it on (0: at once)."""
     holding_time: float = 0.010
     """802.5 THT: how long a station may go on sending queued frames once it has the token."""
+    suspicions: bool = True
+    """A station's suspicion (no token, a second token too soon) starts a snapshot at once;
+    off, only the periodic snapshots look."""
 
     def validate(self) -> None:
         """Check every field; ConfigError names the option (``--snapshot-interval``...)."""

@@ -55,6 +55,7 @@ from ringemu.frames.codec import SD, MacFrame, decode, encode
 from ringemu.live import protocol as p
 from ringemu.live.auth import HandshakeWatch, Role, ZapHandler
 from ringemu.live.keys import RunKeys, StationKeys
+from ringemu.live.logs import Throttle
 from ringemu.live.procutil import setup_logging
 from ringemu.live.sockets import bind, connect, endpoint_for, send_nowait
 from ringemu.params import RingParams
@@ -128,6 +129,7 @@ class StationProcess:
                      cfg.index, len(self.station.payloads.queue))
         self.next_endpoint: str | None = None
         self.running = True
+        self.throttle = Throttle(logger=log)
         self.send_dropped = 0
         self.bad_commands = 0
         self.bells_pending = 0
@@ -321,7 +323,8 @@ class StationProcess:
             self.COMMANDS[type(cmd)](self, cmd, now)
         except RemoteProtocolError as e:
             self.bad_commands += 1
-            log.warning("station %d: bad command dropped: %s", self.cfg.index, e)
+            self.throttle.warn("command", "station %d: bad command dropped: %s",
+                               self.cfg.index, e)
 
     def _cmd_link(self, cmd: p.Link, now: float) -> None:
         connect(self.ring_out, cmd.next, self.own, cmd.key)
@@ -424,8 +427,8 @@ class StationProcess:
                 self._report(p.Part(self.cfg.index, item))
                 continue
             if type(item) is Malformed:
-                log.warning("station %d: dropped malformed frame: %s", self.cfg.index,
-                            item.reason)
+                self.throttle.warn("malformed", "station %d: dropped malformed octets: %s",
+                                   self.cfg.index, item.reason)
                 if self.station.stats.malformed > MALFORMED_REPORTS:
                     continue  # counted in stats; do not flood the monitor
             self._report(p.EventReport(self.cfg.index, item))

@@ -67,10 +67,15 @@ def ring_options(live: bool, default_stations: int = 8) -> Callable:
         click.option("--recovery", type=click.Choice([r.value for r in Recovery]),
                      default=Recovery.PURGE.value, show_default=True,
                      help="After a LOST or DUPLICATE verdict: 'purge' the ring (802.5 Ring "
-                          "Purge, then one fresh token) or do nothing."),
+                          "Purge, then one fresh token), 'rollback' every station and link to "
+                          "the last snapshot that counted one, or do nothing."),
         click.option("--active-monitor", type=click.IntRange(0, MAX_STATIONS - 1), default=0,
                      show_default=True,
                      help="Station acting as 802.5 active monitor (purges the ring)."),
+        click.option("--suspicions/--no-suspicions", default=True, show_default=True,
+                     help="A station that sees no token, or a second one too soon, starts a "
+                          "snapshot at once (never an alarm by itself); off, only the periodic "
+                          "snapshots look."),
     ]
     live_only = [
         click.option("--snapshot-interval", "snapshot_interval", type=Finite(0, 3_600_000,
@@ -118,7 +123,8 @@ def ring_options(live: bool, default_stations: int = 8) -> Callable:
     return decorate
 
 
-SHARED = ("stations", "seed", "load", "payload_size", "recovery", "active_monitor")
+SHARED = ("stations", "seed", "load", "payload_size", "recovery", "active_monitor",
+          "suspicions")
 LIVE = ("snapshot_interval", "snapshot_deadline", "transport", "pin", "pcap", "runs_dir",
         "restart", "restart_delay")
 

@@ -67,12 +67,14 @@ class Supervisor:
 
     def __init__(self, history: RunHistory, *, stations: int, active_monitor: int,
                  recovery: Recovery, interval: float, min_deadline: float,
-                 control_latency: float = 0.0, timer_floor: float = 0.0) -> None:
+                 control_latency: float = 0.0, timer_floor: float = 0.0,
+                 suspicions: bool = True) -> None:
         self.history = history
         self.snapshots = SnapshotMonitor(range(stations), active_monitor=active_monitor,
                                          recovery=recovery, min_deadline=min_deadline)
         self.ring = RingManager(stations, active_monitor)
         self.interval = interval
+        self.suspicions = suspicions
         self.control_latency = control_latency
         self.timer_floor = timer_floor
         self.next_snapshot = float("inf")
@@ -161,7 +163,7 @@ class Supervisor:
         elif t is Elected:
             self.ring.elected(ev.station)
             self.snapshots.set_active_monitor(ev.station)
-        elif t is Suspicion and not self.snapshots.busy:
+        elif t is Suspicion and self.suspicions and not self.snapshots.busy:
             orders += self.begin(now)
         return orders
 

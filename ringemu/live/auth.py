@@ -30,17 +30,17 @@ from __future__ import annotations
 import logging
 import struct
 import threading
-import time
 from collections.abc import Iterable
 from enum import StrEnum
 
 import zmq
 from zmq.utils import z85
 
+from ringemu.live.logs import Throttle
+
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
-LOG_EVERY_S = 10.0
 
 
 class Role(StrEnum):
@@ -56,24 +56,6 @@ class Role(StrEnum):
 
 
 _BY_DOMAIN = {r.domain: r for r in Role}
-
-
-class Throttle:
-    """Say something at most once every ``every`` seconds per topic, with what was held back."""
-
-    def __init__(self, every: float = LOG_EVERY_S) -> None:
-        self.every = every
-        self.last: dict[str, float] = {}
-        self.held: dict[str, int] = {}
-
-    def warn(self, topic: str, message: str, *args) -> None:
-        now = time.monotonic()
-        if now - self.last.get(topic, float("-inf")) < self.every:
-            self.held[topic] = self.held.get(topic, 0) + 1
-            return
-        held = self.held.pop(topic, 0)
-        self.last[topic] = now
-        log.warning(message + (f" (and {held} more like it)" if held else ""), *args)
 
 
 class ZapHandler:
@@ -99,7 +81,7 @@ class ZapHandler:
         self.names = {z85.decode(k): name for k, name in (names or {}).items()}
         self.denied: dict[str, int] = {}
         self.allowed = 0
-        self.throttle = Throttle()
+        self.throttle = Throttle(logger=log)
         self.sock = ctx.socket(zmq.REP)
         self.sock.linger = 0
         self.sock.bind(self.ENDPOINT)
@@ -192,7 +174,7 @@ class HandshakeWatch:
         self.watched: list[tuple[zmq.Socket, zmq.Socket, Role]] = []
         self.accepted: dict[str, int] = {}
         self.succeeded: dict[str, int] = {}
-        self.throttle = Throttle()
+        self.throttle = Throttle(logger=log)
         self._reported: dict[str, int] = {}
 
     def watch(self, sock: zmq.Socket, role: Role) -> None:

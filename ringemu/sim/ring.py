@@ -30,7 +30,7 @@ from __future__ import annotations
 import heapq
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ringemu.checker import Judgement, judge
@@ -143,15 +143,16 @@ class RingSim:
         self.stations = [self._station(i, 0) for i in range(n)]
         self.control_delay = c.link_delay
         self.detect_delay = 2 * c.link_delay
-        resolve_stations(c.faults, n, self.rng)
-        self.schedule = c.faults + chaos(c.chaos, c.rotations, Shell.SIM, self.rng,
+        faults = [replace(f) for f in c.faults]  # resolved here, never in the caller's config
+        resolve_stations(faults, n, self.rng)
+        self.schedule = faults + chaos(c.chaos, c.rotations, Shell.SIM, self.rng,
                                          pause=SIM_CHAOS_PAUSE, kinds=c.chaos_kinds)
         self.history = RunHistory(on_event)
         self.supervisor = Supervisor(
             self.history, stations=n, active_monitor=c.active_monitor, recovery=c.recovery,
             interval=c.snapshot_every * self.rotation,
             min_deadline=3 * self.rotation + 4 * self.control_delay,
-            control_latency=self.control_delay)
+            control_latency=self.control_delay, suspicions=c.suspicions)
         self.dead = [False] * n
         self.incarnation = [0] * n
         self.journal: list[list[JournalEntry]] = [[] for _ in range(n)]

@@ -124,7 +124,8 @@ class MonitorProcess:
             self.history, stations=params.stations, active_monitor=params.active_monitor,
             recovery=params.recovery, interval=params.snapshot_interval,
             min_deadline=deadline_floor(params.snapshot_deadline, params.stations, None),
-            control_latency=CONTROL_LATENCY, timer_floor=TIMER_FLOOR)
+            control_latency=CONTROL_LATENCY, timer_floor=TIMER_FLOOR,
+            suspicions=params.suspicions)
         self.core = self.supervisor.snapshots
         self.links = LinkWatch(self.ctx)
         self.restart_wanted: set[int] = set()
@@ -472,6 +473,7 @@ class MonitorProcess:
             "bad_reports": self.bad_reports,
             "bad_requests": self.bad_requests,
             "malformed": self.stations.total("malformed"),
+            "stale": self.stations.total("stale"),
             "pids": {str(s.index): s.pid for s in self.stations},
             "station_endpoints": {str(s.index): {"ring": s.endpoint, "cmd": s.cmd_endpoint}
                                   for s in self.stations},
