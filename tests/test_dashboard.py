@@ -1,5 +1,5 @@
-"""The dashboard driven by canned events: state folding, alarms, keys, selection, coalescing,
-replay, and the ``ringemu dashboard`` command's errors.
+"""The dashboard driven by canned events: state folding (the ring healing included), alarms,
+keys, selection, coalescing, replay, and the ``ringemu dashboard`` command's errors.
 
 Pilot tests run the app headless with ``App.run_test``; the canned source records the commands
 the keys send instead of talking to a ring. No pytest asyncio plugin is needed: each test runs
@@ -26,8 +26,9 @@ from ringemu.dashboard.state import HISTORY, RingState
 from ringemu.dashboard.widgets import HelpScreen
 from ringemu.errors import ConfigError
 from ringemu.faults import FAULTS, FaultKind, Shell, kinds_for
-from tests.dashboard_canned import (N, CannedSource, alarm, alarmed_events, healthy_events,
-                                    ring_up, snapshot, stations)
+from tests.dashboard_canned import (N, CannedSource, alarm, alarmed_events, healed_events,
+                                    healthy_events, killed_events, membership, ring_up, snapshot,
+                                    stations)
 
 SIZE = (160, 48)
 
@@ -94,6 +95,7 @@ def test_state_attach_seeds_from_status():
                  "bad_requests": 0, "malformed": 0, "t": 10.0})
     assert state.n == 4 and state.stations[1].state == "dead"
     assert [a.kind for a in state.active_alarms()] == ["DUPLICATE"]
+    assert not state.marks  # raised before the dashboard came: no time on its timeline
 
 
 def test_state_keeps_the_latest_snapshot_typed():
@@ -138,6 +140,120 @@ def test_state_notes_purges_and_fired_faults():
     assert notes[-2].endswith("purge 2 started by station 0")
     assert notes[-1].endswith("purge 2 done by station 0")
     assert state.malformed == 0
+
+
+# -- the ring heals (state) ----------------------------------------------------------------------
+def test_state_folds_a_bypass_into_a_healed_ring():
+    state = RingState()
+    state.apply_all(killed_events(victim=3))
+    assert state.health() == ("alarm", "ALARM: INCOMPLETE at station 3 (snapshot 11)")
+    state.apply(membership(1, [0, 1, 2, 4, 5], [3], 2.4))
+    ring = state.ring
+    assert (ring.epoch, ring.members, ring.bypassed) == (1, (0, 1, 2, 4, 5), {3})
+    assert ring.rebuilding and not ring.is_member(3) and ring.is_member(4)
+    state.apply(alarm("cleared", "INCOMPLETE", 1, 12, 2.5, raised_by=11))
+    assert state.health() == ("warning", "REBUILDING: ring rebuilt without station 3 "
+                                         "(epoch 1, not steady yet)")
+    state.apply({"event": "steady", "epoch": 1, "t": 2.45})
+    assert not ring.rebuilding
+    assert state.health() == ("healed", "HEALED: ring rebuilt without station 3 (epoch 1)")
+    assert any("epoch 1: ring rebuilt without station 3" in n for n in state.notes)
+    assert [(m.kind, m.label) for m in state.marks] == [
+        ("fault", "kill 3"), ("alarm", "INCOMPLETE"), ("ring", "bypass 3")]
+
+
+def test_state_a_restarted_station_is_restarting_until_it_is_a_member_again():
+    state = RingState()
+    state.apply_all(healed_events(victim=3))
+    state.apply({"event": "restart", "station": 3, "t": 3.5})
+    assert state.ring.restarting == {3}
+    level, text = state.health()
+    assert level == "healed" and text.endswith("; station 3 restarting")
+    state.apply({"event": "station_up", "station": 3, "pid": 5003, "endpoint": "", "t": 3.6})
+    assert state.stations[3].state == "alive" and state.ring.restarting == {3}
+    state.apply(membership(2, list(range(N)), [], 3.7, reason="insert"))
+    assert not state.ring.restarting and not state.ring.bypassed
+    assert state.notes[-1].endswith("epoch 2: station 3 inserted again")
+    assert state.marks[-1].label == "insert 3"
+    state.apply({"event": "steady", "epoch": 2, "t": 3.8})
+    assert state.health()[0] == "healthy"
+
+
+def test_state_elects_a_new_active_monitor_after_the_old_one_is_bypassed():
+    state = RingState()
+    state.apply_all(killed_events(victim=0))
+    assert state.ring.active_monitor == 0  # snapshot 0 was begun at the active monitor
+    state.apply_all([alarm("cleared", "INCOMPLETE", 1, 12, 2.5, raised_by=11),
+                     membership(1, [1, 2, 3, 4, 5], [0], 2.4, active_monitor=None)])
+    assert state.ring.electing
+    assert state.health() == ("warning", "ELECTING an active monitor (epoch 1, without "
+                                         "station 0)")
+    state.apply_all([{"event": "claim_started", "station": k, "t": 2.6} for k in range(1, 6)])
+    assert state.claims == 5
+    assert sum("claim" in n for n in state.notes) == 1  # one note for the whole election
+    state.apply({"event": "elected", "station": 5, "t": 2.7})
+    assert state.ring.active_monitor == 5 and not state.ring.electing
+    assert state.health()[1].startswith("REBUILDING")
+    state.apply({"event": "steady", "epoch": 1, "t": 2.8})
+    assert state.health() == ("healed", "HEALED: ring rebuilt without station 0 (epoch 1)")
+
+
+def test_state_rollback_rebuilds_the_ring_in_a_new_epoch():
+    state = RingState()
+    state.apply_all(healthy_events())
+    state.apply_all([
+        snapshot(11, 2.4, count=0, verdict="LOST"), alarm("raised", "LOST", 1, 11, 2.4),
+        {"event": "rollback_request", "snapshot": 10, "because": 11, "t": 2.4},
+        {"event": "rollback", "snapshot": 10, "epoch": 1, "t": 2.4},
+        membership(1, list(range(N)), [], 2.4, reason="rollback")])
+    assert state.ring.rebuilding and state.ring.rollback_to == 10
+    state.apply(alarm("cleared", "LOST", 1, 12, 2.6, raised_by=11))
+    assert "ring rolled back to snapshot 10" in state.health()[1]
+    state.apply_all([{"event": "rollback_done", "snapshot": 10, "epoch": 1, "t": 2.45},
+                     {"event": "steady", "epoch": 1, "t": 2.45}])
+    assert state.health()[0] == "healthy" and state.rollbacks == 1
+    assert state.marks[-1].label == "rollback"
+
+
+def test_state_attach_reads_the_ring_from_status():
+    state = RingState()
+    state.apply({"event": "status", "phase": "running", "stations": 6, "snapshots": 9,
+                 "alarms": [], "station_states": {str(k): "dead" if k == 2 else "alive"
+                                                  for k in range(6)},
+                 "pids": {}, "epoch": 3, "members": [0, 1, 3, 4, 5], "bypassed": [2],
+                 "active_monitor": None, "ring_phase": "recovering", "t": 5.0})
+    ring = state.ring
+    assert (ring.epoch, ring.bypassed, ring.phase) == (3, {2}, "recovering")
+    assert ring.electing and state.health()[1].startswith("ELECTING")
+    assert "epoch 3" in state.notes[-1]
+
+
+def test_state_ignores_malformed_ring_events():
+    state = RingState()
+    state.apply_all(healed_events())
+    ring = (state.ring.epoch, state.ring.members, set(state.ring.bypassed))
+    bad = [{"event": "membership"}, {"event": "membership", "epoch": 9, "members": 5},
+           {"event": "steady"}, {"event": "elected"}, {"event": "restart", "station": "x"},
+           {"event": "rollback", "epoch": 4}]
+    state.apply_all(bad)
+    assert state.malformed == len(bad)
+    assert (state.ring.epoch, state.ring.members, set(state.ring.bypassed)) == ring
+    assert state.health()[0] == "healed"
+
+
+def test_state_counts_payloads_and_suspicions_cheaply():
+    state = RingState()
+    state.apply_all(healthy_events())
+    banner = state.rev_banner
+    state.apply_all([{"event": "payload_sent", "station": 1, "dst": 2, "seq": k, "t": 2.3}
+                     for k in range(1, 301)]
+                    + [{"event": "payload_delivered", "station": 2, "src": 1, "seq": k, "t": 2.3}
+                       for k in range(1, 299)])
+    assert (state.payloads_sent, state.payloads_delivered) == (300, 298)
+    assert state.rev_banner == banner  # the banner shows none of them
+    state.apply({"event": "suspicion", "station": 4, "reason": "no token", "t": 2.4})
+    assert state.suspicions == 1 and "station 4 suspects no token" in state.notes[-1]
+    assert state.health()[0] == "healthy"  # a suspicion is never an alarm
 
 
 # -- alarms and banner ---------------------------------------------------------------------------
