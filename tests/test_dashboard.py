@@ -24,6 +24,7 @@ from ringemu.dashboard.keys import BY_KIND, FAULT_KEYS, KEY_ARGS
 from ringemu.dashboard.source import ReplaySource
 from ringemu.dashboard.state import HISTORY, RingState
 from ringemu.dashboard.widgets import HelpScreen
+from ringemu.dashboard.widgets.station_table import HEADERS
 from ringemu.errors import ConfigError
 from ringemu.faults import FAULTS, FaultKind, Shell, kinds_for
 from tests.dashboard_canned import (N, CannedSource, alarm, alarmed_events, healed_events,
@@ -57,6 +58,11 @@ async def started(pilot, app: DashboardApp) -> None:
 
 def alarm_rows(app: DashboardApp) -> list[list[str]]:
     return app.alarm_log.rows_text()
+
+
+def cell(app: DashboardApp, station: int, column: str) -> str:
+    """The station table's text for ``station`` in ``column`` (a ``HEADERS`` name)."""
+    return app.table.rows_text()[station][HEADERS.index(column)]
 
 
 # -- state folding (no screen) -------------------------------------------------------------------
@@ -295,7 +301,7 @@ def test_banner_shows_unhealthy_ring():
             source.feed([stations(t=2.75, states={3: "dead"}, alarms=["INCOMPLETE"])])
             await until(pilot, lambda: app.banner.level == "alarm")
             assert "INCOMPLETE" in app.banner.text.plain
-            assert app.table.rows_text()[3][1] == "dead"
+            assert cell(app, 3, "state") == "dead"
     run(go())
 
 
@@ -393,6 +399,60 @@ def test_q_leaves_and_footer_says_what_happens_to_the_ring(owns, words):
     run(go())
 
 
+# -- the ring heals (screen) and restart --------------------------------------------------------
+def test_ring_view_draws_the_bypass_the_monitor_and_the_epoch():
+    async def go():
+        source = CannedSource(healed_events(victim=3))
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app)
+            chain = app.ring_view.render().plain.splitlines()[0]
+            assert chain.startswith("[0A ]")  # the active monitor
+            # the link out of 2 jumps over the bypassed 3 (dotted) and leads on to 4
+            assert "[2 ]\u2500\u2500\u2500\u2500\u2504[3 ]\u2504\u2500\u25b6[4 ]" in chain
+            assert "epoch 1" in app.ring_view.border_title
+            assert "active monitor 0 (02:00:00:00:00:00)" in app.ring_view.border_title
+            assert app.banner.level == "healed"
+            assert "HEALED: ring rebuilt without station 3 (epoch 1)" in app.banner.text.plain
+            assert [cell(app, k, "role") for k in range(4)] == ["AM", "SM", "SM", "bypassed"]
+            source.feed([{"event": "restart", "station": 3, "t": 3.5}])
+            await until(pilot, lambda: "[3\u21bb]" in app.ring_view.render().plain)
+            assert cell(app, 3, "role") == "restarting"
+            source.feed([membership(2, [0, 1, 2, 4, 5], [3], 3.6, active_monitor=None)])
+            await until(pilot, lambda: "electing" in app.ring_view.border_title)
+            assert app.banner.text.plain.lstrip().startswith("ELECTING an active monitor")
+    run(go())
+
+
+def test_r_asks_the_ring_to_restart_the_selected_station():
+    async def go():
+        source = CannedSource(healed_events(victim=3))
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app)
+            await pilot.press("j", "j", "j", "r")
+            await until(pilot, lambda: source.sent)
+            assert source.sent == [{"cmd": "restart", "station": 3}]
+            await until(pilot, lambda: any("station 3 will be started again" in n
+                                           for n in app.notices))
+            assert "restart" == app.screen.active_bindings["r"].binding.description
+    run(go())
+
+
+def test_r_refused_shows_the_rings_reason():
+    async def go():
+        refusal = {"ok": False, "error": "station 1 is alive, not dead"}
+        source = CannedSource(healthy_events(), replies={"restart": refusal})
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app)
+            await pilot.press("j", "r")
+            await until(pilot, lambda: any(n.startswith("restart refused") for n in app.notices))
+            assert source.sent == [{"cmd": "restart", "station": 1}]
+            assert "restart refused: station 1 is alive, not dead" in app.notices
+    run(go())
+
+
 # -- coalescing ----------------------------------------------------------------------------------
 def test_a_burst_of_5000_events_is_folded_with_few_repaints():
     async def go():
@@ -412,7 +472,7 @@ def test_a_burst_of_5000_events_is_folded_with_few_repaints():
             assert app.repaints - repaints_before <= 3
             assert app.state.snapshot.snapshot_id == 4998
             assert len(app.state.count_history) == HISTORY  # every snapshot was folded
-            assert app.table.rows_text()[0][3] == "4,999"
+            assert cell(app, 0, "tokens") == "4,999"
     run(go())
 
 
@@ -497,7 +557,7 @@ def test_replay_of_a_small_events_jsonl(tmp_path, speed):
             assert rows[0][1].startswith("cleared by 12")
             assert app.state.snapshot.snapshot_id == 12
             assert app.banner.level == "ended"
-            assert app.table.rows_text()[0][3] == "\u2013"  # no counters in a replay
+            assert cell(app, 0, "tokens") == "\u2013"  # no counters in a replay
             await pilot.press("l")
             await pilot.pause()
             assert any("replay" in n and "disabled" in n for n in app.notices)
@@ -539,4 +599,5 @@ def test_dashboard_help_names_the_real_keys():
             assert f"{info.key} {info.kind.value}" in text
     assert "p pause (2 s)" in text
     assert "arrows or j/K select" in text and "q quit" in text
+    assert "r restart a dead station" in text
     assert "K kill" not in text and "j/k" not in text

@@ -71,6 +71,7 @@ class DashboardApp(App[None]):
         Binding("left", "move(-1)", "previous station", show=False),
         Binding("right", "move(1)", "next station", show=False),
         *(Binding(k.key, k.action, k.label) for k in FAULT_KEYS),
+        Binding("r", "restart", "restart"),
         Binding("s", "snapshot", "snapshot"),
         Binding("question_mark", "help", "help", key_display="?"),
     ]
@@ -197,6 +198,9 @@ class DashboardApp(App[None]):
             cmd["arg"] = key.arg
         self._command(cmd)
 
+    def action_restart(self) -> None:
+        self._command({"cmd": "restart", "station": self.selected})
+
     def action_snapshot(self) -> None:
         self._command({"cmd": "snapshot"})
 
@@ -231,6 +235,9 @@ class DashboardApp(App[None]):
                      f"(fault #{reply.get('fault_id')})")
         elif cmd.get("cmd") == "snapshot":
             self.say(f"snapshot {reply.get('sid')} started")
+        elif cmd.get("cmd") == "restart":
+            self.say(f"station {cmd['station']} will be started again, then inserted into the "
+                     "ring")
 
     # -- leaving --------------------------------------------------------------------------------
     def action_leave(self) -> None:

@@ -19,7 +19,8 @@ screen wants (a pause long enough to watch the alarm it causes). Seconds: the da
 live rings only."""
 
 APP_KEYS = {"up": "select", "down": "select", "left": "select", "right": "select",
-            "j": "select", "K": "select", "s": "snapshot", "question_mark": "help", "q": "leave"}
+            "j": "select", "K": "select", "r": "restart", "s": "snapshot",
+            "question_mark": "help", "q": "leave"}
 """Keys the app binds besides the fault keys; a registry key among them is a mistake."""
 
 
@@ -80,9 +81,13 @@ def leave_text(owns_ring: bool, commands: bool) -> str:
     return "detach: quit the dashboard, the ring keeps running"
 
 
+RESTART_TEXT = ("restart the selected station if it is dead: the ring starts its process "
+                "again and inserts it between its neighbours")
+
+
 def keys_summary() -> str:
     """Every key in one paragraph, for ``ringemu dashboard --help``."""
     faults = ", ".join(f"{k.key} {k.kind.value}" + ("" if k.arg is None else f" ({k.arg:g} s)")
                        for k in FAULT_KEYS)
     return (f"Keys: arrows or j/K select a station (K moves up: k kills); {faults}; "
-            "s snapshot; ? help; q quit.")
+            "r restart a dead station; s snapshot; ? help; q quit.")

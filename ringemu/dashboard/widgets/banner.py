@@ -1,8 +1,9 @@
-"""The banner: the ring's health in one coloured line (green healthy, red alarm, yellow
-degraded or recovering), then what is being watched, and the latest notable events.
+"""The banner: the ring's health in one coloured line (green healthy, blue healed, red alarm,
+yellow degraded, rebuilding or recovering), then what is being watched, and the latest notable
+events.
 
-The colour comes from a CSS class (``-healthy``, ``-alarm``, ``-warning``, ``-waiting``,
-``-ended``), so the look stays in ``dashboard.tcss``.
+The colour comes from a CSS class (``-healthy``, ``-healed``, ``-alarm``, ``-warning``,
+``-waiting``, ``-ended``), so the look stays in ``dashboard.tcss``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The help overlay (``?``): every key, and what ``q`` does for this dashboard.
+"""The help overlay (``?``): every key, what ``q`` does for this dashboard, and how to read
+the ring.
 
 The fault keys and their descriptions come from ``dashboard.keys`` (so from the fault registry),
 laid out in a grid so a long description wraps under itself, not under its key.
@@ -16,11 +17,14 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ringemu.dashboard.keys import FAULT_KEYS, leave_text
+from ringemu.dashboard.keys import FAULT_KEYS, RESTART_TEXT, leave_text
 
 LEGEND = """\
 [b]The ring[/b]
   \\[ i ] is a station: green alive, yellow paused, red dead.
+  \\[iA] is the active monitor; the title shows its 802.5 address and the epoch.
+  \u2504\\[i ]\u2504 dim, struck through: bypassed, the ring runs without it.
+  \\[i\u21bb] is being restarted, until the ring inserts it again (a new epoch).
   On a link, \u25cf is a free token and \u25a0 a busy frame, where the latest complete
   snapshot found them; * marks a station whose frame is out.
   Alarms stay in the log after they clear.
@@ -35,7 +39,7 @@ def key_rows(owns_ring: bool, commands: bool) -> list[tuple[str, str]]:
     select = "select a station (the ring wraps; shift-K moves up, since k kills)"
     return ([("\u2191\u2193\u2190\u2192 jK", select)]
             + [(k.key, f"{k.kind.value}: {k.help}") for k in FAULT_KEYS]
-            + [("s", "take a snapshot now"), ("?", "this help"),
+            + [("r", RESTART_TEXT), ("s", "take a snapshot now"), ("?", "this help"),
                ("q", leave_text(owns_ring, commands))])
 
 

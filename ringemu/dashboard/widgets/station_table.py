@@ -7,6 +7,9 @@ once per update and only the visible lines are turned into strips, cached until 
 
 It never takes focus: the app owns the selection (the arrows, j and K are app bindings) and
 the table only highlights the selected row and scrolls it into view.
+
+The ``role`` column says what the ring makes of each station: ``AM`` the active monitor, ``SM``
+a standby monitor, ``bypassed``, ``restarting``.
 """
 
 from __future__ import annotations
@@ -18,34 +21,50 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ringemu.dashboard.membership import RingMembership
 from ringemu.dashboard.state import RingState, StationView
 from ringemu.dashboard.widgets.ring_view import STATE_STYLES
 
-HEADERS = ("#", "state", "mode", "tokens", "frames", "sent", "delivered", "errors", "dropped",
-           "pid")
-LEFT = {1, 2}  # state and mode are left-aligned, numbers right-aligned
+HEADERS = ("#", "state", "role", "mode", "tokens", "frames", "sent", "delivered", "errors",
+           "dropped", "pid")
+LEFT = {1, 2, 3}  # state, role and mode are left-aligned, numbers right-aligned
+STATE, ROLE, MODE, ERRORS, DROPPED = 1, 2, 3, 8, 9
+ROLE_STYLES = {"AM": "bold", "bypassed": "dim", "restarting": "bold yellow"}
 
 
 def _num(v) -> str:
     return "\u2013" if v is None else f"{v:,}"
 
 
-def row_values(st: StationView) -> tuple[str, ...]:
+def role(st: StationView, ring: RingMembership) -> str:
+    if st.index in ring.restarting:
+        return "restarting"
+    if not ring.is_member(st.index):
+        return "bypassed"
+    if st.index == ring.active_monitor:
+        return "AM"
+    return "SM" if ring.monitor_known else "\u2013"
+
+
+def row_values(st: StationView, ring: RingMembership | None = None) -> tuple[str, ...]:
     """The text of one row (``stats`` is empty in a replay: counters show as dashes)."""
     s = st.stats
     dropped = None if not s else s.get("dropped", 0) + st.send_dropped
-    return (str(st.index), st.state, st.mode + (" *" if st.awaiting else ""),
+    return (str(st.index), st.state, role(st, ring or RingMembership()),
+            st.mode + (" *" if st.awaiting else ""),
             _num(s.get("tokens")), _num(s.get("frames")), _num(s.get("sent")),
             _num(s.get("delivered")), _num(s.get("malformed")), _num(dropped),
             "\u2013" if st.pid is None else str(st.pid))
 
 
 def _cell_style(col: int, value: str, st: StationView) -> str:
-    if col == 1:
+    if col == STATE:
         return STATE_STYLES.get(st.state, "")
-    if col == 2 and st.awaiting:
+    if col == ROLE:
+        return ROLE_STYLES.get(value, "")
+    if col == MODE and st.awaiting:
         return "cyan"
-    if col in (7, 8) and value not in ("0", "\u2013"):
+    if col in (ERRORS, DROPPED) and value not in ("0", "\u2013"):
         return "bold red"
     return ""
 
@@ -88,7 +107,7 @@ class StationTable(ScrollView):
         self.refresh()
 
     def _format(self, state: RingState) -> None:
-        self.values = [row_values(st) for st in state.stations]
+        self.values = [row_values(st, state.ring) for st in state.stations]
         widths = [max([len(h)] + [len(v[c]) for v in self.values]) for c, h in enumerate(HEADERS)]
         if widths != self._widths:
             self._widths = widths
