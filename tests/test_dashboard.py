@@ -1,5 +1,6 @@
 """The dashboard driven by canned events: state folding (the ring healing included), alarms,
-keys, selection, coalescing, replay, and the ``ringemu dashboard`` command's errors.
+keys, selection, coalescing, the timeline, replay, and the ``ringemu dashboard`` command's
+errors.
 
 Pilot tests run the app headless with ``App.run_test``; the canned source records the commands
 the keys send instead of talking to a ring. No pytest asyncio plugin is needed: each test runs
@@ -451,6 +452,50 @@ def test_r_refused_shows_the_rings_reason():
             assert source.sent == [{"cmd": "restart", "station": 1}]
             assert "restart refused: station 1 is alive, not dead" in app.notices
     run(go())
+
+
+# -- the timeline ---------------------------------------------------------------------------------
+def test_timeline_steps_and_labels():
+    from ringemu.dashboard.state import Mark
+    from ringemu.dashboard.widgets.timeline import place_labels, steps
+
+    assert steps([(0.0, 1), (1.0, 0), (2.0, None), (3.0, 1), (4.0, 2)]) == [
+        [(0.0, 1), (1.0, 1), (1.0, 0)], [(3.0, 1), (4.0, 1), (4.0, 2)]]
+    marks = [Mark(1.0, "fault", "lose 1"), Mark(1.1, "alarm", "LOST"),
+             Mark(1.2, "ring", "bypass 3"), Mark(9.9, "fault", "dup 2")]
+    placed = place_labels(marks, 0.0, 10.0, cols=50)
+    rows = {m.label: (row, align) for m, row, align in placed}
+    assert rows["dup 2"] == (0, "right")  # near the right edge: ends at its line
+    assert rows["bypass 3"] == (0, "left") and rows["LOST"] == (1, "left")
+    assert "lose 1" not in rows  # no third row: its line is drawn without a label
+
+
+def test_timeline_is_built_only_when_snapshots_faults_or_alarms_arrive():
+    async def go():
+        source = CannedSource(healthy_events())
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app)
+            timeline = app.snapshot_panel.query_one("#timeline")
+            await pilot.pause(0.1)
+            builds = timeline.builds
+            assert builds >= 1
+            for k in range(5):  # stations reports only: counters move, the plot does not
+                source.feed([stations(t=2.3 + 0.25 * k, tokens=5000 + k)])
+                await until(pilot, lambda: not app.repaint_pending)
+                await pilot.pause(0.05)
+            assert timeline.builds == builds
+            source.feed([snapshot(11, 3.6, count=2, verdict="DUPLICATE")])
+            await until(pilot, lambda: timeline.builds > builds)
+    run(go())
+
+
+def test_snapshot_header_reads_lost_0_tokens():
+    from ringemu.dashboard.widgets.snapshot_panel import snapshot_text
+
+    state = RingState()
+    state.apply_all(alarmed_events())
+    assert snapshot_text(state).plain.splitlines()[0] == "#11  LOST  0 tokens  epoch 0"
 
 
 # -- coalescing ----------------------------------------------------------------------------------

@@ -33,10 +33,10 @@ class Banner(TextBox):
             self.level = level
         self.add_class(f"-{level}")
         t = Text()
-        t.append(f" {headline} ", style="bold")
-        t.append(f"  {label}")
+        t.append(f" {headline}   ", style="bold")  # blanks end a span (see station_table)
+        t.append(label + ("  " if extra else ""))
         if extra:
-            t.append(f"  {extra}", style="bold")
+            t.append(extra, style="bold")
         t.append("\n")
         t.append("  \u2502  ".join(list(state.notes)[-3:]) or "no events yet", style="")
         self.set(t)

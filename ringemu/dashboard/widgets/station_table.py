@@ -118,10 +118,24 @@ class StationTable(ScrollView):
             self.virtual_size = size
 
     def _line(self, values: tuple[str, ...], st: StationView | None) -> Text:
-        t = Text(no_wrap=True, end="")
+        """One row. A cell's style also covers the blanks after it, up to the next cell's
+        text: a span that starts with blanks loses them in some SVG renderers, which would
+        shift the pinned screenshots' columns (so no cell style may draw on blanks: no
+        underline, no strike-through)."""
+        cells, spans = [], []
+        at = 0
         for c, (v, w) in enumerate(zip(values, self._widths)):
-            cell = v.ljust(w) if c in LEFT or st is None else v.rjust(w)
-            t.append(" " + cell + " ", style=_cell_style(c, v, st) if st is not None else "")
+            cell = " " + (v.ljust(w) if c in LEFT or st is None else v.rjust(w)) + " "
+            style = _cell_style(c, v, st) if st is not None else ""
+            if style and v:
+                start = at + cell.index(v)
+                spans.append((start, start + len(v), style))
+            cells.append(cell)
+            at += len(cell)
+        line = "".join(cells)
+        t = Text(line, no_wrap=True, end="")
+        for start, end, style in spans:
+            t.stylize(style, start, len(line) - len(line[end:].lstrip(" ")))
         return t
 
     def render_line(self, y: int) -> Strip:
