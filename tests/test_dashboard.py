@@ -1,6 +1,6 @@
 """The dashboard driven by canned events: state folding (the ring healing included), alarms,
-keys, selection, coalescing, the timeline, replay, and the ``ringemu dashboard`` command's
-errors.
+keys, selection, coalescing, the layout at 80x24 and 160x48, the timeline, replay, and the
+``ringemu dashboard`` command's errors.
 
 Pilot tests run the app headless with ``App.run_test``; the canned source records the commands
 the keys send instead of talking to a ring. No pytest asyncio plugin is needed: each test runs
@@ -33,6 +33,7 @@ from tests.dashboard_canned import (N, CannedSource, alarm, alarmed_events, heal
                                     stations)
 
 SIZE = (160, 48)
+SMALL = (80, 24)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -454,6 +455,99 @@ def test_r_refused_shows_the_rings_reason():
     run(go())
 
 
+# -- layout ---------------------------------------------------------------------------------------
+def visible(app: DashboardApp, widget) -> bool:
+    """``widget`` has rows on screen (a hidden one, or one in a hidden panel, has none)."""
+    region = widget.region
+    return region.height > 0 and region.bottom <= app.screen.size.height
+
+
+def test_80x24_shows_the_essentials_and_v_switches_the_lower_panel():
+    async def go():
+        source = CannedSource(healthy_events())
+        app = DashboardApp(source)
+        async with app.run_test(size=SMALL) as pilot:
+            await started(pilot, app)
+            assert app.compact and app.screen.has_class("-compact")
+            assert app.screen.active_bindings["q"].binding.description == "detach"
+            assert app.banner.region.height == 2  # the headline and the notes, not wrapped
+            assert visible(app, app.table) and not visible(app, app.snapshot_panel)
+            header = app.table.render_line(0).text.split()
+            assert header[:6] == ["#", "state", "role", "mode", "tokens", "frames"]
+            assert not visible(app, app.alarm_log)  # no alarm yet: no rows taken
+            await pilot.press("v")
+            assert app.view == "snapshot"
+            await pilot.pause()
+            assert visible(app, app.snapshot_panel) and not visible(app, app.table)
+            assert app.snapshot_panel.query_one("#timeline").region.height >= 6
+            await pilot.press("v")
+            await pilot.pause()
+            assert app.view == "alarms" and visible(app, app.event_log)
+            await pilot.press("v")
+            assert app.view == "stations"
+            keys = list(app.query("FooterKey"))
+            assert {k.key for k in keys} >= {"question_mark", "q", "r", "v", "l"}
+            assert all(0 < k.region.width and k.region.right <= SMALL[0] for k in keys)
+    run(go())
+
+
+def test_80x24_alarm_rows_show_under_the_station_table():
+    async def go():
+        source = CannedSource(healthy_events())
+        app = DashboardApp(source)
+        async with app.run_test(size=SMALL) as pilot:
+            await started(pilot, app)
+            await pilot.press("l")
+            source.feed([snapshot(11, 2.4, count=0, verdict="LOST"),
+                         alarm("raised", "LOST", 1, 11, 2.4)])
+            await until(pilot, lambda: len(alarm_rows(app)) == 1)
+            await pilot.pause()
+            assert visible(app, app.table) and visible(app, app.alarm_log)
+            log = app.alarm_log.region
+            assert log.height == 4  # border, header and the one row: what it needs
+            assert log.bottom <= app.screen.size.height - 1  # above the footer
+            assert "LOST" in app.alarm_log.render_line(1).text  # the row itself, on screen
+    run(go())
+
+
+def test_160x48_shows_every_panel_side_by_side():
+    async def go():
+        source = CannedSource(alarmed_events(), owns_ring=True)
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app)
+            assert not app.compact
+            for widget in (app.table, app.snapshot_panel, app.alarm_log):
+                assert visible(app, widget)
+            assert not visible(app, app.event_log)
+            assert app.table.region.y == app.snapshot_panel.region.y  # side by side
+            assert app.alarm_log.region.height == 4
+            assert "v" not in app.screen.active_bindings  # nothing to switch
+            await pilot.press("v")
+            assert app.view == "stations"
+            assert app.screen.active_bindings["q"].binding.description == "quit + end ring"
+            await pilot.resize_terminal(*SMALL)
+            await until(pilot, lambda: app.compact)
+            assert "v" in app.screen.active_bindings
+            assert len(app._bindings.get_bindings_for_key("q")) == 1
+    run(go())
+
+
+def test_fault_keys_work_in_both_layouts_and_the_small_footer_groups_them():
+    async def go():
+        source = CannedSource(healthy_events())
+        app = DashboardApp(source)
+        async with app.run_test(size=SMALL) as pilot:
+            await started(pilot, app)
+            active = app.screen.active_bindings
+            assert active["l"].binding.action == "fault('lose')"
+            assert active["l"].binding.group is not None
+            await pilot.press("l")
+            await until(pilot, lambda: source.sent)
+            assert source.sent == [{"cmd": "inject", "kind": "lose", "station": 0}]
+    run(go())
+
+
 # -- the timeline ---------------------------------------------------------------------------------
 def test_timeline_steps_and_labels():
     from ringemu.dashboard.state import Mark
@@ -644,5 +738,5 @@ def test_dashboard_help_names_the_real_keys():
             assert f"{info.key} {info.kind.value}" in text
     assert "p pause (2 s)" in text
     assert "arrows or j/K select" in text and "q quit" in text
-    assert "r restart a dead station" in text
+    assert "r restart a dead station" in text and "v switch panels" in text
     assert "K kill" not in text and "j/k" not in text

@@ -9,7 +9,9 @@ It never takes focus: the app owns the selection (the arrows, j and K are app bi
 the table only highlights the selected row and scrolls it into view.
 
 The ``role`` column says what the ring makes of each station: ``AM`` the active monitor, ``SM``
-a standby monitor, ``bypassed``, ``restarting``.
+a standby monitor, ``bypassed``, ``restarting``. When the table is narrower than its columns,
+the least needed ones go first (``DROP_ORDER``), so an 80-column terminal still shows state,
+role, mode, tokens and frames rather than a cut-off row.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ HEADERS = ("#", "state", "role", "mode", "tokens", "frames", "sent", "delivered"
            "dropped", "pid")
 LEFT = {1, 2, 3}  # state, role and mode are left-aligned, numbers right-aligned
 STATE, ROLE, MODE, ERRORS, DROPPED = 1, 2, 3, 8, 9
+DROP_ORDER = (10, 6, 7, 9, 8)
+"""Columns to leave out, first to last, when the table is too narrow: pid, sent, delivered,
+dropped, errors."""
+MIN_WIDTHS = {MODE: len("awaiting *")}
+"""A station's mode flips between idle, holding and awaiting all the time: its column keeps the
+width of the widest, so the table (``width: auto`` beside the snapshot panel) does not change
+width, and re-lay out the screen, with every report."""
 ROLE_STYLES = {"AM": "bold", "bypassed": "dim", "restarting": "bold yellow"}
 
 
@@ -69,6 +78,16 @@ def _cell_style(col: int, value: str, st: StationView) -> str:
     return ""
 
 
+def fitting_columns(widths: list[int], room: int) -> list[int]:
+    """The columns to show in ``room`` cells (each takes its width plus two of padding)."""
+    shown = list(range(len(widths)))
+    for col in DROP_ORDER:
+        if sum(widths[c] + 2 for c in shown) <= room:
+            break
+        shown.remove(col)
+    return shown
+
+
 class StationTable(ScrollView):
     """See the module docstring."""
 
@@ -87,7 +106,10 @@ class StationTable(ScrollView):
         self.texts: list[Text] = []
         self.selected = 0
         self._widths: list[int] = [len(h) for h in HEADERS]
+        self._shown: list[int] = list(range(len(HEADERS)))
         self._seen = -1
+        self._state: RingState | None = None
+        self._natural = sum(self._widths) + 2 * len(self._widths)
         self._strips: dict[int, tuple[tuple, Strip]] = {}
 
     def show(self, state: RingState, selected: int) -> None:
@@ -106,14 +128,30 @@ class StationTable(ScrollView):
                 self.scroll_to(y=selected - visible + 1, animate=False)
         self.refresh()
 
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        """Every column's width (``width: auto`` asks for the whole table)."""
+        return self._natural
+
+    def on_resize(self) -> None:
+        if self._state is not None:
+            self._format(self._state)
+            self.refresh()
+
     def _format(self, state: RingState) -> None:
+        self._state = state
         self.values = [row_values(st, state.ring) for st in state.stations]
-        widths = [max([len(h)] + [len(v[c]) for v in self.values]) for c, h in enumerate(HEADERS)]
-        if widths != self._widths:
-            self._widths = widths
+        widths = [max([len(h), MIN_WIDTHS.get(c, 0)] + [len(v[c]) for v in self.values])
+                  for c, h in enumerate(HEADERS)]
+        natural = sum(widths) + 2 * len(widths)
+        if natural != self._natural:
+            self._natural = natural
+            self.refresh(layout=True)
+        shown = fitting_columns(widths, self.content_region.width or natural)
+        if widths != self._widths or shown != self._shown:
+            self._widths, self._shown = widths, shown
             self._strips.clear()
         self.texts = [self._line(v, st) for v, st in zip(self.values, state.stations)]
-        size = Size(sum(widths) + 2 * len(widths), len(self.values) + 1)
+        size = Size(sum(widths[c] + 2 for c in shown), len(self.values) + 1)
         if size != self.virtual_size:
             self.virtual_size = size
 
@@ -124,7 +162,8 @@ class StationTable(ScrollView):
         underline, no strike-through)."""
         cells, spans = [], []
         at = 0
-        for c, (v, w) in enumerate(zip(values, self._widths)):
+        for c in self._shown:
+            v, w = values[c], self._widths[c]
             cell = " " + (v.ljust(w) if c in LEFT or st is None else v.rjust(w)) + " "
             style = _cell_style(c, v, st) if st is not None else ""
             if style and v:
@@ -142,7 +181,7 @@ class StationTable(ScrollView):
         width = self.size.width
         base = self.rich_style
         if y == 0:  # the header stays put while the rows scroll
-            key = ("header", tuple(self._widths), width)
+            key = ("header", tuple(self._widths), tuple(self._shown), width)
             text = self._line(HEADERS, None)
             style = base + self.get_component_rich_style("stations--header")
             return self._strip(-1, key, text, style, width)
@@ -150,7 +189,7 @@ class StationTable(ScrollView):
         if index >= len(self.texts):
             return Strip.blank(width, base)
         selected = index == self.selected
-        key = (self.values[index], selected, width)
+        key = (self.values[index], selected, width, tuple(self._shown))
         if selected:
             style = base + self.get_component_rich_style("stations--selected")
         elif index % 2:
