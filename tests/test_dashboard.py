@@ -259,9 +259,28 @@ def test_state_counts_payloads_and_suspicions_cheaply():
                        for k in range(1, 299)])
     assert (state.payloads_sent, state.payloads_delivered) == (300, 298)
     assert state.rev_banner == banner  # the banner shows none of them
-    state.apply({"event": "suspicion", "station": 4, "reason": "no token", "t": 2.4})
-    assert state.suspicions == 1 and "station 4 suspects no token" in state.notes[-1]
+    notes = len(state.notes)
+    state.apply_all([{"event": "suspicion", "station": 4, "reason": "no token", "t": 2.4 + k}
+                     for k in range(10)])  # one a second
+    assert state.suspicions == 10
+    assert len(state.notes) == notes + 2  # at 2.4 s and 7.4 s: one note in five seconds
+    assert "station 4 suspects no token" in state.notes[-1]
     assert state.health()[0] == "healthy"  # a suspicion is never an alarm
+
+
+def test_state_timeline_keeps_where_the_count_changed_over_a_window():
+    from ringemu.dashboard.state import TIMELINE_S
+
+    state = RingState()
+    state.apply_all([snapshot(k, 0.1 * k) for k in range(100)])
+    assert list(state.timeline) == [(0.0, 1), (9.9, 1)]  # one run: its two ends
+    state.apply_all([snapshot(100, 10.0, count=0, verdict="LOST"), snapshot(101, 10.1),
+                     snapshot(102, 10.2, count=None, verdict="INCOMPLETE"), snapshot(103, 10.3),
+                     snapshot(104, 10.4)])
+    assert list(state.timeline)[2:] == [(10.0, 0), (10.1, 1), (10.2, None), (10.3, 1),
+                                        (10.4, 1)]
+    state.apply(snapshot(105, 10.0 + TIMELINE_S + 5))
+    assert state.timeline[0][0] >= 10.0 and len(state.timeline) <= 4
 
 
 # -- alarms and banner ---------------------------------------------------------------------------

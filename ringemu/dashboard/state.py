@@ -34,7 +34,18 @@ from ringemu.errors import RemoteProtocolError
 log = logging.getLogger(__name__)
 
 HISTORY = 120
-"""How many points the count and rotation-rate plots and the timeline keep."""
+"""How many points the count and rotation-rate plots keep."""
+
+TIMELINE_S = 60.0
+"""How many seconds back the timeline goes. Snapshots come several times a second (more when
+stations suspect something), so it keeps only where the count changed, not every snapshot."""
+
+TIMELINE_POINTS = 1000
+"""A bound on the timeline's points, for a count that changes at every snapshot."""
+
+SUSPICION_NOTE_S = 5.0
+"""A live ring's stations suspect something now and then without anything being wrong: every
+suspicion is counted, one in this many seconds gets a note."""
 
 NOTES = 50
 """How many notable events (one line each) are kept for the banner and the event log."""
@@ -109,13 +120,15 @@ class RingState:
         """The latest snapshot, typed."""
         self.count_history: deque[float] = deque(maxlen=HISTORY)
         self.rate_history: deque[float] = deque(maxlen=HISTORY)
-        self.timeline: deque[tuple[float, int | None]] = deque(maxlen=HISTORY)
-        """(time, token count) of every snapshot; the count is None when incomplete."""
+        self.timeline: deque[tuple[float, int | None]] = deque(maxlen=TIMELINE_POINTS)
+        """(time, token count) of the snapshots where the count changed, and of the latest
+        (the count is None when incomplete), over the last ``TIMELINE_S`` seconds."""
         self.marks: deque[Mark] = deque(maxlen=MARKS)
         self.ring = RingMembership()
         self.payloads_sent = self.payloads_delivered = 0
         self.suspicions = self.claims = self.restarts = self.rollbacks = 0
         self._claims_noted = -1  # the epoch whose election has a note already
+        self._suspicion_noted = -SUSPICION_NOTE_S
         self.reported_alarms: set[str] = set()  # active kinds per the last ``stations`` event
         self.notes: deque[str] = deque(maxlen=NOTES)
         self.phase = "waiting"  # waiting, starting, up, down, error, ended (replay finished)
@@ -259,8 +272,7 @@ class RingState:
         self.snapshots = max(self.snapshots, snap.snapshot_id + 1)
         if snap.count is not None:
             self.count_history.append(float(snap.count))
-        self.timeline.append((snap.finished, snap.count))
-        self.rev_timeline += 1
+        self._plot(snap.finished, snap.count)
         if snap.snapshot_id == 0:
             self.ring.on_first_snapshot(snap.initiator)
         if not self.live_stats:
@@ -271,6 +283,18 @@ class RingState:
         if self.phase in ("waiting", "starting"):
             self.phase = "up"
         self.rev_snapshot += 1
+
+    def _plot(self, t: float, count: int | None) -> None:
+        """Add a snapshot to the timeline: a count equal to the two before only moves the
+        last point on (the step line is the same), and points older than the window go."""
+        line = self.timeline
+        if len(line) >= 2 and line[-1][1] == count and line[-2][1] == count:
+            line[-1] = (t, count)
+        else:
+            line.append((t, count))
+        while len(line) > 2 and line[1][0] < t - TIMELINE_S:
+            line.popleft()
+        self.rev_timeline += 1
 
     def _on_alarm(self, e: dict, mark: bool = True) -> None:
         aid = e.get("alarm")
@@ -362,7 +386,13 @@ class RingState:
 
     def _on_suspicion(self, e: dict) -> None:
         self.suspicions += 1
-        self._note(e, f"station {e.get('station')} suspects {e.get('reason')}: snapshot")
+        self.rev_traffic += 1  # the snapshot panel counts them
+        t = e.get("t")
+        t = float(t) if isinstance(t, (int, float)) else self.t
+        if t - self._suspicion_noted >= SUSPICION_NOTE_S:
+            self._suspicion_noted = t
+            self._note(e, f"station {e.get('station')} suspects {e.get('reason')}: a snapshot "
+                          f"looks ({self.suspicions} suspicions so far)")
 
     def _on_restart(self, e: dict) -> None:
         station = int(e["station"])

@@ -1,6 +1,7 @@
 """The latest snapshot (id, initiator, verdict, token count, recorded states, what was in
 transit, how long it took), two small plots over time, the token count per snapshot and the
-token rotation rate (``hop_rate / stations`` from the ``stations`` events), the payloads counted,
+token rotation rate (``hop_rate / stations`` from the ``stations`` events), the payloads and
+suspicions counted,
 and the timeline (``timeline.Timeline``): the counts against time with faults, alarms and ring
 changes marked. The small plots stand above the timeline; the compact layout (an 80x24
 terminal) hides them, all but the rotation rate's line of text, so that the timeline has rows
@@ -168,7 +169,11 @@ class SnapshotPanel(Vertical):
         plot.set_class(not rates, "-empty")  # an empty Sparkline draws a floor: reads as zero
         plot.data = rates
         traffic = self.query_one("#traffic", TextBox)
+        parts = []
         if state.payloads_sent or state.payloads_delivered:
-            traffic.set(f"payloads: {state.payloads_sent:,} sent, "
-                        f"{state.payloads_delivered:,} delivered")
-        traffic.set_class(not (state.payloads_sent or state.payloads_delivered), "-empty")
+            parts.append(f"payloads: {state.payloads_sent:,} sent, "
+                         f"{state.payloads_delivered:,} delivered")
+        if state.suspicions:
+            parts.append(f"suspicions: {state.suspicions:,}")
+        traffic.set("  \u00b7  ".join(parts))
+        traffic.set_class(not parts, "-empty")

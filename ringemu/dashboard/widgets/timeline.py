@@ -12,8 +12,8 @@ Plotting costs milliseconds, so the figure is rebuilt only when ``RingState.rev_
 moved (a snapshot, fault, alarm or ring change arrived), which the app checks at most once per
 repaint tick, or when the widget's size changed (labels are laid out in columns); the built
 text is kept and reused otherwise, and nothing is built while the plot is not on screen.
-Only the state's bounded history is drawn (``state.HISTORY`` snapshots, ``state.MARKS``
-marks).
+Only the state's bounded history is drawn: the last ``state.TIMELINE_S`` seconds, where the
+count changed (a run of equal counts is two points), and ``state.MARKS`` marks.
 """
 
 from __future__ import annotations
