@@ -17,8 +17,11 @@ class CannedSource(Source):
     """For tests: canned events, handed over on ``open`` and by ``feed``; commands recorded."""
 
     def __init__(self, events: Iterable[dict] = (), *, owns_ring: bool = False,
-                 commands: bool = True, label: str = "canned ring") -> None:
+                 commands: bool = True, label: str = "canned ring",
+                 replies: dict[str, dict] | None = None) -> None:
         super().__init__()
+        self.replies = replies or {}
+        """A canned reply per ``cmd`` (e.g. a refusal), instead of the default ``ok``."""
         self.initial = list(events)
         self.owns_ring = owns_ring
         self.commands = commands
@@ -41,6 +44,8 @@ class CannedSource(Source):
 
     def send(self, cmd: dict) -> dict:
         self.sent.append(cmd)
+        if cmd.get("cmd") in self.replies:
+            return self.replies[cmd["cmd"]]
         if cmd.get("cmd") == "inject":
             return {"ok": True, "fault_id": len(self.sent), "station": cmd.get("station"),
                     "kind": cmd.get("kind")}
@@ -64,7 +69,8 @@ def stations(n: int = N, t: float = 1.0, tokens: int = 1000, states: dict | None
              modes: dict | None = None, alarms: list | None = None, hop_rate: float = 12000.0,
              dropped: dict | None = None) -> dict:
     states, modes, dropped = states or {}, modes or {}, dropped or {}
-    rows = [{"station": i, "pid": 4000 + i, "state": states.get(i, "alive"),
+    rows = [{"station": i, "pid": None if states.get(i) == "dead" else 4000 + i,
+             "state": states.get(i, "alive"),
              "mode": modes.get(i, "idle"),
              "stats": {"tokens": tokens + i, "frames": tokens // 2, "markers": 5, "sent": 40 + i,
                        "delivered": 39 + i, "acked": 40, "unacked": 0,
@@ -76,15 +82,21 @@ def stations(n: int = N, t: float = 1.0, tokens: int = 1000, states: dict | None
 
 
 def snapshot(sid: int, t: float, n: int = N, count: int | None = 1, verdict: str = "OK",
-             in_transit: list | None = None, held: dict | None = None, **extra) -> dict:
+             in_transit: list | None = None, held: dict | None = None,
+             members: list[int] | None = None, epoch: int = 0, **extra) -> dict:
+    """A snapshot of ``members`` (default: all ``n`` stations, in epoch ``epoch``)."""
+    members = list(range(n)) if members is None else members
     if in_transit is None and count == 1 and not held:
-        in_transit = [{"from": sid % n, "to": (sid + 1) % n, "kind": "token"}]
-    return {"event": "snapshot", "id": sid, "initiator": sid % n, "t": t, "started": t - 0.0015,
-            "duration_ms": 1.5, "verdict": verdict, "count": count, "held": held or {},
-            "in_transit": in_transit or [],
-            "states": {str(i): {"mode": "idle", "tokens": 0, "purges": 0, "at": t - 0.001}
-                       for i in range(n)},
-            "silent": [], "suspect": None, "stale": False, **extra}
+        k = sid % len(members)
+        in_transit = [{"from": members[k], "to": members[(k + 1) % len(members)],
+                       "kind": "token"}]
+    return {"event": "snapshot", "id": sid, "initiator": members[sid % len(members)], "t": t,
+            "started": t - 0.0015, "duration_ms": 1.5, "verdict": verdict, "count": count,
+            "held": held or {}, "in_transit": in_transit or [],
+            "states": {str(i): {"mode": "idle", "tokens": 0, "purges": 0, "at": t - 0.001,
+                                "step": 100 + sid, "epoch": epoch, "queue": []}
+                       for i in members},
+            "silent": [], "suspect": None, "stale": False, "cause": None, **extra}
 
 
 def alarm(action: str, kind: str = "LOST", aid: int = 1, sid: int = 12, t: float = 2.4,
@@ -121,6 +133,50 @@ def alarmed_events(n: int = N) -> list[dict]:
          "scheduled": None, "t": 2.45},
         stations(n, t=2.5, tokens=4400, states={4: "paused"}, alarms=["LOST"], hop_rate=0.0),
     ]
+
+
+def membership(epoch: int, members: list[int], bypassed: list[int], t: float,
+               reason: str = "bypass", active_monitor: int | None = 0) -> dict:
+    return {"event": "membership", "t": t, "epoch": epoch, "members": members,
+            "active_monitor": active_monitor, "reason": reason, "bypassed": bypassed}
+
+
+def killed_events(n: int = N, victim: int = 3, t: float = 2.3) -> list[dict]:
+    """Healthy, then ``victim`` killed: an INCOMPLETE snapshot names it, an alarm is raised."""
+    return healthy_events(n) + [
+        {"event": "inject", "fault": "kill", "station": victim, "fault_id": 1, "arg": None,
+         "scheduled": None, "t": t},
+        {"event": "fault_fired", "station": victim, "fault": "kill", "effect": None,
+         "fault_id": 1, "step": None, "t": t},
+        {"event": "station_exit", "station": victim, "status": -9, "pid": 4000 + victim,
+         "t": t + 0.01},
+        {**snapshot(11, t + 0.1, n, count=None, verdict="INCOMPLETE"), "silent": [victim],
+         "suspect": victim, "cause": "down"},
+        {"event": "alarm", "action": "raised", "alarm": 1, "kind": "INCOMPLETE", "snapshot": 11,
+         "raised_by": 11, "t": t + 0.1, "station": victim,
+         "detail": f"no report from station {victim}: it is down (dead or stopped)"},
+    ]
+
+
+def healed_events(n: int = N, victim: int = 3) -> list[dict]:
+    """``victim`` killed, then bypassed: the ring of epoch 1 runs without it, steady, and the
+    INCOMPLETE alarm is cleared (as the simulator's run of ``kill@10:3`` goes)."""
+    members = [k for k in range(n) if k != victim]
+    events = killed_events(n, victim) + [
+        membership(1, members, [victim], 2.4),
+        {"event": "purge_started", "station": 0, "number": 1, "t": 2.41},
+        {"event": "purge_done", "station": 0, "number": 1, "t": 2.45},
+        {"event": "steady", "epoch": 1, "t": 2.45},
+        snapshot(12, 2.5, n, members=members, epoch=1),
+        {"event": "alarm", "action": "cleared", "alarm": 1, "kind": "INCOMPLETE",
+         "snapshot": 12, "raised_by": 11, "t": 2.5, "station": victim, "detail": ""},
+        stations(n, t=2.55, tokens=4500, states={victim: "dead"}),
+    ]
+    for k in range(4):
+        events.append(snapshot(13 + k, 2.7 + 0.2 * k, n, members=members, epoch=1))
+        events.append(stations(n, t=2.8 + 0.2 * k, tokens=4600 + 300 * k,
+                               states={victim: "dead"}))
+    return events
 
 
 def by_tick(events: list[dict]) -> list[list[dict]]:

@@ -1,5 +1,6 @@
-"""The dashboard driven by canned events: state folding, alarms, keys, selection, coalescing,
-replay, and the ``ringemu dashboard`` command's errors.
+"""The dashboard driven by canned events: state folding (the ring healing included), alarms,
+keys, selection, coalescing, the layout at 80x24 and 160x48, the timeline, replay, and the
+``ringemu dashboard`` command's errors.
 
 Pilot tests run the app headless with ``App.run_test``; the canned source records the commands
 the keys send instead of talking to a ring. No pytest asyncio plugin is needed: each test runs
@@ -24,12 +25,15 @@ from ringemu.dashboard.keys import BY_KIND, FAULT_KEYS, KEY_ARGS
 from ringemu.dashboard.source import ReplaySource
 from ringemu.dashboard.state import HISTORY, RingState
 from ringemu.dashboard.widgets import HelpScreen
+from ringemu.dashboard.widgets.station_table import HEADERS
 from ringemu.errors import ConfigError
 from ringemu.faults import FAULTS, FaultKind, Shell, kinds_for
-from tests.dashboard_canned import (N, CannedSource, alarm, alarmed_events, healthy_events,
-                                    ring_up, snapshot, stations)
+from tests.dashboard_canned import (N, CannedSource, alarm, alarmed_events, healed_events,
+                                    healthy_events, killed_events, membership, ring_up, snapshot,
+                                    stations)
 
 SIZE = (160, 48)
+SMALL = (80, 24)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -56,6 +60,11 @@ async def started(pilot, app: DashboardApp) -> None:
 
 def alarm_rows(app: DashboardApp) -> list[list[str]]:
     return app.alarm_log.rows_text()
+
+
+def cell(app: DashboardApp, station: int, column: str) -> str:
+    """The station table's text for ``station`` in ``column`` (a ``HEADERS`` name)."""
+    return app.table.rows_text()[station][HEADERS.index(column)]
 
 
 # -- state folding (no screen) -------------------------------------------------------------------
@@ -94,6 +103,7 @@ def test_state_attach_seeds_from_status():
                  "bad_requests": 0, "malformed": 0, "t": 10.0})
     assert state.n == 4 and state.stations[1].state == "dead"
     assert [a.kind for a in state.active_alarms()] == ["DUPLICATE"]
+    assert not state.marks  # raised before the dashboard came: no time on its timeline
 
 
 def test_state_keeps_the_latest_snapshot_typed():
@@ -140,6 +150,139 @@ def test_state_notes_purges_and_fired_faults():
     assert state.malformed == 0
 
 
+# -- the ring heals (state) ----------------------------------------------------------------------
+def test_state_folds_a_bypass_into_a_healed_ring():
+    state = RingState()
+    state.apply_all(killed_events(victim=3))
+    assert state.health() == ("alarm", "ALARM: INCOMPLETE at station 3 (snapshot 11)")
+    state.apply(membership(1, [0, 1, 2, 4, 5], [3], 2.4))
+    ring = state.ring
+    assert (ring.epoch, ring.members, ring.bypassed) == (1, (0, 1, 2, 4, 5), {3})
+    assert ring.rebuilding and not ring.is_member(3) and ring.is_member(4)
+    state.apply(alarm("cleared", "INCOMPLETE", 1, 12, 2.5, raised_by=11))
+    assert state.health() == ("warning", "REBUILDING: ring rebuilt without station 3 "
+                                         "(epoch 1, not steady yet)")
+    state.apply({"event": "steady", "epoch": 1, "t": 2.45})
+    assert not ring.rebuilding
+    assert state.health() == ("healed", "HEALED: ring rebuilt without station 3 (epoch 1)")
+    assert any("epoch 1: ring rebuilt without station 3" in n for n in state.notes)
+    assert [(m.kind, m.label) for m in state.marks] == [
+        ("fault", "kill 3"), ("alarm", "INCOMPLETE"), ("ring", "bypass 3")]
+
+
+def test_state_a_restarted_station_is_restarting_until_it_is_a_member_again():
+    state = RingState()
+    state.apply_all(healed_events(victim=3))
+    state.apply({"event": "restart", "station": 3, "t": 3.5})
+    assert state.ring.restarting == {3}
+    level, text = state.health()
+    assert level == "healed" and text.endswith("; station 3 restarting")
+    state.apply({"event": "station_up", "station": 3, "pid": 5003, "endpoint": "", "t": 3.6})
+    assert state.stations[3].state == "alive" and state.ring.restarting == {3}
+    state.apply(membership(2, list(range(N)), [], 3.7, reason="insert"))
+    assert not state.ring.restarting and not state.ring.bypassed
+    assert state.notes[-1].endswith("epoch 2: station 3 inserted again")
+    assert state.marks[-1].label == "insert 3"
+    state.apply({"event": "steady", "epoch": 2, "t": 3.8})
+    assert state.health()[0] == "healthy"
+
+
+def test_state_elects_a_new_active_monitor_after_the_old_one_is_bypassed():
+    state = RingState()
+    state.apply_all(killed_events(victim=0))
+    assert state.ring.active_monitor == 0  # snapshot 0 was begun at the active monitor
+    state.apply_all([alarm("cleared", "INCOMPLETE", 1, 12, 2.5, raised_by=11),
+                     membership(1, [1, 2, 3, 4, 5], [0], 2.4, active_monitor=None)])
+    assert state.ring.electing
+    assert state.health() == ("warning", "ELECTING an active monitor (epoch 1, without "
+                                         "station 0)")
+    state.apply_all([{"event": "claim_started", "station": k, "t": 2.6} for k in range(1, 6)])
+    assert state.claims == 5
+    assert sum("claim" in n for n in state.notes) == 1  # one note for the whole election
+    state.apply({"event": "elected", "station": 5, "t": 2.7})
+    assert state.ring.active_monitor == 5 and not state.ring.electing
+    assert state.health()[1].startswith("REBUILDING")
+    state.apply({"event": "steady", "epoch": 1, "t": 2.8})
+    assert state.health() == ("healed", "HEALED: ring rebuilt without station 0 (epoch 1)")
+
+
+def test_state_rollback_rebuilds_the_ring_in_a_new_epoch():
+    state = RingState()
+    state.apply_all(healthy_events())
+    state.apply_all([
+        snapshot(11, 2.4, count=0, verdict="LOST"), alarm("raised", "LOST", 1, 11, 2.4),
+        {"event": "rollback_request", "snapshot": 10, "because": 11, "t": 2.4},
+        {"event": "rollback", "snapshot": 10, "epoch": 1, "t": 2.4},
+        membership(1, list(range(N)), [], 2.4, reason="rollback")])
+    assert state.ring.rebuilding and state.ring.rollback_to == 10
+    state.apply(alarm("cleared", "LOST", 1, 12, 2.6, raised_by=11))
+    assert "ring rolled back to snapshot 10" in state.health()[1]
+    state.apply_all([{"event": "rollback_done", "snapshot": 10, "epoch": 1, "t": 2.45},
+                     {"event": "steady", "epoch": 1, "t": 2.45}])
+    assert state.health()[0] == "healthy" and state.rollbacks == 1
+    assert state.marks[-1].label == "rollback"
+
+
+def test_state_attach_reads_the_ring_from_status():
+    state = RingState()
+    state.apply({"event": "status", "phase": "running", "stations": 6, "snapshots": 9,
+                 "alarms": [], "station_states": {str(k): "dead" if k == 2 else "alive"
+                                                  for k in range(6)},
+                 "pids": {}, "epoch": 3, "members": [0, 1, 3, 4, 5], "bypassed": [2],
+                 "active_monitor": None, "ring_phase": "recovering", "t": 5.0})
+    ring = state.ring
+    assert (ring.epoch, ring.bypassed, ring.phase) == (3, {2}, "recovering")
+    assert ring.electing and state.health()[1].startswith("ELECTING")
+    assert "epoch 3" in state.notes[-1]
+
+
+def test_state_ignores_malformed_ring_events():
+    state = RingState()
+    state.apply_all(healed_events())
+    ring = (state.ring.epoch, state.ring.members, set(state.ring.bypassed))
+    bad = [{"event": "membership"}, {"event": "membership", "epoch": 9, "members": 5},
+           {"event": "steady"}, {"event": "elected"}, {"event": "restart", "station": "x"},
+           {"event": "rollback", "epoch": 4}]
+    state.apply_all(bad)
+    assert state.malformed == len(bad)
+    assert (state.ring.epoch, state.ring.members, set(state.ring.bypassed)) == ring
+    assert state.health()[0] == "healed"
+
+
+def test_state_counts_payloads_and_suspicions_cheaply():
+    state = RingState()
+    state.apply_all(healthy_events())
+    banner = state.rev_banner
+    state.apply_all([{"event": "payload_sent", "station": 1, "dst": 2, "seq": k, "t": 2.3}
+                     for k in range(1, 301)]
+                    + [{"event": "payload_delivered", "station": 2, "src": 1, "seq": k, "t": 2.3}
+                       for k in range(1, 299)])
+    assert (state.payloads_sent, state.payloads_delivered) == (300, 298)
+    assert state.rev_banner == banner  # the banner shows none of them
+    notes = len(state.notes)
+    state.apply_all([{"event": "suspicion", "station": 4, "reason": "no token", "t": 2.4 + k}
+                     for k in range(10)])  # one a second
+    assert state.suspicions == 10
+    assert len(state.notes) == notes + 2  # at 2.4 s and 7.4 s: one note in five seconds
+    assert "station 4 suspects no token" in state.notes[-1]
+    assert state.health()[0] == "healthy"  # a suspicion is never an alarm
+
+
+def test_state_timeline_keeps_where_the_count_changed_over_a_window():
+    from ringemu.dashboard.state import TIMELINE_S
+
+    state = RingState()
+    state.apply_all([snapshot(k, 0.1 * k) for k in range(100)])
+    assert list(state.timeline) == [(0.0, 1), (9.9, 1)]  # one run: its two ends
+    state.apply_all([snapshot(100, 10.0, count=0, verdict="LOST"), snapshot(101, 10.1),
+                     snapshot(102, 10.2, count=None, verdict="INCOMPLETE"), snapshot(103, 10.3),
+                     snapshot(104, 10.4)])
+    assert list(state.timeline)[2:] == [(10.0, 0), (10.1, 1), (10.2, None), (10.3, 1),
+                                        (10.4, 1)]
+    state.apply(snapshot(105, 10.0 + TIMELINE_S + 5))
+    assert state.timeline[0][0] >= 10.0 and len(state.timeline) <= 4
+
+
 # -- alarms and banner ---------------------------------------------------------------------------
 def test_alarm_row_appears_and_clears():
     async def go():
@@ -179,7 +322,7 @@ def test_banner_shows_unhealthy_ring():
             source.feed([stations(t=2.75, states={3: "dead"}, alarms=["INCOMPLETE"])])
             await until(pilot, lambda: app.banner.level == "alarm")
             assert "INCOMPLETE" in app.banner.text.plain
-            assert app.table.rows_text()[3][1] == "dead"
+            assert cell(app, 3, "state") == "dead"
     run(go())
 
 
@@ -277,6 +420,197 @@ def test_q_leaves_and_footer_says_what_happens_to_the_ring(owns, words):
     run(go())
 
 
+# -- the ring heals (screen) and restart --------------------------------------------------------
+def test_ring_view_draws_the_bypass_the_monitor_and_the_epoch():
+    async def go():
+        source = CannedSource(healed_events(victim=3))
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app)
+            chain = app.ring_view.render().plain.splitlines()[0]
+            assert chain.startswith("[0A ]")  # the active monitor
+            # the link out of 2 jumps over the bypassed 3 (dotted) and leads on to 4
+            assert "[2 ]\u2500\u2500\u2500\u2500\u2504[3 ]\u2504\u2500\u25b6[4 ]" in chain
+            assert "epoch 1" in app.ring_view.border_title
+            assert "active monitor 0 (02:00:00:00:00:00)" in app.ring_view.border_title
+            assert app.banner.level == "healed"
+            assert "HEALED: ring rebuilt without station 3 (epoch 1)" in app.banner.text.plain
+            assert [cell(app, k, "role") for k in range(4)] == ["AM", "SM", "SM", "bypassed"]
+            source.feed([{"event": "restart", "station": 3, "t": 3.5}])
+            await until(pilot, lambda: "[3\u21bb]" in app.ring_view.render().plain)
+            assert cell(app, 3, "role") == "restarting"
+            source.feed([membership(2, [0, 1, 2, 4, 5], [3], 3.6, active_monitor=None)])
+            await until(pilot, lambda: "electing" in app.ring_view.border_title)
+            assert app.banner.text.plain.lstrip().startswith("ELECTING an active monitor")
+    run(go())
+
+
+def test_r_asks_the_ring_to_restart_the_selected_station():
+    async def go():
+        source = CannedSource(healed_events(victim=3))
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app)
+            await pilot.press("j", "j", "j", "r")
+            await until(pilot, lambda: source.sent)
+            assert source.sent == [{"cmd": "restart", "station": 3}]
+            await until(pilot, lambda: any("station 3 will be started again" in n
+                                           for n in app.notices))
+            assert "restart" == app.screen.active_bindings["r"].binding.description
+    run(go())
+
+
+def test_r_refused_shows_the_rings_reason():
+    async def go():
+        refusal = {"ok": False, "error": "station 1 is alive, not dead"}
+        source = CannedSource(healthy_events(), replies={"restart": refusal})
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app)
+            await pilot.press("j", "r")
+            await until(pilot, lambda: any(n.startswith("restart refused") for n in app.notices))
+            assert source.sent == [{"cmd": "restart", "station": 1}]
+            assert "restart refused: station 1 is alive, not dead" in app.notices
+    run(go())
+
+
+# -- layout ---------------------------------------------------------------------------------------
+def visible(app: DashboardApp, widget) -> bool:
+    """``widget`` has rows on screen (a hidden one, or one in a hidden panel, has none)."""
+    region = widget.region
+    return region.height > 0 and region.bottom <= app.screen.size.height
+
+
+def test_80x24_shows_the_essentials_and_v_switches_the_lower_panel():
+    async def go():
+        source = CannedSource(healthy_events())
+        app = DashboardApp(source)
+        async with app.run_test(size=SMALL) as pilot:
+            await started(pilot, app)
+            assert app.compact and app.screen.has_class("-compact")
+            assert app.screen.active_bindings["q"].binding.description == "detach"
+            assert app.banner.region.height == 2  # the headline and the notes, not wrapped
+            assert visible(app, app.table) and not visible(app, app.snapshot_panel)
+            header = app.table.render_line(0).text.split()
+            assert header[:6] == ["#", "state", "role", "mode", "tokens", "frames"]
+            assert not visible(app, app.alarm_log)  # no alarm yet: no rows taken
+            await pilot.press("v")
+            assert app.view == "snapshot"
+            await pilot.pause()
+            assert visible(app, app.snapshot_panel) and not visible(app, app.table)
+            assert app.snapshot_panel.query_one("#timeline").region.height >= 6
+            await pilot.press("v")
+            await pilot.pause()
+            assert app.view == "alarms" and visible(app, app.event_log)
+            await pilot.press("v")
+            assert app.view == "stations"
+            keys = list(app.query("FooterKey"))
+            assert {k.key for k in keys} >= {"question_mark", "q", "r", "v", "l"}
+            assert all(0 < k.region.width and k.region.right <= SMALL[0] for k in keys)
+    run(go())
+
+
+def test_80x24_alarm_rows_show_under_the_station_table():
+    async def go():
+        source = CannedSource(healthy_events())
+        app = DashboardApp(source)
+        async with app.run_test(size=SMALL) as pilot:
+            await started(pilot, app)
+            await pilot.press("l")
+            source.feed([snapshot(11, 2.4, count=0, verdict="LOST"),
+                         alarm("raised", "LOST", 1, 11, 2.4)])
+            await until(pilot, lambda: len(alarm_rows(app)) == 1)
+            await pilot.pause()
+            assert visible(app, app.table) and visible(app, app.alarm_log)
+            log = app.alarm_log.region
+            assert log.height == 4  # border, header and the one row: what it needs
+            assert log.bottom <= app.screen.size.height - 1  # above the footer
+            assert "LOST" in app.alarm_log.render_line(1).text  # the row itself, on screen
+    run(go())
+
+
+def test_160x48_shows_every_panel_side_by_side():
+    async def go():
+        source = CannedSource(alarmed_events(), owns_ring=True)
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app)
+            assert not app.compact
+            for widget in (app.table, app.snapshot_panel, app.alarm_log):
+                assert visible(app, widget)
+            assert not visible(app, app.event_log)
+            assert app.table.region.y == app.snapshot_panel.region.y  # side by side
+            assert app.alarm_log.region.height == 4
+            assert "v" not in app.screen.active_bindings  # nothing to switch
+            await pilot.press("v")
+            assert app.view == "stations"
+            assert app.screen.active_bindings["q"].binding.description == "quit + end ring"
+            await pilot.resize_terminal(*SMALL)
+            await until(pilot, lambda: app.compact)
+            assert "v" in app.screen.active_bindings
+            assert len(app._bindings.get_bindings_for_key("q")) == 1
+    run(go())
+
+
+def test_fault_keys_work_in_both_layouts_and_the_small_footer_groups_them():
+    async def go():
+        source = CannedSource(healthy_events())
+        app = DashboardApp(source)
+        async with app.run_test(size=SMALL) as pilot:
+            await started(pilot, app)
+            active = app.screen.active_bindings
+            assert active["l"].binding.action == "fault('lose')"
+            assert active["l"].binding.group is not None
+            await pilot.press("l")
+            await until(pilot, lambda: source.sent)
+            assert source.sent == [{"cmd": "inject", "kind": "lose", "station": 0}]
+    run(go())
+
+
+# -- the timeline ---------------------------------------------------------------------------------
+def test_timeline_steps_and_labels():
+    from ringemu.dashboard.state import Mark
+    from ringemu.dashboard.widgets.timeline import place_labels, steps
+
+    assert steps([(0.0, 1), (1.0, 0), (2.0, None), (3.0, 1), (4.0, 2)]) == [
+        [(0.0, 1), (1.0, 1), (1.0, 0)], [(3.0, 1), (4.0, 1), (4.0, 2)]]
+    marks = [Mark(1.0, "fault", "lose 1"), Mark(1.1, "alarm", "LOST"),
+             Mark(1.2, "ring", "bypass 3"), Mark(9.9, "fault", "dup 2")]
+    placed = place_labels(marks, 0.0, 10.0, cols=50)
+    rows = {m.label: (row, align) for m, row, align in placed}
+    assert rows["dup 2"] == (0, "right")  # near the right edge: ends at its line
+    assert rows["bypass 3"] == (0, "left") and rows["LOST"] == (1, "left")
+    assert "lose 1" not in rows  # no third row: its line is drawn without a label
+
+
+def test_timeline_is_built_only_when_snapshots_faults_or_alarms_arrive():
+    async def go():
+        source = CannedSource(healthy_events())
+        app = DashboardApp(source)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app)
+            timeline = app.snapshot_panel.query_one("#timeline")
+            await pilot.pause(0.1)
+            builds = timeline.builds
+            assert builds >= 1
+            for k in range(5):  # stations reports only: counters move, the plot does not
+                source.feed([stations(t=2.3 + 0.25 * k, tokens=5000 + k)])
+                await until(pilot, lambda: not app.repaint_pending)
+                await pilot.pause(0.05)
+            assert timeline.builds == builds
+            source.feed([snapshot(11, 3.6, count=2, verdict="DUPLICATE")])
+            await until(pilot, lambda: timeline.builds > builds)
+    run(go())
+
+
+def test_snapshot_header_reads_lost_0_tokens():
+    from ringemu.dashboard.widgets.snapshot_panel import snapshot_text
+
+    state = RingState()
+    state.apply_all(alarmed_events())
+    assert snapshot_text(state).plain.splitlines()[0] == "#11  LOST  0 tokens  epoch 0"
+
+
 # -- coalescing ----------------------------------------------------------------------------------
 def test_a_burst_of_5000_events_is_folded_with_few_repaints():
     async def go():
@@ -296,7 +630,7 @@ def test_a_burst_of_5000_events_is_folded_with_few_repaints():
             assert app.repaints - repaints_before <= 3
             assert app.state.snapshot.snapshot_id == 4998
             assert len(app.state.count_history) == HISTORY  # every snapshot was folded
-            assert app.table.rows_text()[0][3] == "4,999"
+            assert cell(app, 0, "tokens") == "4,999"
     run(go())
 
 
@@ -381,7 +715,7 @@ def test_replay_of_a_small_events_jsonl(tmp_path, speed):
             assert rows[0][1].startswith("cleared by 12")
             assert app.state.snapshot.snapshot_id == 12
             assert app.banner.level == "ended"
-            assert app.table.rows_text()[0][3] == "\u2013"  # no counters in a replay
+            assert cell(app, 0, "tokens") == "\u2013"  # no counters in a replay
             await pilot.press("l")
             await pilot.pause()
             assert any("replay" in n and "disabled" in n for n in app.notices)
@@ -423,4 +757,5 @@ def test_dashboard_help_names_the_real_keys():
             assert f"{info.key} {info.kind.value}" in text
     assert "p pause (2 s)" in text
     assert "arrows or j/K select" in text and "q quit" in text
+    assert "r restart a dead station" in text and "v switch panels" in text
     assert "K kill" not in text and "j/k" not in text

@@ -10,11 +10,20 @@ subscriber rather than wait for it).
 
 ``q`` leaves: when the dashboard started the ring (``ringemu up``) the ring is ended first;
 when it attached to someone else's ring it only detaches.
+
+The layout follows the terminal's size. From ``WIDE`` (columns, rows) up, everything shows at
+once: banner, ring, the station table beside the snapshot panel (its plots and the timeline),
+and the alarm log under them, as tall as its rows (hidden while there are none). Below it the
+layout is *compact*: the lower area shows one panel at a time, the station table, the snapshot
+panel or the alarm log, and ``v`` switches between them; the alarm log's rows also show under
+the first two as soon as there is an alarm. The classes ``-compact`` and ``-view-NAME`` on the
+screen carry this to ``dashboard.tcss``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -25,10 +34,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widgets import Footer
 from textual.worker import get_current_worker
@@ -38,8 +48,8 @@ from ringemu.dashboard.keys import BY_KIND, FAULT_KEYS, leave_label
 from ringemu.dashboard.messages import CommandDone, SourceNotice
 from ringemu.dashboard.source import LiveSource, ReplaySource, Source
 from ringemu.dashboard.state import RingState
-from ringemu.dashboard.widgets import (AlarmLog, Banner, HelpScreen, RingView, SnapshotPanel,
-                                       StationTable)
+from ringemu.dashboard.widgets import (AlarmLog, Banner, EventLog, HelpScreen, RingView,
+                                       SnapshotPanel, StationTable)
 from ringemu.faults import FaultKind
 
 log = logging.getLogger(__name__)
@@ -57,6 +67,20 @@ and leaves the rest for the next tick: an instant replay of a long run must not 
 HANGUP_GRACE_S = 3.0
 """After SIGHUP, how long the app may take to exit once its source is closed."""
 
+WIDE = (120, 36)
+"""The smallest terminal (columns, rows) that shows every panel at once; see the module
+docstring for what a smaller one gets."""
+
+VIEWS = ("stations", "snapshot", "alarms")
+"""The lower area's panels in the compact layout, in the order ``v`` steps through them."""
+
+
+FAULT_GROUP = Binding.Group("fault", compact=True)
+"""The compact layout's footer shows the fault keys as one group (``ldckp fault``): their
+labels would push ``?`` and ``q`` off an 80-column footer. Each fault key is bound twice, to
+``inject`` (labelled, wide layout) and to ``fault`` (grouped, compact); ``check_action``
+enables one of the two."""
+
 
 class DashboardApp(App[None]):
     """The dashboard; see the module docstring."""
@@ -71,12 +95,18 @@ class DashboardApp(App[None]):
         Binding("left", "move(-1)", "previous station", show=False),
         Binding("right", "move(1)", "next station", show=False),
         *(Binding(k.key, k.action, k.label) for k in FAULT_KEYS),
+        *(Binding(k.key, k.action.replace("inject", "fault", 1), k.label, group=FAULT_GROUP)
+          for k in FAULT_KEYS),
+        Binding("r", "restart", "restart"),
         Binding("s", "snapshot", "snapshot"),
+        Binding("v", "next_view", "panels"),
         Binding("question_mark", "help", "help", key_display="?"),
     ]
     """And ``q``, bound per app in ``__init__``: its label says what leaving does here."""
 
     selected: reactive[int] = reactive(0)
+    view: reactive[str] = reactive(VIEWS[0])
+    """The panel the compact layout shows in its lower area."""
 
     def __init__(self, source: Source) -> None:
         super().__init__()
@@ -98,6 +128,8 @@ class DashboardApp(App[None]):
         self.alarm_log: AlarmLog | None = None
         self.notices: list[str] = []
         """Every notice shown (toasts vanish; tests and the log keep these)."""
+        self.compact = False
+        """The terminal is smaller than ``WIDE``: one lower panel at a time."""
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -107,7 +139,39 @@ class DashboardApp(App[None]):
             yield StationTable(id="stations")
             yield SnapshotPanel(id="snapshot")
         yield AlarmLog(id="alarms")
+        yield EventLog(id="events")
         yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._lay_out(event.size)
+
+    def watch_view(self) -> None:
+        self._lay_out(self.size)
+
+    def _lay_out(self, size: Size) -> None:
+        """Set the screen's layout classes for a terminal of ``size`` (see the module doc)."""
+        if self.alarm_log is None:
+            return  # not mounted yet: on_mount lays out
+        compact = size.width < WIDE[0] or size.height < WIDE[1]
+        main = self.screen_stack[0]
+        main.set_class(compact, "-compact")
+        for v in VIEWS:
+            main.set_class(v == self.view, f"-view-{v}")
+        hint = f"v: {VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]}" if compact else ""
+        for view, panel in zip(VIEWS, (self.table, self.snapshot_panel, self.event_log)):
+            panel.border_subtitle = hint if view == self.view else ""
+        if compact != self.compact:
+            self.compact = compact
+            self.query_one(Footer).compact = compact
+            self._label_leave()
+            self.refresh_bindings()
+
+    def _label_leave(self) -> None:
+        """Give the one ``q`` binding the footer words that fit the layout (a binding is
+        immutable: it is replaced by a copy with the other words)."""
+        label = leave_label(self.source.owns_ring, self.source.commands, short=self.compact)
+        bindings = self._bindings.key_to_bindings
+        bindings["q"] = [dataclasses.replace(b, description=label) for b in bindings["q"]]
 
     def on_mount(self) -> None:
         self._ui_loop = asyncio.get_running_loop()
@@ -117,10 +181,13 @@ class DashboardApp(App[None]):
         self.table = self.query_one(StationTable)
         self.snapshot_panel = self.query_one(SnapshotPanel)
         self.alarm_log = self.query_one(AlarmLog)
+        self.event_log = self.query_one(EventLog)
+        self.event_log.border_title = "events"
         self.ring_view.border_title = "ring"
         self.table.border_title = "stations"
         self.snapshot_panel.border_title = "latest snapshot"
         self.alarm_log.border_title = "alarms"
+        self._lay_out(self.size)
         if not self.source.commands:
             self.say("Replay: keys that act on the ring are disabled.")
         log.info("dashboard on %s", self.source.label)
@@ -184,6 +251,9 @@ class DashboardApp(App[None]):
         self.snapshot_panel.show(state)
         self.alarm_log.show(state)
         self.alarm_log.set_class(bool(state.active_alarms()), "-active")
+        self.alarm_log.set_class(not state.alarms, "-empty")
+        self.alarm_log.border_title = "alarms" if state.alarms else "alarms: none raised"
+        self.event_log.show(state)
 
     # -- keys -----------------------------------------------------------------------------------
     def action_move(self, delta: int) -> None:
@@ -197,8 +267,26 @@ class DashboardApp(App[None]):
             cmd["arg"] = key.arg
         self._command(cmd)
 
+    def action_restart(self) -> None:
+        self._command({"cmd": "restart", "station": self.selected})
+
     def action_snapshot(self) -> None:
         self._command({"cmd": "snapshot"})
+
+    def action_next_view(self) -> None:
+        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+
+    def action_fault(self, kind: str) -> None:
+        self.action_inject(kind)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``v`` only means something in the compact layout: hidden from the footer otherwise;
+        the fault keys' two bindings take turns (see ``FAULT_GROUP``)."""
+        if action in ("next_view", "fault"):
+            return self.compact
+        if action == "inject":
+            return not self.compact
+        return True
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -231,6 +319,9 @@ class DashboardApp(App[None]):
                      f"(fault #{reply.get('fault_id')})")
         elif cmd.get("cmd") == "snapshot":
             self.say(f"snapshot {reply.get('sid')} started")
+        elif cmd.get("cmd") == "restart":
+            self.say(f"station {cmd['station']} will be started again, then inserted into the "
+                     "ring")
 
     # -- leaving --------------------------------------------------------------------------------
     def action_leave(self) -> None:

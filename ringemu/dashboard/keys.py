@@ -19,7 +19,8 @@ screen wants (a pause long enough to watch the alarm it causes). Seconds: the da
 live rings only."""
 
 APP_KEYS = {"up": "select", "down": "select", "left": "select", "right": "select",
-            "j": "select", "K": "select", "s": "snapshot", "question_mark": "help", "q": "leave"}
+            "j": "select", "K": "select", "r": "restart", "s": "snapshot", "v": "panels",
+            "question_mark": "help", "q": "leave"}
 """Keys the app binds besides the fault keys; a registry key among them is a mistake."""
 
 
@@ -62,13 +63,14 @@ FAULT_KEYS = fault_keys()
 BY_KIND = {k.kind: k for k in FAULT_KEYS}
 
 
-def leave_label(owns_ring: bool, commands: bool) -> str:
-    """The footer's words for ``q``: what leaving does to the ring."""
+def leave_label(owns_ring: bool, commands: bool, short: bool = False) -> str:
+    """The footer's words for ``q``: what leaving does to the ring (``short``: for an
+    80-column footer, where the help screen says the rest)."""
     if owns_ring:
         return "quit + end ring"
     if not commands:
         return "quit"
-    return "detach (ring keeps running)"
+    return "detach" if short else "detach (ring keeps running)"
 
 
 def leave_text(owns_ring: bool, commands: bool) -> str:
@@ -80,9 +82,16 @@ def leave_text(owns_ring: bool, commands: bool) -> str:
     return "detach: quit the dashboard, the ring keeps running"
 
 
+RESTART_TEXT = ("restart the selected station if it is dead: the ring starts its process "
+                "again and inserts it between its neighbours")
+PANELS_TEXT = ("switch the lower panel between the stations, the snapshot with its plots and "
+               "the alarm log (when the terminal is too small to show them side by side)")
+
+
 def keys_summary() -> str:
     """Every key in one paragraph, for ``ringemu dashboard --help``."""
     faults = ", ".join(f"{k.key} {k.kind.value}" + ("" if k.arg is None else f" ({k.arg:g} s)")
                        for k in FAULT_KEYS)
     return (f"Keys: arrows or j/K select a station (K moves up: k kills); {faults}; "
-            "s snapshot; ? help; q quit.")
+            "r restart a dead station; s snapshot; v switch panels (small terminal); ? help; "
+            "q quit.")

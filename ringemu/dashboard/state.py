@@ -12,6 +12,11 @@ ignored: it never stops the dashboard.
 A replayed ``events.jsonl`` has no ``stations`` events (they are not written to the file), so
 station states and modes are also derived from ``ring_up``, ``station_exit``, ``inject``
 (pause), ``resumed`` and the snapshots' recorded states.
+
+The ring's make-up (epoch, members, bypassed and restarting stations, the active monitor) is
+folded by ``membership.RingMembership``; what the banner says is decided in ``health``.
+Payload events come by the hundred every second and are only counted, on a path that does no
+more than an increment.
 """
 
 from __future__ import annotations
@@ -21,13 +26,32 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ringemu.core.state import Mode
-from ringemu.core.verdict import SnapshotResult, TokenSpot, Verdict
+from ringemu.core.verdict import SnapshotResult, TokenSpot
+from ringemu.dashboard.health import health
+from ringemu.dashboard.membership import RingMembership, station_list
 from ringemu.errors import RemoteProtocolError
 
 log = logging.getLogger(__name__)
 
 HISTORY = 120
 """How many points the count and rotation-rate plots keep."""
+
+TIMELINE_S = 60.0
+"""How many seconds back the timeline goes. Snapshots come several times a second (more when
+stations suspect something), so it keeps only where the count changed, not every snapshot."""
+
+TIMELINE_POINTS = 1000
+"""A bound on the timeline's points, for a count that changes at every snapshot."""
+
+SUSPICION_NOTE_S = 5.0
+"""A live ring's stations suspect something now and then without anything being wrong: every
+suspicion is counted, one in this many seconds gets a note."""
+
+NOTES = 50
+"""How many notable events (one line each) are kept for the banner and the event log."""
+
+MARKS = 32
+"""How many faults, alarms and ring changes the timeline keeps."""
 
 ALIVE, PAUSED, DEAD, EXITED, STARTING = "alive", "paused", "dead", "exited", "starting"
 
@@ -68,6 +92,16 @@ class AlarmView:
         return self.cleared_snapshot is None and self.cleared_t is None
 
 
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Something to mark on the timeline at ``t``: a ``fault`` injected, an ``alarm`` raised,
+    or a ``ring`` change (a new epoch)."""
+
+    t: float
+    kind: str
+    label: str
+
+
 def _mode(value: object, default: Mode) -> Mode:
     """A mode from a ``stations`` row; an unknown one keeps what was known."""
     try:
@@ -86,8 +120,17 @@ class RingState:
         """The latest snapshot, typed."""
         self.count_history: deque[float] = deque(maxlen=HISTORY)
         self.rate_history: deque[float] = deque(maxlen=HISTORY)
+        self.timeline: deque[tuple[float, int | None]] = deque(maxlen=TIMELINE_POINTS)
+        """(time, token count) of the snapshots where the count changed, and of the latest
+        (the count is None when incomplete), over the last ``TIMELINE_S`` seconds."""
+        self.marks: deque[Mark] = deque(maxlen=MARKS)
+        self.ring = RingMembership()
+        self.payloads_sent = self.payloads_delivered = 0
+        self.suspicions = self.claims = self.restarts = self.rollbacks = 0
+        self._claims_noted = -1  # the epoch whose election has a note already
+        self._suspicion_noted = -SUSPICION_NOTE_S
         self.reported_alarms: set[str] = set()  # active kinds per the last ``stations`` event
-        self.notes: deque[str] = deque(maxlen=4)
+        self.notes: deque[str] = deque(maxlen=NOTES)
         self.phase = "waiting"  # waiting, starting, up, down, error, ended (replay finished)
         self.error: str | None = None
         self.hop_rate = 0.0
@@ -99,6 +142,7 @@ class RingState:
         """Events that could not be folded (a snapshot that does not parse, a bad field)."""
         self.live_stats = False  # a ``stations`` event was seen: modes come from it
         self.rev_stations = self.rev_snapshot = self.rev_alarms = self.rev_banner = 0
+        self.rev_timeline = self.rev_traffic = self.rev_notes = 0
         self._resize(stations)
 
     # -- folding --------------------------------------------------------------------------------
@@ -109,14 +153,23 @@ class RingState:
     def apply(self, e: dict) -> None:
         self.events += 1
         t = e.get("t")
-        if isinstance(t, (int, float)):
-            self.t = max(self.t, float(t))
-        handler = getattr(self, "_on_" + str(e.get("event")), None)
+        if isinstance(t, (int, float)) and t > self.t:
+            self.t = float(t)
+        kind = e.get("event")
+        if kind == "payload_sent":  # the many: counted, nothing else
+            self.payloads_sent += 1
+            self.rev_traffic += 1
+            return
+        if kind == "payload_delivered":
+            self.payloads_delivered += 1
+            self.rev_traffic += 1
+            return
+        handler = getattr(self, "_on_" + str(kind), None)
         if handler is None:
             return
         try:
             handler(e)
-        except (RemoteProtocolError, TypeError, ValueError, AttributeError) as err:
+        except (RemoteProtocolError, TypeError, ValueError, AttributeError, KeyError) as err:
             self.malformed += 1
             self.rev_snapshot += 1  # the snapshot panel shows the count
             log.warning("ignored a malformed %s event: %s", e.get("event"), err)
@@ -139,6 +192,13 @@ class RingState:
 
     def _note(self, e: dict, text: str) -> None:
         self.notes.append(f"{e.get('t', self.t):7.2f}s {text}")
+        self.rev_notes += 1
+
+    def _mark(self, e: dict, kind: str, label: str) -> None:
+        """Something for the timeline to mark where it happened (see ``Mark``)."""
+        t = e.get("t")
+        self.marks.append(Mark(float(t) if isinstance(t, (int, float)) else self.t, kind, label))
+        self.rev_timeline += 1
 
     def _on_status(self, e: dict) -> None:
         """A synthetic event: the monitor's ``status`` reply, asked for when attaching."""
@@ -156,10 +216,11 @@ class RingState:
         self.hop_rate = float(e.get("hop_rate") or 0.0)
         self.token_passes = int(e.get("token_passes") or 0)
         self.snapshots = int(e.get("snapshots") or 0)
-        for a in e.get("alarms") or []:
-            self._on_alarm({**a, "action": "raised"})
+        self.ring.on_status(e)
+        for a in e.get("alarms") or []:  # raised before this dashboard came: not marked
+            self._on_alarm({**a, "action": "raised"}, mark=False)
         self._note(e, f"connected: {self.snapshots} snapshots so far, "
-                      f"last verdict {e.get('last_verdict')}")
+                      f"last verdict {e.get('last_verdict')}, epoch {self.ring.epoch}")
         self.rev_stations += 1
 
     def _on_ring_starting(self, e: dict) -> None:
@@ -211,6 +272,9 @@ class RingState:
         self.snapshots = max(self.snapshots, snap.snapshot_id + 1)
         if snap.count is not None:
             self.count_history.append(float(snap.count))
+        self._plot(snap.finished, snap.count)
+        if snap.snapshot_id == 0:
+            self.ring.on_first_snapshot(snap.initiator)
         if not self.live_stats:
             for k, recorded in snap.states.items():
                 if (st := self._station(k)) is not None:
@@ -220,7 +284,19 @@ class RingState:
             self.phase = "up"
         self.rev_snapshot += 1
 
-    def _on_alarm(self, e: dict) -> None:
+    def _plot(self, t: float, count: int | None) -> None:
+        """Add a snapshot to the timeline: a count equal to the two before only moves the
+        last point on (the step line is the same), and points older than the window go."""
+        line = self.timeline
+        if len(line) >= 2 and line[-1][1] == count and line[-2][1] == count:
+            line[-1] = (t, count)
+        else:
+            line.append((t, count))
+        while len(line) > 2 and line[1][0] < t - TIMELINE_S:
+            line.popleft()
+        self.rev_timeline += 1
+
+    def _on_alarm(self, e: dict, mark: bool = True) -> None:
         aid = e.get("alarm")
         if aid is None:
             return
@@ -237,12 +313,15 @@ class RingState:
             self._note(e, f"{a.kind} alarm #{aid} cleared by snapshot {a.cleared_snapshot}")
         else:
             self._note(e, f"{a.kind} alarm #{aid} raised by snapshot {a.snapshot}")
+            if mark:
+                self._mark(e, "alarm", a.kind)
         self.rev_alarms += 1
 
     def _on_inject(self, e: dict) -> None:
         fault, station = e.get("fault"), e.get("station")
         arg = f" {e['arg']:g} s" if isinstance(e.get("arg"), (int, float)) else ""
         self._note(e, f"injected {fault}{arg} at station {station} (fault #{e.get('fault_id')})")
+        self._mark(e, "fault", f"{fault} {station}")
         if fault == "pause" and (st := self._station(station)) is not None:
             st.state = PAUSED
             self.rev_stations += 1
@@ -272,6 +351,69 @@ class RingState:
 
     def _on_purge_done(self, e: dict) -> None:
         self._note(e, f"purge {e.get('number')} done by station {e.get('station')}")
+
+    # -- the ring heals ---------------------------------------------------------------------------
+    def _on_membership(self, e: dict) -> None:
+        self._note(e, self.ring.on_membership(e, self.n))
+        ring = self.ring
+        if ring.reason == "insert" and ring.joined:
+            label = "insert " + ",".join(map(str, ring.joined))
+        elif ring.reason == "bypass" and ring.bypassed:
+            label = "bypass " + ",".join(map(str, sorted(ring.bypassed)))
+        else:
+            label = ring.reason
+        self._mark(e, "ring", label)
+        self._resize(max([*ring.members, *ring.bypassed], default=-1) + 1)
+        self.rev_stations += 1
+
+    def _on_steady(self, e: dict) -> None:
+        if self.ring.on_steady(e):
+            self._note(e, f"ring steady again (epoch {self.ring.epoch})")
+            self.rev_stations += 1
+
+    def _on_claim_started(self, e: dict) -> None:
+        """Every standby claims at once: one note per epoch says the election began."""
+        self.claims += 1
+        if self._claims_noted != self.ring.epoch:
+            self._claims_noted = self.ring.epoch
+            self._note(e, f"no active monitor: station {e.get('station')} and the other "
+                          "standbys claim the role")
+
+    def _on_elected(self, e: dict) -> None:
+        self.ring.on_elected(int(e["station"]))
+        self._note(e, f"station {e['station']} elected active monitor")
+        self.rev_stations += 1
+
+    def _on_suspicion(self, e: dict) -> None:
+        self.suspicions += 1
+        self.rev_traffic += 1  # the snapshot panel counts them
+        t = e.get("t")
+        t = float(t) if isinstance(t, (int, float)) else self.t
+        if t - self._suspicion_noted >= SUSPICION_NOTE_S:
+            self._suspicion_noted = t
+            self._note(e, f"station {e.get('station')} suspects {e.get('reason')}: a snapshot "
+                          f"looks ({self.suspicions} suspicions so far)")
+
+    def _on_restart(self, e: dict) -> None:
+        station = int(e["station"])
+        self.restarts += 1
+        self.ring.on_restart(station)
+        self._station(station)  # a station the dashboard has not seen yet gets its row
+        self._note(e, f"{station_list([station])} restarting")
+        self.rev_stations += 1
+
+    def _on_rollback_request(self, e: dict) -> None:
+        self._note(e, f"rollback to snapshot {e.get('snapshot')} asked "
+                      f"(snapshot {e.get('because')})")
+
+    def _on_rollback(self, e: dict) -> None:
+        self.rollbacks += 1
+        self.ring.on_rollback(e)
+        self._note(e, f"rolling back to snapshot {e['snapshot']} (epoch {e.get('epoch')})")
+        self.rev_stations += 1
+
+    def _on_rollback_done(self, e: dict) -> None:
+        self._note(e, f"rollback to snapshot {e.get('snapshot')} done (epoch {e.get('epoch')})")
 
     def _on_ring_down(self, e: dict) -> None:
         self.phase = "down"
@@ -310,32 +452,5 @@ class RingState:
         return self.snapshot.spots() if self.snapshot is not None else []
 
     def health(self) -> tuple[str, str]:
-        """(level, one line): level is healthy, alarm, warning, waiting or ended."""
-        if self.phase == "error":
-            return "alarm", f"RING ERROR: {self.error}"
-        active = self.active_alarms()
-        kinds = {a.kind for a in active}
-        extra = sorted(self.reported_alarms - kinds)
-        if self.phase not in ("down", "ended") and (active or extra):
-            parts = [f"{a.kind}" + (f" at station {a.station}" if a.station is not None else "")
-                     + f" (snapshot {a.snapshot})" for a in active] + extra
-            return "alarm", "ALARM: " + "; ".join(parts)
-        if self.phase == "waiting":
-            return "waiting", "waiting for the ring's events\u2026"
-        if self.phase == "down":
-            return "ended", "RING DOWN"
-        if self.phase == "ended":
-            return "ended", "REPLAY FINISHED"
-        down = [f"station {s.index} {s.state}" for s in self.stations
-                if s.state not in (ALIVE, STARTING)]
-        if down:
-            return "warning", "DEGRADED: " + ", ".join(down[:6]) + (" \u2026" if len(down) > 6
-                                                                    else "")
-        snap = self.snapshot
-        if snap is not None and snap.verdict is Verdict.RECOVERING:
-            return "warning", "RECOVERING: the active monitor is purging the ring"
-        if self.phase == "starting":
-            return "waiting", "ring starting\u2026"
-        if snap is None or not snap.count:
-            return "healthy", "HEALTHY"
-        return "healthy", f"HEALTHY: {snap.count} token, snapshots {snap.verdict}"
+        """(level, one line): see ``health.health``."""
+        return health(self)

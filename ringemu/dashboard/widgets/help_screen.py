@@ -1,7 +1,9 @@
-"""The help overlay (``?``): every key, and what ``q`` does for this dashboard.
+"""The help overlay (``?``): every key, what ``q`` does for this dashboard, and how to read
+the ring.
 
 The fault keys and their descriptions come from ``dashboard.keys`` (so from the fault registry),
-laid out in a grid so a long description wraps under itself, not under its key.
+laid out in a grid so a long description wraps under itself, not under its key. On a short
+terminal the box loses its padding and scrolls (the keys come first).
 """
 
 from __future__ import annotations
@@ -12,20 +14,24 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ringemu.dashboard.keys import FAULT_KEYS, leave_text
+from ringemu.dashboard.keys import FAULT_KEYS, PANELS_TEXT, RESTART_TEXT, leave_text
 
 LEGEND = """\
 [b]The ring[/b]
   \\[ i ] is a station: green alive, yellow paused, red dead.
+  \\[iA] is the active monitor; the title shows its 802.5 address and the epoch.
+  \u2504\\[i ]\u2504 dim, struck through: bypassed, the ring runs without it.
+  \\[i\u21bb] is being restarted, until the ring inserts it again (a new epoch).
   On a link, \u25cf is a free token and \u25a0 a busy frame, where the latest complete
   snapshot found them; * marks a station whose frame is out.
-  Alarms stay in the log after they clear.
+  Alarms stay in the log after they clear. The timeline marks faults (orange),
+  alarms (red) and ring changes (cyan)."""
 
-[dim]escape, ? or q closes this help[/dim]"""
+CLOSE = "escape, ? or q closes this help"
 
 REPLAY_NOTE = "[b yellow]This is a replay: keys that act on the ring are disabled.[/]"
 
@@ -35,8 +41,8 @@ def key_rows(owns_ring: bool, commands: bool) -> list[tuple[str, str]]:
     select = "select a station (the ring wraps; shift-K moves up, since k kills)"
     return ([("\u2191\u2193\u2190\u2192 jK", select)]
             + [(k.key, f"{k.kind.value}: {k.help}") for k in FAULT_KEYS]
-            + [("s", "take a snapshot now"), ("?", "this help"),
-               ("q", leave_text(owns_ring, commands))])
+            + [("r", RESTART_TEXT), ("s", "take a snapshot now"), ("v", PANELS_TEXT),
+               ("?", "this help"), ("q", leave_text(owns_ring, commands))])
 
 
 class HelpScreen(ModalScreen[None]):
@@ -45,6 +51,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape,question_mark,q", "dismiss", "close help"),
     ]
+    VERTICAL_BREAKPOINTS = [(0, "-compact"), (36, "-roomy")]
 
     def __init__(self, owns_ring: bool, commands: bool) -> None:
         super().__init__()
@@ -63,7 +70,8 @@ class HelpScreen(ModalScreen[None]):
                  Text.from_markup(LEGEND)]
         if not self.commands:
             parts.append(Text.from_markup(REPLAY_NOTE))
-        with Vertical(id="help"):
+        with VerticalScroll(id="help") as box:
+            box.border_subtitle = CLOSE
             yield Static(Group(*parts))
 
     def action_dismiss(self, result=None) -> None:

@@ -1,6 +1,11 @@
 """The latest snapshot (id, initiator, verdict, token count, recorded states, what was in
-transit, how long it took) and two plots over time: the token count per snapshot and the
-token rotation rate (``hop_rate / stations`` from the ``stations`` events).
+transit, how long it took), two small plots over time, the token count per snapshot and the
+token rotation rate (``hop_rate / stations`` from the ``stations`` events), the payloads and
+suspicions counted,
+and the timeline (``timeline.Timeline``): the counts against time with faults, alarms and ring
+changes marked. The small plots stand above the timeline; the compact layout (an 80x24
+terminal) hides them, all but the rotation rate's line of text, so that the timeline has rows
+enough to read.
 
 The count gets its own plot, one column per snapshot on a fixed scale: a ``Sparkline`` scales
 to its data's min and max and merges neighbouring points, so a single lost (0) or duplicated
@@ -12,13 +17,14 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Container, Vertical
 from textual.widget import Widget
 from textual.widgets import Sparkline
 
 from ringemu.core.verdict import SnapshotResult, SpotKind, TokenSpot, Verdict
 from ringemu.dashboard.state import RingState
 from ringemu.dashboard.widgets.textbox import TextBox
+from ringemu.dashboard.widgets.timeline import Timeline
 
 VERDICT_STYLES = {Verdict.OK: "bold green", Verdict.RECOVERING: "bold yellow",
                   Verdict.INCOMPLETE: "bold yellow", Verdict.LOST: "bold red",
@@ -26,7 +32,8 @@ VERDICT_STYLES = {Verdict.OK: "bold green", Verdict.RECOVERING: "bold yellow",
 
 
 def describe_states(snap: SnapshotResult, n: int) -> str:
-    """Per-station recorded state, compact: ``i:mode`` (with tokens held), or a summary."""
+    """Per-station recorded state, compact: ``i:mode`` (with tokens held), or a summary;
+    ``n`` is how many stations the cut should reach (the ring's members)."""
     states = snap.states
     parts = []
     for k in sorted(states):
@@ -61,10 +68,15 @@ def snapshot_text(state: RingState) -> Text:
         return Text("no snapshot yet", style="dim")
     t = Text()
     t.append(f"#{snap.snapshot_id}  ", style="bold")
-    t.append(snap.verdict, style=VERDICT_STYLES.get(snap.verdict, "bold"))
+    # the spaces end the verdict's span: a span that starts with spaces loses them in some
+    # SVG renderers (the pinned screenshots read "LOST0 tokens")
+    t.append(f"{snap.verdict}  ", style=VERDICT_STYLES.get(snap.verdict, "bold"))
     count = snap.count
-    t.append(f"  {'?' if count is None else count} token{'' if count == 1 else 's'}\n")
-    t.append("taken      ", style="dim")
+    t.append(f"{'?' if count is None else count} token{'' if count == 1 else 's'}  ")
+    epochs = {s.epoch for s in snap.states.values()}
+    if len(epochs) == 1:
+        t.append(f"epoch {epochs.pop()}", style="dim")
+    t.append("\ntaken      ", style="dim")
     t.append(f"by station {snap.initiator} in {snap.duration * 1000:.2f} ms, "
              f"done at t {snap.finished:.2f} s\n")
     t.append("held       ", style="dim")
@@ -75,11 +87,13 @@ def snapshot_text(state: RingState) -> Text:
         t.append("\nsilent     ", style="dim")
         t.append(", ".join(map(str, snap.silent[:12])), style="yellow")
         if snap.suspect is not None:
-            t.append(f"  (suspect: station {snap.suspect})", style="yellow")
+            cause = f", {snap.cause}" if snap.cause is not None else ""
+            t.append(f"  (suspect: station {snap.suspect}{cause})", style="yellow")
     if snap.stale:
         t.append("\n(stale: this cut predates the last purge)", style="dim")
     t.append("\nstates     ", style="dim")
-    t.append(describe_states(snap, state.n))
+    members = state.ring.members
+    t.append(describe_states(snap, state.n if members is None else len(members)))
     if state.malformed:
         t.append(f"\n({state.malformed} malformed events ignored)", style="yellow")
     return t
@@ -119,34 +133,47 @@ class SnapshotPanel(Vertical):
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self._seen = -1
+        self._seen: tuple = ()
 
     def compose(self) -> ComposeResult:
         yield TextBox("no snapshot yet", id="snap-text")
-        yield TextBox("token count per snapshot", id="count-label", classes="plot-label")
-        yield CountPlot(id="count-plot")
-        yield TextBox("rotations/s", id="rate-label", classes="plot-label")
-        yield Sparkline([], id="rate-plot")
+        with Container(id="plots"):
+            with Vertical(id="sparks"):
+                yield TextBox("tokens per snapshot", id="count-label", classes="plot-label")
+                yield CountPlot(id="count-plot")
+                yield TextBox("rotations/s", id="rate-label", classes="plot-label")
+                yield Sparkline([], id="rate-plot")
+                yield TextBox("", id="traffic", classes="plot-label")
+            yield Timeline(id="timeline")
 
     def show(self, state: RingState) -> None:
-        if state.rev_snapshot == self._seen:
+        self.query_one(Timeline).show(state)
+        key = (state.rev_snapshot, state.rev_traffic)
+        if key == self._seen:
             return
-        self._seen = state.rev_snapshot
+        self._seen = key
         self.query_one("#snap-text", TextBox).set(snapshot_text(state))
         counts = list(state.count_history)
         if counts:
             lo, hi = min(counts), max(counts)
             self.query_one("#count-label", TextBox).set(
-                f"tokens per snapshot: now {counts[-1]:g} (last {len(counts)}: "
-                f"{lo:g}\u2013{hi:g})")
+                f"tokens per snapshot: {counts[-1]:g} (last {len(counts)}: {lo:g}\u2013{hi:g})")
         self.query_one("#count-plot", CountPlot).set(counts)
         rates = list(state.rate_history)
         if rates:
             self.query_one("#rate-label", TextBox).set(
-                f"rotations/s: now {rates[-1]:,.0f} ({state.hop_rate:,.0f} hops/s, "
-                f"{state.token_passes:,} passes)")
+                f"rotations/s: {rates[-1]:,.0f} ({state.hop_rate:,.0f} hops/s)")
         elif not state.live_stats and state.snapshot is not None:
-            self.query_one("#rate-label", TextBox).set("rotations/s: not recorded in a replay")
+            self.query_one("#rate-label", TextBox).set("rotations/s: not in a replay")
         plot = self.query_one("#rate-plot", Sparkline)
-        plot.display = bool(rates)  # an empty Sparkline draws a floor, which reads as zero
+        plot.set_class(not rates, "-empty")  # an empty Sparkline draws a floor: reads as zero
         plot.data = rates
+        traffic = self.query_one("#traffic", TextBox)
+        parts = []
+        if state.payloads_sent or state.payloads_delivered:
+            parts.append(f"payloads: {state.payloads_sent:,} sent, "
+                         f"{state.payloads_delivered:,} delivered")
+        if state.suspicions:
+            parts.append(f"suspicions: {state.suspicions:,}")
+        traffic.set("  \u00b7  ".join(parts))
+        traffic.set_class(not parts, "-empty")
