@@ -57,12 +57,13 @@ class CannedSource(Source):
         self.closed = True
 
 
-def ring_up(n: int = N) -> list[dict]:
+def ring_up(n: int = N, active_monitor: int = 0) -> list[dict]:
     return ([{"event": "ring_starting", "stations": n, "endpoints": {}, "t": 0.001}]
             + [{"event": "station_up", "station": i, "pid": 4000 + i, "endpoint": "", "t": 0.01}
                for i in range(n)]
             + [{"event": "ring_up", "stations": n, "startup_s": 0.05,
-                "pids": [4000 + i for i in range(n)], "t": 0.05}])
+                "pids": [4000 + i for i in range(n)], "active_monitor": active_monitor,
+                "t": 0.05}])
 
 
 def stations(n: int = N, t: float = 1.0, tokens: int = 1000, states: dict | None = None,

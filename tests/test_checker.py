@@ -33,7 +33,7 @@ class Run:
         self.events: list[dict] = []
         self.h = RunHistory(self.events.append)
         self.h.ring_starting(0.0, N, {})
-        self.h.ring_up(0.0, [None] * N)
+        self.h.ring_up(0.0, [None] * N, 0)
         self.sid = 0
         self.alarm_id = 0
 

@@ -759,3 +759,11 @@ def test_dashboard_help_names_the_real_keys():
     assert "arrows or j/K select" in text and "q quit" in text
     assert "r restart a dead station" in text and "v switch panels" in text
     assert "K kill" not in text and "j/k" not in text
+
+
+def test_ring_up_names_the_active_monitor_before_any_snapshot():
+    state = RingState()
+    state.apply_all(ring_up(active_monitor=3))
+    assert state.ring.active_monitor == 3
+    state.apply(snapshot(0, 1.0, count=1, held={"2": 1}))
+    assert state.ring.active_monitor == 3, "snapshot 0's initiator is only a guess for old runs"

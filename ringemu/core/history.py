@@ -178,10 +178,10 @@ class RunHistory:
         self.emit({"event": "station_up", "t": t, "station": station, "pid": pid,
                    "endpoint": endpoint})
 
-    def ring_up(self, t: float, pids: list[int | None]) -> None:
+    def ring_up(self, t: float, pids: list[int | None], active_monitor: int) -> None:
         self.up_at = t
         self.emit({"event": "ring_up", "t": t, "stations": self.stations, "startup_s": t,
-                   "pids": pids})
+                   "pids": pids, "active_monitor": active_monitor})
 
     def station_exit(self, t: float, station: int, status: int | None, pid: int | None) -> None:
         self.exits.setdefault(station, t)

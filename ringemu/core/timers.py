@@ -14,8 +14,11 @@ valid transmission      TVX 10 ms the active monitor suspects a lost token after
 no token                TNT       a standby monitor that sees no token, frame or purge for
                                   ``tnt_rotations`` rotations claims the active monitor's role
 claim retry             (20 ms)   a claiming station sends its claim again after this
-too soon                (none)    a second token or frame within a fraction of a rotation of the
-                                  one before is suspicious (a duplicate)
+too soon                (none)    a second token or frame within one mean hop (at most a third of
+                                  a rotation) of the one before is suspicious: a duplicate travels
+                                  right behind the token it copies, while a single token's gaps
+                                  vary with scheduling by far more than a third of a rotation
+                                  around the mean, so a looser bound suspects a healthy ring
 ======================= ========= ==================================================================
 """
 
@@ -25,8 +28,13 @@ from dataclasses import dataclass
 
 TVX_ROTATIONS = 4.0
 TNT_ROTATIONS = 20.0
+TNT_FLOOR_SHARE = 40.0
+"""A standby waits at least this many floors: long enough that one station stalled by a busy
+scheduler (tens of milliseconds) does not start an election while the active monitor lives
+(802.5's standby waits 260 TVX)."""
 CLAIM_RETRY_ROTATIONS = 4.0
 TOO_SOON_SHARE = 1 / 3
+"""At most this share of a rotation; with more than three members, one mean hop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +46,15 @@ class StationTimers:
     """0 turns the too-soon check off."""
 
     @classmethod
-    def for_rotation(cls, rotation: float, floor: float = 0.0) -> StationTimers:
-        """Timers for a ring that turns in ``rotation`` seconds; ``floor`` is the least time
-        any of them may be (a live ring's scheduling noise)."""
+    def for_rotation(cls, rotation: float, floor: float = 0.0,
+                     members: int = 3) -> StationTimers:
+        """Timers for a ring of ``members`` stations that turns in ``rotation`` seconds;
+        ``floor`` is the least time any waiting timer may be (a live ring's scheduling noise)."""
         return cls(
             valid_transmission=max(floor, TVX_ROTATIONS * rotation),
-            no_token=max(10 * floor, TNT_ROTATIONS * rotation),
+            no_token=max(TNT_FLOOR_SHARE * floor, TNT_ROTATIONS * rotation),
             claim_retry=max(floor, CLAIM_RETRY_ROTATIONS * rotation),
-            too_soon=TOO_SOON_SHARE * rotation,
+            too_soon=rotation * min(TOO_SOON_SHARE, 1 / max(members, 1)),
         )
 
     def tick(self, active_monitor: bool) -> float:

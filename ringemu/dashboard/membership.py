@@ -113,8 +113,15 @@ class RingMembership:
         self.rollback_to = int(e["snapshot"])
         self.phase = "installing"
 
+    def on_ring_up(self, active_monitor: object) -> None:
+        """``ring_up`` names the first active monitor (runs recorded before it did not)."""
+        if not self.monitor_known:
+            self.active_monitor = _monitor(active_monitor)
+            self.monitor_known = True
+
     def on_first_snapshot(self, initiator: int) -> None:
-        """Snapshot 0 began at the active monitor: the one guess the events allow."""
+        """Snapshot 0 began at the active monitor: the guess for a run whose ``ring_up`` did
+        not name it."""
         if not self.monitor_known and self.epoch == 0:
             self.active_monitor = initiator
             self.monitor_known = True

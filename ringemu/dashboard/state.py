@@ -241,6 +241,8 @@ class RingState:
             if st.state == STARTING:
                 st.state = ALIVE
         self.phase = "up"
+        if "active_monitor" in e:
+            self.ring.on_ring_up(e.get("active_monitor"))
         self._note(e, f"ring up ({len(self.stations)} stations in {e.get('startup_s', 0):.2f} s)")
         self.rev_stations += 1
 

@@ -237,7 +237,7 @@ class RingSim:
             for o in sup.measured_rotation(self.rotation):
                 self._control(o.station, o.command, 0.0)
             self._station_call(c.active_monitor, 0.0, lambda st: st.issue_token(0.0))
-            h.ring_up(0.0, [None] * c.stations)
+            h.ring_up(0.0, [None] * c.stations, sup.ring.current.active_monitor)
             self._orders(sup.ring_up(0.0), 0.0)
             for spec in self.schedule:
                 self._push(spec.at * self.rotation, FAULT, spec)

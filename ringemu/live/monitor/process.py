@@ -323,7 +323,8 @@ class MonitorProcess:
         n = len(self.stations)
         self.supervisor.guess_rotation(0.002 * n)  # until the hop rate is measured
         self.command(self.stations[self.cfg.params.active_monitor], p.Go())
-        self.history.ring_up(now, [s.pid for s in self.stations])
+        self.history.ring_up(now, [s.pid for s in self.stations],
+                             self.supervisor.ring.current.active_monitor)
         self.carry_out(self.supervisor.ring_up(now))
         self.next_publish = now
 
