@@ -103,3 +103,29 @@ def test_arbitrary_bytes_decode_or_raise_the_protocol_error(data):
             decode(data)
         except RemoteProtocolError:
             pass
+
+
+@pytest.mark.parametrize("faults, why", [
+    ([{"kind": "lose", "station": 1}], "needs a time"),
+    ([{"kind": "lose", "at": -1.0}], "needs a time"),
+    ([{"kind": "lose", "at": "1"}], "finite number"),
+    ([7], "must be an object"),
+    ([{"cmd": "stop", "at": 1.0}], "must be an object"),
+    ([{"kind": "lose", "at": 1.0, "pid": 1}], "unknown field"),
+])
+def test_a_schedule_is_checked_fault_by_fault(faults, why):
+    req = p.decode_request(p.dumps({"cmd": "schedule", "faults": faults}))
+    with pytest.raises(p.RemoteProtocolError, match=why):
+        req.items()
+
+
+def test_a_schedule_with_nan_is_not_even_json():
+    with pytest.raises(p.RemoteProtocolError):
+        p.decode_request(b'{"cmd":"schedule","faults":[{"kind":"lose","at":NaN}]}')
+
+
+def test_a_schedule_keeps_each_fault_as_an_inject_request():
+    req = p.decode_request(p.dumps({"cmd": "schedule", "faults": [
+        {"kind": "pause", "station": 2, "arg": 0.5, "at": 1.25}, {"kind": "dup", "at": 0.0}]}))
+    assert req.items() == [p.InjectRequest("pause", 2, 0.5, 1.25),
+                           p.InjectRequest("dup", None, None, 0.0)]

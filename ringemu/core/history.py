@@ -168,6 +168,10 @@ class RunHistory:
             self.sink(event)
         return event
 
+    def inject_refused(self, t: float, spec: str, error: str | None) -> None:
+        """A scheduled fault the ring could not carry out (it never happened)."""
+        self.emit({"event": "inject_refused", "t": t, "spec": spec, "error": error})
+
     # -- the ring's life ----------------------------------------------------------------------
     def ring_starting(self, t: float, stations: int, endpoints: dict) -> None:
         self.stations = stations

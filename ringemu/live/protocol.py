@@ -426,6 +426,33 @@ class InjectRequest(Request):
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleRequest(Request):
+    """Faults to inject at their times (``at``: seconds after the ring came up), fired by the
+    monitor from its own loop: a client's round trip per fault would stretch faults meant to
+    come within milliseconds of each other. Each item has InjectRequest's fields."""
+
+    tag: ClassVar[str] = "schedule"
+    faults: list
+
+    MAX_FAULTS: ClassVar[int] = 100_000
+
+    def items(self) -> list[InjectRequest]:
+        """Each fault checked as an inject request (``at`` required); RemoteProtocolError."""
+        if len(self.faults) > self.MAX_FAULTS:
+            raise RemoteProtocolError(f"schedule: at most {self.MAX_FAULTS} faults")
+        out = []
+        for i, item in enumerate(self.faults):
+            if not isinstance(item, dict) or "cmd" in item:
+                raise RemoteProtocolError(f"schedule: fault {i} must be an object of "
+                                          "kind, station, arg and at")
+            req = InjectRequest.from_json({"cmd": InjectRequest.tag, **item})
+            if req.at is None or req.at < 0:
+                raise RemoteProtocolError(f"schedule: fault {i} needs a time at >= 0")
+            out.append(req)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class SnapshotRequest(Request):
     tag: ClassVar[str] = "snapshot"
     station: int | None = None
@@ -499,7 +526,8 @@ class RestartsRequest(Request):
     tag: ClassVar[str] = "restarts"
 
 
-REQUESTS = _family(InjectRequest, SnapshotRequest, StatusRequest, SummaryRequest, StationExit,
+REQUESTS = _family(InjectRequest, ScheduleRequest, SnapshotRequest, StatusRequest, SummaryRequest,
+                   StationExit,
                    SendRequest, StopRequest, Ping, IntervalRequest, RestartRequest,
                    RestartsRequest, DrainRequest)
 

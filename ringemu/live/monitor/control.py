@@ -31,6 +31,17 @@ def inject(m: MonitorProcess, req: p.InjectRequest, envelope: list[bytes]) -> di
     return m.faults.inject(req.kind, req.station, req.arg, req.at)
 
 
+@handles(p.ScheduleRequest)
+def schedule(m: MonitorProcess, req: p.ScheduleRequest, envelope: list[bytes]) -> dict:
+    try:
+        items = req.items()
+    except p.RemoteProtocolError as e:
+        m.bad_requests += 1
+        return p.reply(False, str(e))
+    m.faults.plan(items)
+    return p.reply(planned=len(items))
+
+
 @handles(p.SnapshotRequest)
 def snapshot(m: MonitorProcess, req: p.SnapshotRequest, envelope: list[bytes]) -> dict:
     if not m.running_ring():

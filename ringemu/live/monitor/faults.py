@@ -27,6 +27,29 @@ class LiveFaults:
         self.rng = random.Random(f"ringemu-monitor/{seed}")
         self.resumes: dict[int, float] = {}
         """Paused stations and when to continue them."""
+        self.planned: list[p.InjectRequest] = []
+        """Scheduled faults not yet injected, latest first (``at``: seconds after ring up)."""
+        self.refused: list[dict] = []
+        """Scheduled faults the ring could not carry out: their spec and why."""
+
+    def plan(self, faults: list[p.InjectRequest]) -> None:
+        """Inject these at their times, from the monitor's own loop."""
+        self.planned = sorted(self.planned + faults, key=lambda f: f.at, reverse=True)
+
+    def next_planned(self) -> float:
+        up = self.m.history.up_at
+        if not self.planned or up is None:
+            return float("inf")
+        return up + self.planned[-1].at
+
+    def fire_planned(self, now: float) -> None:
+        while self.planned and now >= self.next_planned():
+            f = self.planned.pop()
+            answer = self.inject(f.kind, f.station, f.arg, f.at)
+            if not answer.get("ok"):
+                spec = f"{f.kind}@{f.at:g}" + ("" if f.station is None else f":{f.station}")
+                self.refused.append({"spec": spec, "error": answer.get("error")})
+                self.m.history.inject_refused(now, spec, answer.get("error"))
 
     def inject(self, kind_text: str, station: int | None, arg: float | None = None,
                at: float | None = None) -> dict:

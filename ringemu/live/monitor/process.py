@@ -188,7 +188,7 @@ class MonitorProcess:
             self._timers(now)
 
     def _next_wake(self) -> float:
-        wakes = [self.next_publish, self.faults.next_resume()]
+        wakes = [self.next_publish, self.faults.next_resume(), self.faults.next_planned()]
         if self.phase is Phase.RUNNING:
             wakes.append(self.supervisor.next_wake())
         if self.parked:
@@ -213,6 +213,8 @@ class MonitorProcess:
                     self.check_down(k)
             self.carry_out(self.supervisor.tick(now, down, machine_load()))
         self.faults.resume_due(now)
+        if self.phase is Phase.RUNNING:
+            self.faults.fire_planned(now)
         if now >= self.next_publish:
             self.next_publish = now + self.cfg.publish_interval
             self.watch.refused()  # take the socket events as they come (and log refusals)
@@ -479,6 +481,8 @@ class MonitorProcess:
             "station_endpoints": {str(s.index): {"ring": s.endpoint, "cmd": s.cmd_endpoint}
                                   for s in self.stations},
             "hello_mismatch": self.hello_mismatch,
+            "faults_planned": len(self.faults.planned),
+            "injections_refused": len(self.faults.refused),
             "payloads_in_flight": self.history.ledger.account(self.history.gone,
                                                               final=False)["in_flight"],
             **self.refusals(),
@@ -527,6 +531,7 @@ class MonitorProcess:
             first_snapshot_s=None if h.first_snapshot_at is None
             else round(h.first_snapshot_at, 4),
             malformed=self.stations.total("malformed"),
+            refused=list(self.faults.refused),
         )
         durations = sorted(r.duration for r in h.results if r.count is not None)
         if durations:
