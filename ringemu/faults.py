@@ -126,11 +126,12 @@ def check_arg(kind: FaultKind, arg: float | None) -> float | None:
 @dataclass(slots=True)
 class ScheduledFault:
     """One fault of a schedule: inject ``kind`` at ``at`` (seconds or rotations) into
-    ``station`` (None: drawn from the run's seed)."""
+    ``station`` (None: drawn from the run's seed; ``ACTIVE_MONITOR``: whichever station is the
+    active monitor when the fault is due, since elections move the role)."""
 
     kind: FaultKind
     at: float
-    station: int | None = None
+    station: int | str | None = None
     arg: float | None = None
 
     def __str__(self) -> str:
@@ -140,6 +141,10 @@ class ScheduledFault:
         if self.arg is not None:
             s += f":{self.arg:g}"
         return s
+
+
+ACTIVE_MONITOR = "am"
+"""The station of a fault aimed at the active monitor of the moment (``kill@5:am``)."""
 
 
 def parse_fault(text: str, shell: Shell, unit: str) -> ScheduledFault:
@@ -158,7 +163,9 @@ def parse_fault(text: str, shell: Shell, unit: str) -> ScheduledFault:
     if when < 0:
         raise ConfigError(f"--inject {text!r}: time must not be negative")
     station = None
-    if len(fields) > 1 and fields[1] != "":
+    if len(fields) > 1 and fields[1].lower() == ACTIVE_MONITOR:
+        station = ACTIVE_MONITOR
+    elif len(fields) > 1 and fields[1] != "":
         try:
             station = int(fields[1])
         except ValueError:
@@ -198,6 +205,8 @@ def resolve_stations(specs: list[ScheduledFault], n_stations: int, rng: random.R
     for spec in specs:
         if spec.station is None:
             spec.station = rng.randrange(n_stations)
+        elif spec.station == ACTIVE_MONITOR:
+            continue
         elif not 0 <= spec.station < n_stations:
             raise ConfigError(
                 f"--inject {spec}: no station {spec.station} in a ring of {n_stations} "

@@ -121,6 +121,12 @@ def test_killing_the_active_monitor_elects_a_new_one_that_purges(ring_factory):
     wait_for(lambda: status(ring)["alarms"] == [])
     assert [p["station"] for p in events(ring, "purge_done")][-1] == 4
     assert s["false_alarms"] == 0 and s["wrong_counts"] == 0
+    both = ring.request({"cmd": "inject", "kind": "lose", "station": 1, "active_monitor": True})
+    assert not both["ok"] and "not both" in both["error"]
+    aimed = ring.request({"cmd": "inject", "kind": "kill", "active_monitor": True})
+    assert aimed["ok"] and aimed["station"] == 4, "aimed at the active monitor of the moment"
+    wait_for(lambda: len(events(ring, "elected")) == 2, timeout=15)
+    assert events(ring, "elected")[-1]["station"] == 3
 
 
 def test_rollback_recovers_a_lost_token(ring_factory):

@@ -138,3 +138,18 @@ def test_parse_fault_syntax():
     for bad in ("lose@nan", "lose@inf", "pause@1:2:nan", "pause@1:2:61", "pause@1:2:0"):
         with pytest.raises(ConfigError):
             parse_fault(bad, Shell.LIVE, "seconds")
+
+
+def test_am_aims_at_whoever_is_the_active_monitor_when_the_fault_is_due():
+    assert parse_fault("kill@5:AM", Shell.LIVE, "seconds") == ScheduledFault("kill", 5.0, "am")
+    assert str(ScheduledFault("kill", 5.0, "am")) == "kill@5:am"
+    with pytest.raises(ConfigError, match="not an integer"):
+        parse_fault("kill@5:amx", Shell.LIVE, "seconds")
+    p = ringemu("sim", "-n", "8", "-r", "300", "--restart", "--inject", "kill@50:am",
+                "--inject", "kill@150:am", "--json")
+    data = last_json(p.stdout)
+    first, second = data["faults"]
+    assert first["station"] == 0, "station 0 starts as the active monitor"
+    assert second["station"] == 7, "the highest address won the election after the first kill"
+    assert [f["outcome"] for f in data["faults"]] == ["detected", "detected"]
+    assert p.returncode == 0

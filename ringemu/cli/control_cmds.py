@@ -16,13 +16,30 @@ import click
 
 from ringemu.cli.options import Finite
 from ringemu.errors import ConfigError
-from ringemu.faults import Shell, help_lines, kinds_for
+from ringemu.faults import ACTIVE_MONITOR, Shell, help_lines, kinds_for
 from ringemu.live.client import ControlClient, RingUnreachable
 from ringemu.live.paths import find_ring, same_process
 from ringemu.live.procutil import end_groups
 
 RUN_OPTION = click.option("--run", "which", metavar="RUN",
                           help="Run id or run folder of the ring (default: the newest running).")
+
+
+class StationOrMonitor(click.ParamType):
+    """A station number, or ``am``: the active monitor when the fault is injected."""
+
+    name = "STATION|am"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or str(value).lower() == ACTIVE_MONITOR:
+            return value if isinstance(value, int) else ACTIVE_MONITOR
+        try:
+            n = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a station number nor 'am'", param, ctx)
+        if n < 0:
+            self.fail(f"{n} is not a station number", param, ctx)
+        return n
 
 
 INJECT_HELP = (
@@ -37,10 +54,12 @@ INJECT_HELP = (
 @click.argument("kind", type=click.Choice([k.value for k in kinds_for(Shell.LIVE)],
                                           case_sensitive=False))
 @click.argument("seconds", type=Finite(0, 60, lo_open=True), required=False)
-@click.option("--station", "-S", type=int, help="Station to inject at (default: a random one).")
+@click.option("--station", "-S", type=StationOrMonitor(),
+              help="Station to inject at, or 'am' for the active monitor of the moment "
+                   "(default: a random one).")
 @RUN_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the monitor's reply as JSON.")
-def inject(kind: str, seconds: float | None, station: int | None, which: str | None,
+def inject(kind: str, seconds: float | None, station: int | str | None, which: str | None,
            as_json: bool) -> int:
     kind = kind.lower()
     if seconds is not None and kind != "pause":
@@ -48,7 +67,9 @@ def inject(kind: str, seconds: float | None, station: int | None, which: str | N
     info = find_ring(which)
     try:
         reply = ControlClient.for_ring(info).request(
-            {"cmd": "inject", "kind": kind, "station": station, "arg": seconds})
+            {"cmd": "inject", "kind": kind, "arg": seconds,
+             "station": None if station == ACTIVE_MONITOR else station,
+             "active_monitor": station == ACTIVE_MONITOR})
     except RingUnreachable as e:
         raise ConfigError(str(e)) from None
     if as_json:

@@ -18,7 +18,8 @@ from ringemu.cli.options import Finite, build, check_outputs, ring_options
 from ringemu.cli.progress import Progress
 from ringemu.cli.signals import StopRequested, stop_on_signals
 from ringemu.errors import ConfigError, RingFailed
-from ringemu.faults import FaultSchedule, Shell, help_lines, parse_fault, parse_kinds
+from ringemu.faults import (ACTIVE_MONITOR, FaultSchedule, Shell, help_lines, parse_fault,
+                            parse_kinds)
 from ringemu.faults import chaos as chaos_faults
 from ringemu.live.client import RingUnreachable
 from ringemu.live.launcher import LaunchError, LiveRing, RingConfig
@@ -33,7 +34,8 @@ _KINDS_HELP = "; ".join(help_lines(Shell.LIVE))
               help="Seconds to run once the ring is up.")
 @click.option("--inject", "injects", multiple=True, metavar="KIND@SECONDS[:STATION[:ARG]]",
               help=f"Inject a fault at SECONDS after the ring is up (repeatable). {_KINDS_HELP}. "
-                   "pause takes its length as a third field: pause@5:3:0.5.")
+                   "pause takes its length as a third field: pause@5:3:0.5. STATION 'am' aims "
+                   "at the active monitor of the moment (kill@5:am).")
 @click.option("--drain", type=Finite(0, 60), default=None, metavar="SECONDS",
               help="After --duration, stop new traffic and keep the ring running until every "
                    "payload on its way is delivered and two more snapshots complete (at most "
@@ -50,7 +52,7 @@ def run(duration: float, injects: tuple[str, ...], drain: float | None, chaos: f
     cfg = build(RingConfig, kw)
     specs = [parse_fault(s, Shell.LIVE, "seconds") for s in injects]
     for spec in specs:
-        if spec.station is not None and not 0 <= spec.station < cfg.stations:
+        if isinstance(spec.station, int) and not 0 <= spec.station < cfg.stations:
             raise ConfigError(f"--inject {spec}: no station {spec.station} "
                               f"(stations are 0..{cfg.stations - 1})")
         if spec.at > duration:
@@ -113,7 +115,8 @@ def _drive(ring: LiveRing, schedule: FaultSchedule, duration: float, progress: P
     t_up = time.monotonic()
     if len(schedule):
         ring.request({"cmd": "schedule", "faults": [
-            {"kind": f.kind.value, "station": f.station, "arg": f.arg, "at": f.at}
+            {"kind": f.kind.value, "station": None if f.station == ACTIVE_MONITOR else f.station,
+             "active_monitor": f.station == ACTIVE_MONITOR, "arg": f.arg, "at": f.at}
             for f in schedule.pending]})
     while True:
         elapsed = time.monotonic() - t_up

@@ -28,7 +28,8 @@ _KINDS_HELP = "; ".join(help_lines(Shell.SIM))
               show_default=True, help="How long to run, in ring rotations.")
 @click.option("--inject", "injects", multiple=True, metavar="KIND@ROTATION[:STATION[:ARG]]",
               help=f"Inject a fault (repeatable). {_KINDS_HELP}. "
-                   "STATION defaults to one drawn from the seed.")
+                   "STATION defaults to one drawn from the seed; 'am' aims at the active "
+                   "monitor of the moment (kill@50:am).")
 @click.option("--snapshot-every", type=Finite(0, 1e9), default=2.0, show_default=True,
               help="Rotations between snapshots (0: no snapshots).")
 @click.option("--link-delay-us", type=Finite(0, 1e9, lo_open=True), default=50.0,

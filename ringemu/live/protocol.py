@@ -423,6 +423,8 @@ class InjectRequest(Request):
     station: int | None = None
     arg: float | None = None
     at: float | None = None
+    active_monitor: bool = False
+    """Aim at whichever station is the active monitor now (``station`` must then be null)."""
 
 
 @dataclass(frozen=True, slots=True)

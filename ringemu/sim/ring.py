@@ -44,7 +44,7 @@ from ringemu.core.supervisor import Order, SetTimers, StartPurge, StartSnapshot,
 from ringemu.core.traffic import Traffic, visit_probability
 from ringemu.core.verdict import SnapshotResult
 from ringemu.errors import ConfigError
-from ringemu.faults import (FAULTS, Actor, FaultKind, ScheduledFault, Shell, chaos,
+from ringemu.faults import (ACTIVE_MONITOR, FAULTS, Actor, FaultKind, ScheduledFault, Shell, chaos,
                             resolve_stations)
 from ringemu.params import RingParams, check_finite
 
@@ -444,6 +444,11 @@ class RingSim:
         if not self.traffic_on:
             return
         j = spec.station
+        if j == ACTIVE_MONITOR:  # whichever station holds the role now
+            j = self.supervisor.ring.current.active_monitor
+            if j is None:
+                return  # an election is on: no one to aim at (a live ring refuses too)
+            spec = replace(spec, station=j)
         if j is None:  # a chaos fault: any station alive now
             alive = [i for i, d in enumerate(self.dead) if not d]
             if not alive:

@@ -28,7 +28,7 @@ def handles(cls: type[p.Request]) -> Callable[[Handler], Handler]:
 
 @handles(p.InjectRequest)
 def inject(m: MonitorProcess, req: p.InjectRequest, envelope: list[bytes]) -> dict:
-    return m.faults.inject(req.kind, req.station, req.arg, req.at)
+    return m.faults.inject(req.kind, req.station, req.arg, req.at, req.active_monitor)
 
 
 @handles(p.ScheduleRequest)

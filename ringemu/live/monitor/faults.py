@@ -45,15 +45,17 @@ class LiveFaults:
     def fire_planned(self, now: float) -> None:
         while self.planned and now >= self.next_planned():
             f = self.planned.pop()
-            answer = self.inject(f.kind, f.station, f.arg, f.at)
+            answer = self.inject(f.kind, f.station, f.arg, f.at, f.active_monitor)
             if not answer.get("ok"):
-                spec = f"{f.kind}@{f.at:g}" + ("" if f.station is None else f":{f.station}")
+                where = "am" if f.active_monitor else f.station
+                spec = f"{f.kind}@{f.at:g}" + ("" if where is None else f":{where}")
                 self.refused.append({"spec": spec, "error": answer.get("error")})
                 self.m.history.inject_refused(now, spec, answer.get("error"))
 
     def inject(self, kind_text: str, station: int | None, arg: float | None = None,
-               at: float | None = None) -> dict:
-        """Inject a fault now; ``at`` is the scripted time to record for it (default: none)."""
+               at: float | None = None, active_monitor: bool = False) -> dict:
+        """Inject a fault now; ``at`` is the scripted time to record for it (default: none);
+        ``active_monitor``: into the station that is the active monitor now."""
         m = self.m
         try:
             kind = parse_kind(kind_text, Shell.LIVE)
@@ -62,7 +64,13 @@ class LiveFaults:
             return p.reply(False, str(e))
         if not m.running_ring():
             return p.reply(False, "ring is not up yet")
-        if station is None:
+        if active_monitor:
+            if station is not None:
+                return p.reply(False, "name a station or the active monitor, not both")
+            station = m.supervisor.ring.current.active_monitor
+            if station is None:
+                return p.reply(False, "the ring has no active monitor now (an election is on)")
+        elif station is None:
             alive = [s.index for s in m.stations.in_state(ProcState.ALIVE)]
             if not alive:
                 return p.reply(False, "no live station to inject into")
