@@ -35,8 +35,11 @@ def summary(
 ) -> dict:
     """The common JSON summary; ``to_unit`` converts a duration to the command's unit."""
     results = history.results
+    valid = judgement.valid
+    if history.refused and valid is True:
+        valid = "unknown"  # a fault that never happened was meant to be judged
     return {
-        "valid": judgement.valid,
+        "valid": valid,
         "snapshots": sum(1 for r in results if r.count is not None),
         "verdicts": verdict_counts(results),
         "false_alarms": len(judgement.false_alarms),
@@ -48,6 +51,7 @@ def summary(
         "purges": len(history.purges),
         "rollbacks": len(history.rollbacks),
         "epochs": len(history.memberships),
+        "refused": list(history.refused),
         **judgement.payloads,
     }
 

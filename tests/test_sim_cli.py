@@ -153,3 +153,22 @@ def test_am_aims_at_whoever_is_the_active_monitor_when_the_fault_is_due():
     assert second["station"] == 7, "the highest address won the election after the first kill"
     assert [f["outcome"] for f in data["faults"]] == ["detected", "detected"]
     assert p.returncode == 0
+
+
+def test_a_fault_aimed_at_a_dead_station_is_refused_and_the_run_unknown():
+    p = ringemu("sim", "-n", "6", "-r", "100", "--inject", "kill@20:3", "--inject", "lose@40:3",
+                "--json")
+    data = last_json(p.stdout)
+    assert data["refused"] == [{"spec": "lose@40:3", "error": "station 3 is dead"}]
+    assert [f["kind"] for f in data["faults"]] == ["kill"], "a refused fault never happened"
+    assert data["valid"] == "unknown" and p.returncode == 2
+
+
+def test_a_fault_aimed_at_a_paused_station_waits_for_it():
+    p = ringemu("sim", "-n", "6", "-r", "100", "--inject", "pause@20:3:5",
+                "--inject", "lose@21:3", "--json")
+    data = last_json(p.stdout)
+    assert data["refused"] == []
+    pause, lose = data["faults"]
+    assert lose["injected"] >= pause["injected"] + 5, "injected when the station went on"
+    assert lose["outcome"] == "detected" and p.returncode == 0

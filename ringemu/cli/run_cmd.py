@@ -87,8 +87,6 @@ def run(duration: float, injects: tuple[str, ...], drain: float | None, chaos: f
     refused = data.get("refused", [])
     data.update(run_id=ring.run_id, run_dir=str(ring.run_dir), seed=cfg.seed,
                 startup_to_up_s=round(ring.up_s or 0.0, 4), refused=refused)
-    if refused and data["valid"] is True:
-        data["valid"] = "unknown"
     if cfg.pcap:
         data.update(pcap=cfg.pcap, captured=ring.captured)
     (ring.run_dir / "summary.json").write_text(json.dumps(data, indent=1, sort_keys=True))

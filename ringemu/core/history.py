@@ -154,6 +154,8 @@ class RunHistory:
         """(time, epoch) of every rebuilt or recovered ring that had its one token again."""
         self.gone: set[int] = set()
         """Stations dead now (exited and not started again)."""
+        self.refused: list[dict] = []
+        """Scheduled faults the ring could not carry out: ``spec`` and ``error``."""
         self.exits: dict[int, float] = {}
         self.resumes: list[tuple[int, float]] = []
         """(station, time) of every paused station that went on."""
@@ -170,6 +172,7 @@ class RunHistory:
 
     def inject_refused(self, t: float, spec: str, error: str | None) -> None:
         """A scheduled fault the ring could not carry out (it never happened)."""
+        self.refused.append({"spec": spec, "error": error})
         self.emit({"event": "inject_refused", "t": t, "spec": spec, "error": error})
 
     # -- the ring's life ----------------------------------------------------------------------
@@ -390,6 +393,8 @@ def _replay(h: RunHistory, e: dict, alarms: dict[int, Alarm]) -> None:
         h.sink, sink = None, h.sink
         h.station_event(ev)
         h.sink = sink
+    elif kind == "inject_refused":
+        h.refused.append({"spec": str(e.get("spec")), "error": str(e.get("error"))})
     elif kind == "resumed":
         h.resumes.append((wire_int(e.get("station"), "station"), t))
     elif kind == "rollback":

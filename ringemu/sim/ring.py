@@ -446,20 +446,24 @@ class RingSim:
         j = spec.station
         if j == ACTIVE_MONITOR:  # whichever station holds the role now
             j = self.supervisor.ring.current.active_monitor
-            if j is None:
-                return  # an election is on: no one to aim at (a live ring refuses too)
+            if j is None:  # as a live ring refuses it
+                self.history.inject_refused(
+                    t, str(spec), "the ring has no active monitor now (an election is on)")
+                return
             spec = replace(spec, station=j)
         if j is None:  # a chaos fault: any station alive now
             alive = [i for i, d in enumerate(self.dead) if not d]
             if not alive:
+                self.history.inject_refused(t, str(spec), "no live station to inject into")
                 return
             j = spec.station = self.rng.choice(alive)
         info = FAULTS[spec.kind]
         if j in self.paused and info.actor is Actor.STATION:
             self._push(self.paused[j], FAULT, spec)  # its command waits in the socket too
             return
-        if self.dead[j]:
-            return  # nothing to inject into (a live ring refuses too)
+        if self.dead[j]:  # nothing to inject into: refused, as a live ring does
+            self.history.inject_refused(t, str(spec), f"station {j} is dead")
+            return
         record = self.history.inject(t, spec.kind, j, spec.arg, scheduled=spec.at)
         if info.actor is Actor.STATION:
             self._station_call(j, t, lambda st: st.inject(spec.kind, t))

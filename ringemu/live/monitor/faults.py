@@ -29,8 +29,6 @@ class LiveFaults:
         """Paused stations and when to continue them."""
         self.planned: list[p.InjectRequest] = []
         """Scheduled faults not yet injected, latest first (``at``: seconds after ring up)."""
-        self.refused: list[dict] = []
-        """Scheduled faults the ring could not carry out: their spec and why."""
 
     def plan(self, faults: list[p.InjectRequest]) -> None:
         """Inject these at their times, from the monitor's own loop."""
@@ -49,7 +47,6 @@ class LiveFaults:
             if not answer.get("ok"):
                 where = "am" if f.active_monitor else f.station
                 spec = f"{f.kind}@{f.at:g}" + ("" if where is None else f":{where}")
-                self.refused.append({"spec": spec, "error": answer.get("error")})
                 self.m.history.inject_refused(now, spec, answer.get("error"))
 
     def inject(self, kind_text: str, station: int | None, arg: float | None = None,
@@ -78,19 +75,24 @@ class LiveFaults:
         st = m.stations.get(station)
         if st is None:
             return p.reply(False, f"no station {station} (stations are 0..{len(m.stations) - 1})")
-        if st.state is not ProcState.ALIVE:
+        if st.state not in (ProcState.ALIVE, ProcState.PAUSED):
             return p.reply(False, f"station {station} is {st.state}")
         now = m.now()
-        if FAULTS[kind].actor is Actor.STATION:
+        if FAULTS[kind].actor is Actor.STATION:  # a paused one finds it when it goes on
             if not m.command(st, p.Inject(kind.value)):
                 return p.reply(False, f"station {station} is not accepting commands")
             record = m.history.inject(now, kind, station, arg, at)
         elif kind == FaultKind.KILL:
             if not m.signal(st, signal.SIGKILL):
                 return p.reply(False, f"station {station} is not running")
+            self.resumes.pop(station, None)
             record = m.history.inject(now, kind, station, arg, at)
             m.history.process_fault_fired(record, now)
             m.station_dead(st)
+        elif st.state is ProcState.PAUSED:  # paused again: the pause lasts longer
+            self.resumes[station] = max(self.resumes.get(station, now), now + (arg or 1.0))
+            record = m.history.inject(now, kind, station, arg, at)
+            m.history.process_fault_fired(record, now)
         else:
             if not m.signal(st, signal.SIGSTOP):
                 return p.reply(False, f"station {station} is not running")

@@ -482,7 +482,7 @@ class MonitorProcess:
                                   for s in self.stations},
             "hello_mismatch": self.hello_mismatch,
             "faults_planned": len(self.faults.planned),
-            "injections_refused": len(self.faults.refused),
+            "injections_refused": len(self.history.refused),
             "payloads_in_flight": self.history.ledger.account(self.history.gone,
                                                               final=False)["in_flight"],
             **self.refusals(),
@@ -531,7 +531,6 @@ class MonitorProcess:
             first_snapshot_s=None if h.first_snapshot_at is None
             else round(h.first_snapshot_at, 4),
             malformed=self.stations.total("malformed"),
-            refused=list(self.faults.refused),
         )
         durations = sorted(r.duration for r in h.results if r.count is not None)
         if durations:
