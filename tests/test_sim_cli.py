@@ -172,3 +172,11 @@ def test_a_fault_aimed_at_a_paused_station_waits_for_it():
     pause, lose = data["faults"]
     assert lose["injected"] >= pause["injected"] + 5, "injected when the station went on"
     assert lose["outcome"] == "detected" and p.returncode == 0
+
+
+def test_a_restarted_station_keeps_counting_where_its_earlier_life_stopped():
+    base = last_json(ringemu("sim", "-n", "8", "-r", "300", "--json").stdout)
+    healed = last_json(ringemu("sim", "-n", "8", "-r", "300", "--restart", "--restart-delay", "1",
+                               "--inject", "kill@280:3", "--json").stdout)
+    assert healed["token_passes"] > 0.96 * base["token_passes"], \
+        "the passes station 3 made before it was killed still count"

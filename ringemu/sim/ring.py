@@ -155,6 +155,9 @@ class RingSim:
             control_latency=self.control_delay, suspicions=c.suspicions)
         self.dead = [False] * n
         self.incarnation = [0] * n
+        self.carried: list[dict[str, int]] = [{} for _ in range(n)]
+        """Counters of stations' earlier lives (a restarted station counts from zero, as a
+        live one does; the monitor carries them the same way)."""
         self.journal: list[list[JournalEntry]] = [[] for _ in range(n)]
         """Each station's journal: it survives the station's death, as a file would."""
         self.paused: dict[int, float] = {}
@@ -251,7 +254,7 @@ class RingSim:
                 self.capture.close()
         h.ring_down(stop, sup.snapshots.completed)
         wall = time.perf_counter() - wall0
-        stats = [s.stats.as_dict() for s in self.stations]
+        stats = [_add(c, s.stats.as_dict()) for c, s in zip(self.carried, self.stations)]
         return SimOutcome(
             config=c, rotation=self.rotation, virtual_time=stop, history=h, judgement=judge(h),
             token_passes=sum(s["tokens"] + s["frames"] for s in stats),
@@ -489,6 +492,7 @@ class RingSim:
         if not self.dead[j]:
             return
         self.incarnation[j] += 1
+        self.carried[j] = _add(self.carried[j], self.stations[j].stats.as_dict())
         st = self._station(j, self.incarnation[j])
         st.payloads.restore(self.journal[j])
         if not self.traffic_on:
@@ -499,6 +503,13 @@ class RingSim:
         self.history.restart(t, j)
         self.history.station_up(t, j, None, f"sim:{j}")
         self._push(t + self.control_delay, HELLO, j)
+
+
+def _add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    out = dict(b)  # b's order first: the summary must be the same bytes every run
+    for k, v in a.items():
+        out[k] = out.get(k, 0) + v
+    return out
 
 
 def simulate(config: SimConfig, progress: Callable[[float, int], None] | None = None
