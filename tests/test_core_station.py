@@ -245,3 +245,44 @@ def test_station_bounds():
         Station(3, 3)
     with pytest.raises(LocalProtocolError):
         Station(0, 3).send_payload(0, b"self")
+
+
+def _suspicions(st: Station) -> list:
+    return [e for e in st.outbox if type(e).__name__ == "Suspicion"]
+
+
+def _feed_gaps(st: Station, gaps: list[float]) -> None:
+    t = 0.0
+    for g in gaps:
+        t += g
+        st.on_receive(FREE_TOKEN, t)
+
+
+def test_a_loaded_machines_rotations_raise_no_too_soon_suspicion():
+    """Rotations of 0.2 ms with jitter and, every 20th, a 30 ms stall: the mean rotation is
+    seven times the usual one, and still no gap is short twice in a row of rotations."""
+    import random
+
+    from ringemu.core.timers import StationTimers
+
+    rng = random.Random(7)
+    st = Station(2, 8)
+    st.set_timers(StationTimers.for_rotation(0.0017))  # the mean a hop rate would give
+    gaps = [0.030 if i % 20 == 19 else rng.uniform(0.00018, 0.00026) for i in range(4000)]
+    _feed_gaps(st, gaps)
+    assert _suspicions(st) == []
+
+
+@pytest.mark.parametrize("spacing", [0.1, 0.3, 0.7, 0.9])
+def test_a_duplicate_anywhere_in_the_ring_raises_a_too_soon_suspicion(spacing):
+    """After a steady ring of 0.2 ms rotations, a second token ``spacing`` of a rotation behind
+    the first: the station suspects within a few rotations."""
+    from ringemu.core.timers import StationTimers
+
+    st = Station(2, 8)
+    st.set_timers(StationTimers.for_rotation(0.0002))
+    _feed_gaps(st, [0.0002] * 500)
+    assert _suspicions(st) == []
+    _feed_gaps(st, [0.0002 * spacing, 0.0002 * (1 - spacing)] * 3)
+    (s,) = _suspicions(st)
+    assert "usual gap, twice" in s.reason

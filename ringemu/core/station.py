@@ -88,7 +88,7 @@ from ringemu.core.snapshot import SnapshotRecorder
 from ringemu.core.state import Mode, StationState
 from ringemu.core.station_events import (Absorbed, ClaimStarted, Elected, FaultFired, Malformed,
                                          Orphan, PurgeDone, PurgeStarted, Stray, Suspicion)
-from ringemu.core.timers import StationTimers
+from ringemu.core.timers import GAP_DOWN, GAP_UP, SHORT_GAP_SHARE, StationTimers
 from ringemu.core.traffic import Traffic
 from ringemu.errors import LocalProtocolError
 from ringemu.faults import FAULTS, STATION_FAULTS, FaultKind
@@ -151,7 +151,8 @@ class Station:
         "is_active_monitor", "traffic", "holding_time", "hold", "recorder", "mode", "deadline",
         "outbox", "payloads", "purge_number", "timers", "claiming", "_claim_at", "_suspected_at",
         "_stats", "_tokens", "_frames", "_recording", "_countdown", "_tx", "_tx_started",
-        "_lose", "_dup", "_corrupt", "_armed", "_other", "_last_seen", "_last_unit", "_too_soon",
+        "_lose", "_dup", "_corrupt", "_armed", "_other", "_last_seen", "_last_unit", "_gap",
+        "_short_within", "_short_at",
         "_resend", "_amp_at",
         "_max_pending",
     )
@@ -210,7 +211,9 @@ class Station:
         self._other = 0  # inputs that are not tokens, frames, markers or malformed octets
         self._last_seen = 0.0  # when the last purge or claim came, or the station (re)started
         self._last_unit = float("-inf")  # when the last token or frame came
-        self._too_soon = 0.0  # the too-soon gap (0: off), kept here for the hot path
+        self._gap = 0.0  # the station's usual gap between token units (0: none seen yet)
+        self._short_within = 0.0  # the too-soon window (0: off), kept here for the hot path
+        self._short_at = float("-inf")  # when the last short gap ended
         self._resend: tuple = _EMPTY
         self._amp_at = float("-inf")
 
@@ -220,8 +223,13 @@ class Station:
         t = type(msg)
         if t is Token:  # the hot path: keep it short (it runs cache-cold on every hop)
             self._tokens += 1
-            if now - self._last_unit < self._too_soon:
-                self._suspect("a second token unit too soon", now)
+            gap, usual = now - self._last_unit, self._gap
+            if gap < usual:  # the usual gap is a tracked low quantile (see core/timers.py)
+                self._gap = usual * GAP_DOWN
+                if gap < SHORT_GAP_SHARE * usual:
+                    self._short_gap(now, gap)
+            else:
+                self._gap = usual * GAP_UP if usual else (gap if gap < 1e9 else 0.0)
             self._last_unit = now
             if self._recording:
                 self.recorder.on_message(self.upstream, msg)
@@ -254,9 +262,7 @@ class Station:
             return PASS_FREE if msg is FREE_TOKEN else (msg,)
         if t is Frame:
             self._frames += 1
-            if now - self._last_unit < self._too_soon:
-                self._suspect("a second token unit too soon", now)
-            self._last_unit = now
+            self._unit_gap(now)
             if self._recording:
                 self.recorder.on_message(self.upstream, msg)
             if self._armed and self._lose:
@@ -311,7 +317,7 @@ class Station:
     # -- timers -----------------------------------------------------------------------------
     def set_timers(self, timers: StationTimers) -> None:
         self.timers = timers
-        self._too_soon = timers.too_soon
+        self._short_within = timers.short_gaps_within
 
     def next_timer(self) -> float | None:
         """When ``on_timer`` next has something to do (None: nothing pending)."""
@@ -636,6 +642,25 @@ class Station:
         self._claim_at = now
         self._stats.claims += 1
         return (Claim(self.index),)
+
+    def _unit_gap(self, now: float) -> None:
+        """A token unit (a frame: the free token inlines this) came: follow the usual gap."""
+        gap, usual = now - self._last_unit, self._gap
+        if gap < usual:
+            self._gap = usual * GAP_DOWN
+            if gap < SHORT_GAP_SHARE * usual:
+                self._short_gap(now, gap)
+        else:
+            self._gap = usual * GAP_UP if usual else (gap if gap < 1e9 else 0.0)
+        self._last_unit = now
+
+    def _short_gap(self, now: float, gap: float) -> None:
+        """A token unit came too soon after the one before: suspect a duplicate if another did
+        within ``short_gaps_within`` (a duplicate makes such a gap every rotation)."""
+        if now - self._short_at < self._short_within:
+            self._suspect(f"a token unit {gap * 1e6:.0f} us after the one before, under "
+                          f"{SHORT_GAP_SHARE:.0%} of the usual gap, twice", now)
+        self._short_at = now
 
     def _suspect(self, reason: str, now: float) -> None:
         if now - self._suspected_at < self.timers.valid_transmission:

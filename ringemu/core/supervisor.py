@@ -113,8 +113,7 @@ class Supervisor:
         if old is not None and 0.8 < rotation / old < 1.25:
             return []
         self.rotation = rotation
-        self.timers = StationTimers.for_rotation(rotation, self.timer_floor,
-                                                  len(self.ring.members))
+        self.timers = StationTimers.for_rotation(rotation, self.timer_floor)
         return [Order(k, SetTimers(self.timers)) for k in self.ring.members]
 
     def next_wake(self) -> float:

@@ -14,11 +14,14 @@ valid transmission      TVX 10 ms the active monitor suspects a lost token after
 no token                TNT       a standby monitor that sees no token, frame or purge for
                                   ``tnt_rotations`` rotations claims the active monitor's role
 claim retry             (20 ms)   a claiming station sends its claim again after this
-too soon                (none)    a second token or frame within one mean hop (at most a third of
-                                  a rotation) of the one before is suspicious: a duplicate travels
-                                  right behind the token it copies, while a single token's gaps
-                                  vary with scheduling by far more than a third of a rotation
-                                  around the mean, so a looser bound suspects a healthy ring
+too soon                (none)    a token unit that comes after less than 0.6 of the station's
+                                  usual gap (the tenth percentile of its own recent gaps), twice
+                                  within 2.5 rotations, is suspicious: with a duplicate every
+                                  station sees two units a rotation, so one gap of each pair is at
+                                  most half a rotation, every rotation; with one token a gap that
+                                  short is rare even when a loaded machine makes the mean rotation
+                                  many times the usual one (a mean-based bound suspects a healthy
+                                  ring there)
 ======================= ========= ==================================================================
 """
 
@@ -28,13 +31,20 @@ from dataclasses import dataclass
 
 TVX_ROTATIONS = 4.0
 TNT_ROTATIONS = 20.0
-TNT_FLOOR_SHARE = 40.0
-"""A standby waits at least this many floors: long enough that one station stalled by a busy
-scheduler (tens of milliseconds) does not start an election while the active monitor lives
-(802.5's standby waits 260 TVX)."""
+SHORT_GAPS_WITHIN_ROTATIONS = 2.5
+TNT_FLOOR_SHARE = 260.0
+"""A standby waits at least this many floors (2.6 s at a live ring's 10 ms: 802.5's own
+T_GOOD_TOKEN): on a loaded machine one station can stall for a second or more, and a standby
+that claimed then would start an election while the active monitor lives. Nothing fast
+depends on it: a dead active monitor's dropped connection rebuilds the ring without it, and
+that starts the election at once."""
 CLAIM_RETRY_ROTATIONS = 4.0
-TOO_SOON_SHARE = 1 / 3
-"""At most this share of a rotation; with more than three members, one mean hop."""
+SHORT_GAP_SHARE = 0.6
+"""A gap under this share of the station's usual gap is short."""
+GAP_DOWN, GAP_UP = 0.955, 1.005
+"""Steps of the multiplicative tracker of a station's usual gap: a gap below the estimate
+lowers it by 4.5 %, one above raises it by 0.5 %, so it settles where one gap in ten is
+below it (0.1 x 4.5 = 0.9 x 0.5)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,19 +52,19 @@ class StationTimers:
     valid_transmission: float
     no_token: float
     claim_retry: float
-    too_soon: float
-    """0 turns the too-soon check off."""
+    short_gaps_within: float
+    """A short gap is suspected when another came within this time before it (a duplicate
+    makes one every rotation); 0 turns the too-soon check off."""
 
     @classmethod
-    def for_rotation(cls, rotation: float, floor: float = 0.0,
-                     members: int = 3) -> StationTimers:
-        """Timers for a ring of ``members`` stations that turns in ``rotation`` seconds;
-        ``floor`` is the least time any waiting timer may be (a live ring's scheduling noise)."""
+    def for_rotation(cls, rotation: float, floor: float = 0.0) -> StationTimers:
+        """Timers for a ring that turns in ``rotation`` seconds; ``floor`` is the least time
+        any waiting timer may be (a live ring's scheduling noise)."""
         return cls(
             valid_transmission=max(floor, TVX_ROTATIONS * rotation),
             no_token=max(TNT_FLOOR_SHARE * floor, TNT_ROTATIONS * rotation),
             claim_retry=max(floor, CLAIM_RETRY_ROTATIONS * rotation),
-            too_soon=rotation * min(TOO_SOON_SHARE, 1 / max(members, 1)),
+            short_gaps_within=SHORT_GAPS_WITHIN_ROTATIONS * rotation,
         )
 
     def tick(self, active_monitor: bool) -> float:

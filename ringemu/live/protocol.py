@@ -367,7 +367,7 @@ class SetTimers(Command):
     valid_transmission: float
     no_token: float
     claim_retry: float
-    too_soon: float
+    short_gaps_within: float
 
 
 @dataclass(frozen=True, slots=True)

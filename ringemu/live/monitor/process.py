@@ -64,7 +64,7 @@ log = logging.getLogger("ringemu.monitor")
 
 CONTROL_LATENCY = 0.001
 """A command's way to a station and its report's way back, as the supervisor assumes."""
-TIMER_FLOOR = 0.005
+TIMER_FLOOR = 0.010
 """The least any station timer may be: a live process can be held back that long for nothing."""
 
 
@@ -260,7 +260,7 @@ class MonitorProcess:
         elif t is p.Resumed:
             self.carry_out(self.supervisor.resumed(st.index, r.epoch, now))  # type: ignore
         elif t is p.Stats or t is p.Bye:
-            st.stats = r  # type: ignore[assignment]
+            st.took_stats(r)  # type: ignore[arg-type]
             st.stats_at = now
             if t is p.Bye and st.state is not ProcState.DEAD:
                 st.state = ProcState.EXITED
@@ -347,7 +347,7 @@ class MonitorProcess:
             elif kind is SetTimers:
                 t = c.timers
                 self.command(st, p.SetTimers(t.valid_transmission, t.no_token, t.claim_retry,
-                                             t.too_soon))
+                                             t.short_gaps_within))
             elif kind is Install:
                 self.command(st, self._install(c))
             elif kind is Resume:
@@ -443,11 +443,12 @@ class MonitorProcess:
         passes = self.stations.token_passes()
         if self.last_passes is not None and now > self.last_passes[0]:
             self.hop_rate = (passes - self.last_passes[1]) / (now - self.last_passes[0])
-            if self.hop_rate > 0:
-                members = len(self.supervisor.ring.members)
+            members = self.supervisor.ring.members
+            rotation = self.stations.rotation(members)
+            if rotation is not None:
                 self.core.min_deadline = deadline_floor(
-                    self.cfg.params.snapshot_deadline, members, self.hop_rate)
-                self.carry_out(self.supervisor.measured_rotation(members / self.hop_rate))
+                    self.cfg.params.snapshot_deadline, len(members), len(members) / rotation)
+                self.carry_out(self.supervisor.measured_rotation(rotation))
         self.last_passes = (now, passes)
         self._publish_only({
             "event": "stations", "t": round(now, 6),

@@ -46,7 +46,7 @@ class StationRecord:
     """One station process as the monitor sees it."""
 
     __slots__ = ("index", "pid", "start_time", "endpoint", "cmd_endpoint", "cmd", "bell",
-                 "state", "stats", "stats_at", "carried")
+                 "state", "stats", "stats_at", "carried", "units_at", "unit_rate")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -64,6 +64,17 @@ class StationRecord:
         self.stats_at = 0.0
         self.carried: dict[str, int] = {}
         """Counters of the station's earlier processes (a restarted one counts from zero)."""
+        self.units_at: tuple[float, int] | None = None
+        self.unit_rate: float | None = None
+        """Token units (tokens and frames) a second this station saw between its last two
+        stats reports, on its own clock: with one token that is rotations a second."""
+
+    def took_stats(self, r: Stats) -> None:
+        units = r.counter("tokens") + r.counter("frames")
+        if self.units_at is not None and r.t > self.units_at[0] and units >= self.units_at[1]:
+            self.unit_rate = (units - self.units_at[1]) / (r.t - self.units_at[0])
+        self.units_at = (r.t, units)
+        self.stats = r
 
     def counter(self, name: str) -> int:
         return self.carried.get(name, 0) + (0 if self.stats is None else self.stats.counter(name))
@@ -74,6 +85,7 @@ class StationRecord:
             for name in self.stats.stats:
                 self.carried[name] = self.carried.get(name, 0) + self.stats.counter(name)
         self.stats, self.stats_at = None, 0.0
+        self.units_at = self.unit_rate = None
 
     def row(self) -> dict:
         """This station in the published ``stations`` event."""
@@ -122,6 +134,14 @@ class StationTable:
 
     def all_indices(self) -> range:
         return range(len(self.all))
+
+    def rotation(self, members: Iterable[int]) -> float | None:
+        """The ring's rotation in seconds: one over the median of the members' unit rates
+        (each from two reports of one station, on its own clock, so a report that comes late
+        or a station that has not reported yet cannot skew it as a sum over the ring can)."""
+        rates = sorted(r for r in (self.all[k].unit_rate for k in members)
+                       if r is not None and r > 0)
+        return 1.0 / rates[len(rates) // 2] if rates else None
 
     def token_passes(self) -> int:
         return sum(s.counter("tokens") + s.counter("frames") for s in self.all)
