@@ -30,3 +30,25 @@ def short_runtime(monkeypatch):
     monkeypatch.setenv("RINGEMU_RUNTIME", parent)
     yield parent
     shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture
+def ring_factory(tmp_path, short_runtime):
+    """``make(**RingConfig fields)`` starts a live ring (runs in ``tmp_path``); every ring
+    made is stopped afterwards and none of its processes may be left."""
+    from ringemu.live.launcher import LiveRing, RingConfig
+    from tests.live_helpers import assert_all_gone
+
+    rings: list[LiveRing] = []
+
+    def make(**kw) -> LiveRing:
+        kw.setdefault("runs_dir", str(tmp_path / "runs"))
+        ring = LiveRing(RingConfig(**kw))
+        rings.append(ring)
+        ring.start()
+        return ring
+
+    yield make
+    for ring in rings:
+        ring.stop()
+        assert_all_gone(ring)

@@ -24,7 +24,7 @@ import zmq
 from ringemu.core.messages import FREE_TOKEN, Frame, Marker, Purge
 from ringemu.errors import MalformedFrame
 from ringemu.frames import codec, link
-from tests.test_live_ring import wait_for
+from tests.live_helpers import wait_for
 
 pytestmark = pytest.mark.live
 

@@ -15,28 +15,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_live_ring import assert_all_gone, wait_for  # noqa: F401 (fixtures below)
-from ringemu.live.launcher import LiveRing, RingConfig
+from tests.live_helpers import wait_for
+from ringemu.live.launcher import LiveRing
 from ringemu.live.paths import read_events
 
 pytestmark = pytest.mark.live
-
-
-@pytest.fixture
-def ring_factory(tmp_path, short_runtime):
-    rings: list[LiveRing] = []
-
-    def make(**kw) -> LiveRing:
-        kw.setdefault("runs_dir", str(tmp_path / "runs"))
-        ring = LiveRing(RingConfig(**kw))
-        rings.append(ring)
-        ring.start()
-        return ring
-
-    yield make
-    for ring in rings:
-        ring.stop()
-        assert_all_gone(ring)
 
 
 def status(ring: LiveRing) -> dict:

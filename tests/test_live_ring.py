@@ -21,6 +21,7 @@ import zmq
 from ringemu.frames.codec import FREE_TOKEN, encode
 from ringemu.live.launcher import LiveRing, RingConfig
 from ringemu.live.paths import RingInfo, same_process
+from tests.live_helpers import assert_all_gone, wait_for
 
 pytestmark = pytest.mark.live
 
@@ -33,38 +34,6 @@ def private_runtime(tmp_path, monkeypatch):
     monkeypatch.setenv("RINGEMU_RUNS", str(tmp_path / "runs"))
     yield
     shutil.rmtree(parent, ignore_errors=True)
-
-
-@pytest.fixture
-def ring_factory(tmp_path):
-    rings: list[LiveRing] = []
-
-    def make(**kw) -> LiveRing:
-        kw.setdefault("runs_dir", str(tmp_path / "runs"))
-        ring = LiveRing(RingConfig(**kw))
-        rings.append(ring)
-        ring.start()
-        return ring
-
-    yield make
-    for ring in rings:
-        ring.stop()
-        assert_all_gone(ring)
-
-
-def assert_all_gone(ring: LiveRing) -> None:
-    left = [r for r in ring.records if same_process(r["pid"], r.get("start_time"))]
-    assert left == [], f"processes left behind: {left}"
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def summary(ring: LiveRing) -> dict:

@@ -34,7 +34,7 @@ from ringemu.errors import ConfigError
 from ringemu.live.keys import KeyPair, RunKeys
 from ringemu.live.launcher import LiveRing, RingConfig
 from ringemu.live.paths import same_process
-from tests.test_live_ring import assert_all_gone, wait_for
+from tests.live_helpers import assert_all_gone, wait_for
 
 STRANGER = Path(__file__).with_name("stranger_zmtp.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -67,20 +67,16 @@ def private_runtime(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def ring_factory(tmp_path):
-    rings: list[LiveRing] = []
+def ring_factory(ring_factory):
+    """The shared factory, with snapshots every 100 ms and two of them taken before a test
+    attacks the ring."""
 
     def make(**kw) -> LiveRing:
-        ring = LiveRing(RingConfig(runs_dir=str(tmp_path / "runs"), snapshot_interval=0.1, **kw))
-        rings.append(ring)
-        ring.start()
+        ring = ring_factory(snapshot_interval=0.1, **kw)
         wait_for(lambda: ring.request({"cmd": "status"})["snapshots"] >= 2)
         return ring
 
-    yield make
-    for ring in rings:
-        ring.stop()
-        assert_all_gone(ring)
+    return make
 
 
 @pytest.fixture

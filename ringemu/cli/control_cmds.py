@@ -18,11 +18,25 @@ from ringemu.cli.options import Finite
 from ringemu.errors import ConfigError
 from ringemu.faults import ACTIVE_MONITOR, Shell, help_lines, kinds_for
 from ringemu.live.client import ControlClient, RingUnreachable
-from ringemu.live.paths import find_ring, same_process
+from ringemu.live.paths import RingInfo, find_ring, same_process
 from ringemu.live.procutil import end_groups
 
 RUN_OPTION = click.option("--run", "which", metavar="RUN",
                           help="Run id or run folder of the ring (default: the newest running).")
+
+
+def _ask(info: RingInfo, request: dict, as_json: bool) -> dict:
+    """Send one control request; print the reply with ``--json``; a refusal is a one-line
+    error (exit 2) naming the request."""
+    try:
+        reply = ControlClient.for_ring(info).request(request)
+    except RingUnreachable as e:
+        raise ConfigError(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(reply))
+    if not reply.get("ok"):
+        raise ConfigError(f"{request['cmd']} refused: {reply.get('error')}")
+    return reply
 
 
 class StationOrMonitor(click.ParamType):
@@ -65,17 +79,9 @@ def inject(kind: str, seconds: float | None, station: int | str | None, which: s
     if seconds is not None and kind != "pause":
         raise click.UsageError("SECONDS is only valid for 'pause'")
     info = find_ring(which)
-    try:
-        reply = ControlClient.for_ring(info).request(
-            {"cmd": "inject", "kind": kind, "arg": seconds,
-             "station": None if station == ACTIVE_MONITOR else station,
-             "active_monitor": station == ACTIVE_MONITOR})
-    except RingUnreachable as e:
-        raise ConfigError(str(e)) from None
-    if as_json:
-        click.echo(json.dumps(reply))
-    if not reply.get("ok"):
-        raise ConfigError(f"inject refused: {reply.get('error')}")
+    reply = _ask(info, {"cmd": "inject", "kind": kind, "arg": seconds,
+                        "station": None if station == ACTIVE_MONITOR else station,
+                        "active_monitor": station == ACTIVE_MONITOR}, as_json)
     if not as_json:
         extra = f" for {seconds:g} s" if kind == "pause" else ""
         click.echo(f"injected {kind}{extra} at station {reply['station']} of ring {info.run_id} "
@@ -141,14 +147,7 @@ def restart(station: int, which: str | None, as_json: bool) -> int:
     """Bring dead station STATION back: the launcher starts its process again (it resumes
     from its payload journal) and the ring inserts it between its neighbours."""
     info = find_ring(which)
-    try:
-        reply = ControlClient.for_ring(info).request({"cmd": "restart", "station": station})
-    except RingUnreachable as e:
-        raise ConfigError(str(e)) from None
-    if as_json:
-        click.echo(json.dumps(reply))
-    if not reply.get("ok"):
-        raise ConfigError(f"restart refused: {reply.get('error')}")
+    _ask(info, {"cmd": "restart", "station": station}, as_json)
     if not as_json:
         click.echo(f"station {station} of ring {info.run_id} will be started again")
     return 0

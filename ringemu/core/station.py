@@ -223,14 +223,7 @@ class Station:
         t = type(msg)
         if t is Token:  # the hot path: keep it short (it runs cache-cold on every hop)
             self._tokens += 1
-            gap, usual = now - self._last_unit, self._gap
-            if gap < usual:  # the usual gap is a tracked low quantile (see core/timers.py)
-                self._gap = usual * GAP_DOWN
-                if gap < SHORT_GAP_SHARE * usual:
-                    self._short_gap(now, gap)
-            else:
-                self._gap = usual * GAP_UP if usual else (gap if gap < 1e9 else 0.0)
-            self._last_unit = now
+            self._unit_gap(now)
             if self._recording:
                 self.recorder.on_message(self.upstream, msg)
             if self._armed and self._lose:
@@ -644,7 +637,8 @@ class Station:
         return (Claim(self.index),)
 
     def _unit_gap(self, now: float) -> None:
-        """A token unit (a frame: the free token inlines this) came: follow the usual gap."""
+        """A token unit came: follow the station's usual gap (a tracked low quantile, see
+        ``core/timers.py``) and notice a short one."""
         gap, usual = now - self._last_unit, self._gap
         if gap < usual:
             self._gap = usual * GAP_DOWN
