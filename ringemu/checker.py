@@ -304,8 +304,9 @@ def _judge_process_fault(f: FaultRecord, h: RunHistory) -> FaultOutcome:
     start, end = _down(f, h)
     outlived = False
     for r in h.results:
-        if r.finished <= start or r.started >= end:
-            continue
+        if r.finished < start or r.started >= end:
+            continue  # (a snapshot the monitor concluded because the station went down ends
+            # at the very moment the fault fired: it names it)
         if r.verdict is Verdict.INCOMPLETE and r.suspect == f.station:
             return FaultOutcome(f, Outcome.DETECTED, r.snapshot_id, r.finished)
         if r.started >= start and r.count is not None:
@@ -338,4 +339,4 @@ def _account(alarm: Alarm, r: SnapshotResult | None, cut: Cut | None,
 
 def _overlaps(window: tuple[float, float], r: SnapshotResult) -> bool:
     start, end = window
-    return start < r.finished and end > r.started
+    return start <= r.finished and end > r.started

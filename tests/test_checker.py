@@ -162,6 +162,22 @@ def test_a_pause_excuses_only_an_incomplete_verdict_naming_it_while_it_lasts():
     assert [bool(a.explained_by) for a in j.alarms] == [True, False, False]
 
 
+def test_a_snapshot_concluded_the_moment_its_station_stops_is_explained_by_the_stop():
+    """A snapshot still waiting on a station (a slow machine) when that station is paused is
+    concluded at that very moment, naming it: the pause explains it and is detected by it."""
+    run = Run()
+    pause = run.fault("pause", 0, 9.082, 9.082, arg=0.3)
+    run.snap(8.92, 9.082, None, suspect=0)
+    j = run.judge()
+    assert outcome(j, pause) is Outcome.DETECTED
+    assert [a.explained_by for a in j.alarms] == [[pause]]
+    before = Run()
+    kill = before.fault("kill", 0, 9.2, 9.2)
+    before.snap(8.92, 9.082, None, suspect=0)  # concluded before the kill: not its doing
+    j = before.judge()
+    assert j.alarms[0].false and outcome(j, kill) is not Outcome.DETECTED
+
+
 def test_a_fault_that_never_fired_explains_nothing_and_leaves_the_run_unknown():
     run = Run()
     run.fault("lose", 2, 1.0)  # armed, never fired
