@@ -392,9 +392,11 @@ class RingSim:
 
     def _traffic(self, t: float) -> None:
         """A ``traffic`` event: the ring's counters now, the hop rate since the last one."""
+        t0, p0 = self.traffic_last
+        if t <= t0 and t > 0:
+            return  # one already at this very time
         stats = {i: s.stats.as_dict() for i, s in enumerate(self.stations)}
         passes = sum(d["tokens"] + d["frames"] for d in stats.values())
-        t0, p0 = self.traffic_last
         rate = (passes - p0) / (t - t0) if t > t0 else 0.0
         self.traffic_last = (t, passes)
         self.history.traffic(t, passes, rate, {

@@ -67,7 +67,7 @@ CONTROL_LATENCY = 0.001
 """A command's way to a station and its report's way back, as the supervisor assumes."""
 TIMER_FLOOR = 0.005
 """The least any station timer may be: a live process can be held back that long for nothing."""
-TRAFFIC_INTERVAL = 1.0
+TRAFFIC_INTERVAL = 0.5
 """Seconds between ``traffic`` events (the ring's counters, written to ``events.jsonl``)."""
 
 
