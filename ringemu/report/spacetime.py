@@ -263,6 +263,9 @@ def svg(run: Run, sid: int) -> tuple[str, list[str]]:
     def x(t: float) -> float:
         return LEFT + (min(max(t, lo), hi) - lo) / (hi - lo) * plot_w
 
+    def x_free(t: float) -> float:  # arrows may begin or end outside: the clip cuts them
+        return LEFT + (t - lo) / (hi - lo) * plot_w
+
     out = [f'<svg id="spacetime" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
            f'height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" '
            'font-size="11">', "<defs>"]
@@ -271,6 +274,8 @@ def svg(run: Run, sid: int) -> tuple[str, list[str]]:
                    'markerWidth="9" markerHeight="9" markerUnits="userSpaceOnUse" '
                    'orient="auto-start-reverse">'
                    f'<path d="M0,0 L10,5 L0,10 z" fill="{colour}"/></marker>')
+    out.append(f'<clipPath id="st-clip"><rect x="{LEFT}" y="0" width="{plot_w}" '
+               f'height="{height}"/></clipPath>')
     out.append("</defs>")
     out.append(f'<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="#ffffff"/>')
     verdict = snap.get("verdict")
@@ -321,9 +326,9 @@ def svg(run: Run, sid: int) -> tuple[str, list[str]]:
         out.append(f'<polyline id="cut" points="{path}" fill="none" stroke="#d50000" '
                    'stroke-width="5" stroke-linejoin="round" opacity="0.35"/>')
     # arrows
-    out.append('<g class="arrows">')
+    out.append('<g class="arrows" clip-path="url(#st-clip)">')
     for a in d.arrows:
-        out.append(_arrow(a, row, x, gap, started))
+        out.append(_arrow(a, row, x_free, gap, started))
     out.append("</g>")
     # faults that fired in the window
     out.append('<g class="faults">')

@@ -161,6 +161,8 @@ class RingSim:
         """Each station's trace of its recent messages (``ringemu.core.trace``)."""
         self.traffic_every = max(c.rotations / TRAFFIC_POINTS, 1.0) * self.rotation
         self.traffic_last = (0.0, 0)
+        self.retired: dict[int, dict[str, int]] = {}
+        """Counters of stations' earlier incarnations (a restarted station counts from 0)."""
         self.dead = [False] * n
         self.incarnation = [0] * n
         self.journal: list[list[JournalEntry]] = [[] for _ in range(n)]
@@ -396,8 +398,10 @@ class RingSim:
         if t <= t0 and t > 0:
             return  # one already at this very time
         stats = {i: s.stats.as_dict() for i, s in enumerate(self.stations)}
+        for i, old in self.retired.items():  # what earlier incarnations counted
+            stats[i] = {k: v + old.get(k, 0) for k, v in stats[i].items()}
         passes = sum(d["tokens"] + d["frames"] for d in stats.values())
-        rate = (passes - p0) / (t - t0) if t > t0 else 0.0
+        rate = max(0.0, (passes - p0) / (t - t0)) if t > t0 else 0.0
         self.traffic_last = (t, passes)
         self.history.traffic(t, passes, rate, {
             i: {**{k: d[k] for k in TRAFFIC_COUNTERS if k in d}, "send_dropped": 0}
@@ -523,6 +527,9 @@ class RingSim:
         if not self.dead[j]:
             return
         self.incarnation[j] += 1
+        old = self.retired.setdefault(j, {})
+        for k, v in self.stations[j].stats.as_dict().items():
+            old[k] = old.get(k, 0) + v
         st = self._station(j, self.incarnation[j])
         st.payloads.restore(self.journal[j])
         if not self.traffic_on:
