@@ -113,8 +113,9 @@ def load(path: str | Path, shell: Shell) -> Scenario:
         if key in META:
             continue
         if isinstance(value, dict):
-            raise sc.error(sc.line_of((), key), f"unknown table [{key}] (tables: run, sim, "
-                                                "faults, impairments, expect)")
+            raise sc.error(sc.line_of((key,)) or sc.line_of((), key),
+                           f"unknown table [{key}] (tables: run, sim, faults, impairments, "
+                           "expect)")
         sc.options[key] = (value, sc.line_of((), key), False)
     for name in SECTIONS.values():
         if name in data and not isinstance(data[name], dict):

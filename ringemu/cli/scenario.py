@@ -128,7 +128,8 @@ def explain(ctx: click.Context, err: ConfigError) -> ConfigError:
     text = str(err)
     for i, spec in enumerate(sc.injects):
         if text.startswith(f"--inject {parse_fault(spec, sc.shell, 'time')}:"):
-            return sc.error(sc.line_of(("faults", i)), f"faults[{i + 1}]: " + text[9:])
+            key = "station" if "no station" in text else "at" if "after the end" in text else None
+            return sc.error(sc.line_of(("faults", i), key), f"faults[{i + 1}]: " + text[9:])
     for key, (_, line, _) in sc.options.items():
         if f"--{key.replace('_', '-')}" in text:
             return sc.error(line, text)
