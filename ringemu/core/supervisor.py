@@ -39,6 +39,12 @@ DOWN_AFTER_ROTATIONS = 3.0
 time its marker needs to reach every station that can still answer)."""
 TRACE_LIMIT = 32
 """Snapshots traced per run at most (a storm of faults must not fill the run's events)."""
+TRACE_BUDGET = 1024
+"""Station traces per run at most (a snapshot of a ring of N stations costs N): a big ring
+traces fewer snapshots."""
+TRACE_FIRST_UP_TO = 64
+"""The first snapshot that counted is traced only in rings this small (a bigger ring keeps its
+budget for the alarms)."""
 TRACED = (Verdict.LOST, Verdict.DUPLICATE, Verdict.INCOMPLETE)
 """Verdicts whose snapshots are traced (besides the first that counted)."""
 
@@ -89,6 +95,7 @@ class Supervisor:
         self.trace = trace
         """Ask stations for the trace of the snapshots worth drawing."""
         self.traced = 0
+        self.trace_budget = TRACE_BUDGET
         self.counted_one = False
         self.snapshots = SnapshotMonitor(range(stations), active_monitor=active_monitor,
                                          recovery=recovery, min_deadline=min_deadline)
@@ -250,12 +257,16 @@ class Supervisor:
         """Ask every member for its trace of ``r`` if it is worth drawing."""
         if not self.trace or self.traced >= TRACE_LIMIT:
             return []
+        members = self.ring.members
         first = r.count is not None and not self.counted_one
         self.counted_one = self.counted_one or r.count is not None
-        if not first and r.verdict not in TRACED:
+        if first and len(members) > TRACE_FIRST_UP_TO:
+            first = False
+        if (not first and r.verdict not in TRACED) or len(members) > self.trace_budget:
             return []
         self.traced += 1
-        return [Order(k, TraceRequest(r.snapshot_id, r.started)) for k in self.ring.members]
+        self.trace_budget -= len(members)
+        return [Order(k, TraceRequest(r.snapshot_id, r.started)) for k in members]
 
     def _change(self, actions: list, now: float) -> list[Order]:
         """Carry out the ring manager's actions; a new epoch goes to the monitor and history."""

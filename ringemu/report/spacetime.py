@@ -34,6 +34,9 @@ COLOURS = {"token": "#1565c0", "frame": "#7b1fa2", "marker": "#2e7d32", "purge":
 LEFT, RIGHT, TOP, BOTTOM = 130, 250, 78, 56
 WIDTH = 1180
 MAX_ARROWS = 600
+MAX_STATIONS = 32
+"""Stations drawn at most: a bigger ring is drawn around the fault behind the snapshot (or
+its initiator)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,8 @@ class Diagram:
     traced: set[int]
     window: tuple[float, float]
     notes: list[str]
+    ring_next: dict[int, int]
+    """Each station's downstream neighbour in the whole ring."""
 
 
 def same(sent: str, received: str) -> bool:
@@ -122,8 +127,19 @@ def build(run: Run, sid: int) -> Diagram:
         i = members.index(initiator)
         members = members[i:] + members[:i]
     nxt = {k: members[(i + 1) % len(members)] for i, k in enumerate(members)}
-    traces = run.history.traces.get(sid, {})
+    ring_next = dict(nxt)
     notes: list[str] = []
+    if len(members) > MAX_STATIONS:
+        centre = _centre(run, started, members, initiator)
+        i = max(0, members.index(centre) - MAX_STATIONS // 2)
+        shown = (members + members)[i:i + MAX_STATIONS]
+        notes.append(f"{len(members) - len(shown)} of the ring's {len(members)} stations are "
+                     f"left out: stations {shown[0]} to {shown[-1]} in ring order are drawn")
+        nxt = {k: nxt[k] for k in shown[:-1]}
+        members = shown
+    else:
+        nxt = {k: nxt[k] for k in members}
+    traces = {k: v for k, v in run.history.traces.get(sid, {}).items() if k in members}
     arrows: list[Arrow] = []
     marker_back: float | None = None
     if traces:
@@ -139,8 +155,7 @@ def build(run: Run, sid: int) -> Diagram:
                 for label in out:
                     sends[k].append(Point(t, label))
         anchor = f"marker:{sid}"
-        for k in members:
-            d = nxt[k]
+        for k, d in nxt.items():
             used_s, used_r = set(), set()
             for i, j in pair(sends[k], recvs[d], anchor):
                 s, r = sends[k][i], recvs[d][j]
@@ -163,8 +178,7 @@ def build(run: Run, sid: int) -> Diagram:
         notes.append(f"snapshot {sid} was not traced (only the first snapshot that counted "
                      "and the alarming ones are): markers and recorded messages are drawn "
                      "from the snapshot's own record, placed schematically")
-        for k in members:
-            d = nxt[k]
+        for k, d in nxt.items():
             if k in cuts and d in cuts and d != initiator:
                 arrows.append(Arrow(k, d, f"marker:{sid}", cuts[k], cuts[d]))
     for a in arrows:
@@ -192,7 +206,17 @@ def build(run: Run, sid: int) -> Diagram:
         notes.append(f"{len(arrows) - MAX_ARROWS} arrows left out (only the first "
                      f"{MAX_ARROWS} are drawn)")
         arrows = arrows[:MAX_ARROWS]
-    return Diagram(sid, snap, members, cuts, arrows, set(traces), window, notes)
+    return Diagram(sid, snap, members, cuts, arrows, set(traces), window, notes, ring_next)
+
+
+def _centre(run: Run, started: float, members: list[int], initiator: object) -> int:
+    """The station a big ring's diagram is drawn around: that of the last fault that fired
+    before the snapshot began, else the initiator."""
+    fired = [f for f in run.history.faults if f.fired_at is not None
+             and f.fired_at <= started and f.station in members]
+    if fired:
+        return max(fired, key=lambda f: f.fired_at or 0.0).station
+    return initiator if initiator in members else members[0]  # type: ignore[return-value]
 
 
 def _window(cuts: dict[int, float], arrows: list[Arrow], back: float | None,
@@ -365,7 +389,7 @@ def svg(run: Run, sid: int) -> tuple[str, list[str]]:
     cx = LEFT + plot_w + 16
     out.append(f'<text x="{cx}" y="{TOP - 14}" font-weight="bold">channel records</text>')
     for i, k in enumerate(order):
-        dst = order[(i + 1) % len(order)]
+        dst = d.ring_next[k]
         y = row[k] + (gap / 2 if i < len(order) - 1 else 0) + 4
         text = f"{k}→{dst}: {channel_text(snap, k, dst)}"
         out.append(f'<text class="channel" x="{cx}" y="{y:.0f}" fill="#333">'

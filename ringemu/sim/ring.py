@@ -156,9 +156,11 @@ class RingSim:
             self.history, stations=n, active_monitor=c.active_monitor, recovery=c.recovery,
             interval=c.snapshot_every * self.rotation,
             min_deadline=3 * self.rotation + 4 * self.control_delay,
-            control_latency=self.control_delay, suspicions=c.suspicions, trace=c.trace)
-        self.traces = [HopTrace() for _ in range(n)] if c.trace else None
-        """Each station's trace of its recent messages (``ringemu.core.trace``)."""
+            control_latency=self.control_delay, suspicions=c.suspicions,
+            trace=c.trace and on_event is not None)
+        self.traces = [HopTrace() for _ in range(n)] if self.supervisor.trace else None
+        """Each station's trace of its recent messages (``ringemu.core.trace``), kept only
+        when the run's events go somewhere (nobody else could read them)."""
         self.traffic_every = max(c.rotations / TRAFFIC_POINTS, 1.0) * self.rotation
         self.traffic_last = (0.0, 0)
         self.retired: dict[int, dict[str, int]] = {}
