@@ -41,7 +41,7 @@ from ringemu.core.state import wire_float, wire_int
 from ringemu.errors import RemoteProtocolError
 
 SIZE = 1024
-"""Rows a station keeps (the newest; about 80 kB of references)."""
+"""Rows a station keeps (the newest; about 100 kB a station: a tuple and a float per row)."""
 PRE = 24
 """Rows kept at a station's cut: what led up to it."""
 POST = 24
