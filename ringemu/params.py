@@ -56,6 +56,10 @@ class RingParams:
     suspicions: bool = True
     """A station's suspicion (no token, a second token too soon) starts a snapshot at once;
     off, only the periodic snapshots look."""
+    trace: bool = True
+    """Stations keep a short trace of their recent messages, and the first snapshot that
+    counted and every alarming one are traced (``ringemu.core.trace``): ``ringemu report``
+    draws them as space-time diagrams."""
 
     def validate(self) -> None:
         """Check every field; ConfigError names the option (``--snapshot-interval``...)."""

@@ -50,6 +50,7 @@ from ringemu.faults import STATION_FAULTS
 from ringemu.core.payloads import JournalEntry
 from ringemu.core.state import StationState
 from ringemu.core.timers import StationTimers
+from ringemu.core.trace import HopTrace
 from ringemu.frames import link
 from ringemu.frames.codec import SD, MacFrame, decode, encode
 from ringemu.live import protocol as p
@@ -136,6 +137,8 @@ class StationProcess:
         """Commands read ahead of their doorbell (each command is announced by one)."""
         self.empty_bells = 0
         self.capture = None
+        self.trace = HopTrace() if params.trace else None
+        """Recent messages, for the run report's space-time diagrams (``ringemu.core.trace``)."""
         keys = cfg.keys
         if params.transport == "tcp" and keys is None:
             raise ConfigError("a tcp station needs the run's keys")
@@ -186,11 +189,13 @@ class StationProcess:
         free_wire = self.free_wire
         pass_free = PASS_FREE
         timed = station.hold > 0
+        record = self.trace.record if self.trace is not None else None
         while self.running:
             try:
                 data = recv(ring_in)
             except zmq.Again:  # the receive timeout is the station's next timer
-                send(station.on_timer(monotonic()))
+                now = monotonic()
+                self.tagged("@timer", station.on_timer(now), now)
                 self._arm_timer()
                 continue
             except zmq.ZMQError as e:
@@ -205,6 +210,8 @@ class StationProcess:
             if capture is not None:
                 capture.write(msg, time.time())
             out = on_receive(msg, now)
+            if record is not None:
+                record((now, msg, out))
             if out is pass_free:  # the free-token fast path: its octets, nothing to report
                 try:
                     base_send(ring_out, free_wire, noblock)
@@ -233,6 +240,8 @@ class StationProcess:
             msg = decode(body)
         except MalformedFrame as e:
             self.station.on_malformed(str(e), now)
+            if self.trace is not None:
+                self.trace.record((now, "malformed", ()))
         else:
             if type(msg) is MacFrame:
                 self.station.on_malformed("unexpected MAC frame", now)
@@ -270,6 +279,13 @@ class StationProcess:
                 self._ship()
 
         return send
+
+    def tagged(self, tag: str, out: tuple, now: float) -> None:
+        """Send what the station sent without an input (a command, a timer), and trace it
+        under ``tag`` when it sent anything."""
+        if out and self.trace is not None:
+            self.trace.record((now, tag, out))
+        self.send(out)
 
     def _arm_timer(self) -> None:
         """Make ``recv`` time out at the station's next timer, or never. While tokens pass
@@ -334,21 +350,21 @@ class StationProcess:
     def _cmd_go(self, cmd: p.Go, now: float) -> None:
         if not self.station.is_active_monitor:
             raise RemoteProtocolError("go: this station is not the active monitor")
-        self.send(self.station.issue_token(now))
+        self.tagged("@go", self.station.issue_token(now), now)
 
     def _cmd_snapshot(self, cmd: p.StartSnapshot, now: float) -> None:
-        self.send(self.station.start_snapshot(cmd.sid, now))
+        self.tagged("@snapshot", self.station.start_snapshot(cmd.sid, now), now)
 
     def _cmd_purge(self, cmd: p.StartPurge, now: float) -> None:
         if not self.station.is_active_monitor:  # the role moved (an election) meanwhile
             raise RemoteProtocolError("purge: this station is not the active monitor")
-        self.send(self.station.start_purge(now))
+        self.tagged("@purge", self.station.start_purge(now), now)
 
     def _cmd_inject(self, cmd: p.Inject, now: float) -> None:
         if cmd.kind not in STATION_FAULTS:
             raise RemoteProtocolError(f"a station cannot carry out {cmd.kind!r}")
         log.info("station %d: fault %s injected", self.cfg.index, cmd.kind)
-        self.send(self.station.inject(cmd.kind, now))
+        self.tagged(f"@{cmd.kind}", self.station.inject(cmd.kind, now), now)
 
     def _cmd_send(self, cmd: p.Send, now: float) -> None:
         if not 0 <= cmd.dst < self.cfg.params.stations or cmd.dst == self.cfg.index:
@@ -383,29 +399,36 @@ class StationProcess:
             self.next_endpoint = cmd.next
         st = self.station
         if cmd.restore is None:
-            self.send(st.install(cmd.epoch, cmd.upstream, cmd.downstream, members,
-                                 cmd.active_monitor, now, cmd.monitor_present))
+            self.tagged("@install", st.install(cmd.epoch, cmd.upstream, cmd.downstream,
+                                               members, cmd.active_monitor, now,
+                                               cmd.monitor_present), now)
         else:
             resend = tuple(p.decode_recorded(cmd.resend or []))
-            self.send(st.rollback(cmd.epoch, cmd.upstream, cmd.downstream, members,
-                                  cmd.active_monitor, StationState.from_json(cmd.restore),
-                                  resend, now))
+            self.tagged("@rollback", st.rollback(
+                cmd.epoch, cmd.upstream, cmd.downstream, members, cmd.active_monitor,
+                StationState.from_json(cmd.restore), resend, now), now)
         self._set_epoch(cmd.epoch)
         self._report(p.Installed(self.cfg.index, cmd.epoch))
 
     def _cmd_resume(self, cmd: p.Resume, now: float) -> None:
         if cmd.epoch != self.station.epoch:
             raise RemoteProtocolError(f"resume of epoch {cmd.epoch}, not this station's")
-        self.send(self.station.resume(now))
+        self.tagged("@resume", self.station.resume(now), now)
         self._report(p.Resumed(self.cfg.index, cmd.epoch))
 
     def _cmd_drain(self, cmd: p.StopTraffic, now: float) -> None:
         self.station.stop_traffic()
 
+    def _cmd_trace(self, cmd: p.TraceRequest, now: float) -> None:
+        if self.trace is not None:
+            self._report(p.EventReport(self.cfg.index, self.trace.report(
+                self.cfg.index, cmd.sid, now, cmd.since)))
+
     COMMANDS = {p.Link: _cmd_link, p.Go: _cmd_go, p.StartSnapshot: _cmd_snapshot,
                 p.StartPurge: _cmd_purge, p.Inject: _cmd_inject, p.Send: _cmd_send,
                 p.AskStats: _cmd_stats, p.Stop: _cmd_stop, p.SetTimers: _cmd_timers,
-                p.Install: _cmd_install, p.Resume: _cmd_resume, p.StopTraffic: _cmd_drain}
+                p.Install: _cmd_install, p.Resume: _cmd_resume, p.StopTraffic: _cmd_drain,
+                p.TraceRequest: _cmd_trace}
 
     # -- reports ---------------------------------------------------------------------------------
     def _keep_journal(self) -> None:
@@ -424,6 +447,8 @@ class StationProcess:
         self.station.outbox.clear()
         for item in box:
             if type(item) is LocalSnapshot:
+                if self.trace is not None:
+                    self.trace.cut(item.snapshot_id)
                 self._report(p.Part(self.cfg.index, item))
                 continue
             if type(item) is Malformed:

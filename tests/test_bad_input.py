@@ -90,7 +90,50 @@ BAD = [
     (["dashboard", "/nonexistent-dir"], "no events.jsonl"),
     (["conform", "/nonexistent-a", "/nonexistent-b", "--delays", "/nonexistent-c"],
      "nonexistent"),
+    # scenario files (written by FILES below); the error names the file and the line
+    (["run", "--scenario", "syntax.toml"], "syntax.toml:3: not valid TOML"),
+    (["run", "--scenario", "unknown-key.toml"], "unknown-key.toml:2: stashions"),
+    (["run", "--scenario", "unknown-table.toml"], "unknown-table.toml:4: unknown table"),
+    (["run", "--scenario", "nan.toml"], "nan.toml:2: load must be a finite number"),
+    (["run", "--scenario", "bad-option.toml"], "bad-option.toml:4: snapshot-interval"),
+    (["run", "--scenario", "bad-fault.toml"], "bad-fault.toml:9: faults[2]"),
+    (["run", "--scenario", "fault-station.toml"], "fault-station.toml:7: faults[1]"),
+    (["run", "--scenario", "fault-inf.toml"], "fault-inf.toml:6: faults[1].at must be a finite"),
+    (["run", "--scenario", "bad-expect.toml"], "bad-expect.toml:4: expect.bogus"),
+    (["run", "--scenario", "expect-nan.toml"], "expect-nan.toml:1: expect.max_detection_ms"),
+    (["run", "--scenario", "live-only.toml"], "live-only.toml:1: transport"),
+    (["run", "--scenario", "missing.toml"], "cannot read scenario missing.toml"),
+    (["sim", "--scenario", "bad-fault.toml"], "bad-fault.toml:4: faults[1]: no 'at_rotation'"),
+    (["sim", "--scenario", "nan.toml"], "nan.toml:2: load must be a finite number"),
+    # ringemu report
+    (["report", "/nonexistent-dir"], "no run here"),
+    (["report", "nan.jsonl"], "event 1 is not a ringemu event"),
+    (["report", "empty.jsonl"], "no events"),
+    (["report", "ok.jsonl", "--snapshot", "999"], "--snapshot 999: no such snapshot"),
+    (["report", "ok.jsonl", "--snapshot", "-1"], "--snapshot"),
+    (["report", "ok.jsonl", "-o", "/nonexistent-dir/r.html"], "/nonexistent-dir"),
 ]
+
+FILES = {
+    "syntax.toml": "stations = 6\n[run]\nduration = \n",
+    "unknown-key.toml": "stations = 6\nstashions = 3\n[run]\nduration = 2\n",
+    "unknown-table.toml": "stations = 6\n[run]\nduration = 2\n[nope]\nx = 1\n",
+    "nan.toml": "stations = 6\nload = nan\n[run]\nduration = 2\n[sim]\nrotations = 9\n",
+    "bad-option.toml": "stations = 6\n[run]\nduration = 2\nsnapshot-interval = -5\n",
+    "bad-fault.toml": ("stations = 6\n[run]\nduration = 2\n[[faults]]\nkind = \"lose\"\n"
+                       "at = 1\n\n[[faults]]\nkind = \"boom\"\nat = 1\n[sim]\n"
+                       "rotations = 9\n"),
+    "fault-station.toml": ("stations = 6\n[run]\nduration = 2\n[[faults]]\n"
+                           "kind = \"lose\"\nat = 1\nstation = 9\n"),
+    "fault-inf.toml": "[run]\nduration = 2\n[[faults]]\nkind = \"dup\"\n\nat = inf\n",
+    "bad-expect.toml": "[run]\nduration = 2\n[expect]\nbogus = 1\n",
+    "expect-nan.toml": "expect = { valid = true, max_detection_ms = nan }\n[run]\nduration = 1\n",
+    "live-only.toml": "transport = \"tcp\"\n[run]\nduration = 2\n",
+    "nan.jsonl": '{"event": "ring_starting", "t": NaN, "stations": 2, "endpoints": {}}\n',
+    "empty.jsonl": "",
+    "ok.jsonl": '{"event": "ring_starting", "t": 0, "stations": 2, "endpoints": {}}\n',
+}
+"""Input files the rows above name, written into the test's folder."""
 
 
 def session_processes(sid: int) -> list[int]:
@@ -113,6 +156,8 @@ def session_processes(sid: int) -> list[int]:
 def test_bad_input_is_refused_in_one_line_and_leaves_nothing(args, needle, tmp_path):
     env = {**os.environ, "RINGEMU_RUNTIME": str(tmp_path / "rt"),
            "RINGEMU_RUNS": str(tmp_path / "runs")}
+    for name, text in FILES.items():
+        (tmp_path / name).write_text(text)
     p = subprocess.Popen([sys.executable, "-m", "ringemu", *args], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
                          start_new_session=True)
@@ -129,4 +174,5 @@ def test_bad_input_is_refused_in_one_line_and_leaves_nothing(args, needle, tmp_p
 
 def test_the_table_covers_every_command():
     commands = {args[0] for args, _ in BAD}
-    assert commands == {"sim", "run", "up", "inject", "status", "down", "dashboard", "conform"}
+    assert commands == {"sim", "run", "up", "inject", "status", "down", "dashboard", "conform",
+                        "report"}

@@ -27,7 +27,7 @@ SCENARIO = ["lose@{a}:2", "dup@{b}:3", "kill@{c}:4"]
 ALWAYS = {"ring_starting", "station_up", "ring_up", "first_snapshot", "snapshot", "inject",
           "fault_fired", "alarm", "purge_request", "purge_started", "purge_done",
           "station_exit", "membership", "steady", "payload_sent", "payload_delivered",
-          "ring_down"}
+          "ring_down", "trace", "traffic"}
 """Kinds this scenario must produce in either shell."""
 TIMING = {"absorbed", "orphan", "stray", "malformed", "resumed", "interval", "suspicion",
           "claim_started", "elected"}

@@ -76,6 +76,10 @@ def ring_options(live: bool, default_stations: int = 8) -> Callable:
                      help="A station that sees no token, or a second one too soon, starts a "
                           "snapshot at once (never an alarm by itself); off, only the periodic "
                           "snapshots look."),
+        click.option("--trace/--no-trace", default=True, show_default=True,
+                     help="Stations keep a short trace of their recent messages, so "
+                          "'ringemu report' can draw the first snapshot and every alarming "
+                          "one as a space-time diagram."),
     ]
     live_only = [
         click.option("--snapshot-interval", "snapshot_interval", type=Finite(0, 3_600_000,
@@ -124,7 +128,7 @@ def ring_options(live: bool, default_stations: int = 8) -> Callable:
 
 
 SHARED = ("stations", "seed", "load", "payload_size", "recovery", "active_monitor",
-          "suspicions")
+          "suspicions", "trace")
 LIVE = ("snapshot_interval", "snapshot_deadline", "transport", "pin", "pcap", "runs_dir",
         "restart", "restart_delay")
 

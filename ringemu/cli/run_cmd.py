@@ -16,6 +16,7 @@ import click
 
 from ringemu.cli.options import Finite, build, check_outputs, ring_options
 from ringemu.cli.progress import Progress
+from ringemu.cli.scenario import explain, finish, scenario_option
 from ringemu.cli.signals import StopRequested, stop_on_signals
 from ringemu.errors import ConfigError, RingFailed
 from ringemu.faults import (ACTIVE_MONITOR, FaultSchedule, Shell, help_lines, parse_fault,
@@ -29,6 +30,7 @@ _KINDS_HELP = "; ".join(help_lines(Shell.LIVE))
 
 
 @click.command()
+@scenario_option(Shell.LIVE)
 @ring_options(live=True)
 @click.option("--duration", "-d", type=Finite(0, 86400 * 365, lo_open=True), required=True,
               help="Seconds to run once the ring is up.")
@@ -49,15 +51,19 @@ def run(duration: float, injects: tuple[str, ...], drain: float | None, chaos: f
     (a fault no verdict could show, or an injection the ring refused) or a bad command line,
     3 the ring itself failed (its monitor died).
     """
-    cfg = build(RingConfig, kw)
-    specs = [parse_fault(s, Shell.LIVE, "seconds") for s in injects]
-    for spec in specs:
-        if isinstance(spec.station, int) and not 0 <= spec.station < cfg.stations:
-            raise ConfigError(f"--inject {spec}: no station {spec.station} "
-                              f"(stations are 0..{cfg.stations - 1})")
-        if spec.at > duration:
-            raise ConfigError(f"--inject {spec}: after the end of the run ({duration:g} s)")
-    kinds = None if chaos_kinds is None else parse_kinds(chaos_kinds, Shell.LIVE)
+    ctx = click.get_current_context()
+    try:
+        cfg = build(RingConfig, kw)
+        specs = [parse_fault(s, Shell.LIVE, "seconds") for s in injects]
+        for spec in specs:
+            if isinstance(spec.station, int) and not 0 <= spec.station < cfg.stations:
+                raise ConfigError(f"--inject {spec}: no station {spec.station} "
+                                  f"(stations are 0..{cfg.stations - 1})")
+            if spec.at > duration:
+                raise ConfigError(f"--inject {spec}: after the end of the run ({duration:g} s)")
+        kinds = None if chaos_kinds is None else parse_kinds(chaos_kinds, Shell.LIVE)
+    except ConfigError as e:
+        raise explain(ctx, e) from None
     specs += chaos_faults(chaos, duration, Shell.LIVE, random.Random(f"ringemu-chaos/{cfg.seed}"),
                           kinds=kinds)
     check_outputs(cfg)
@@ -102,7 +108,19 @@ def run(duration: float, injects: tuple[str, ...], drain: float | None, chaos: f
             click.echo(f"REFUSED    inject {r['spec']}: {r['error']}")
         for line in human_lines(data, "detection_latency_ms", "ms"):
             click.echo(line)
-    return exit_code(data["valid"])
+    met = finish(ctx, data, _event_counts(ring.run_dir / "events.jsonl"),
+                 [(f["spec"], f["detection_latency_ms"]) for f in data["faults"]
+                  if f["detected"]], "run")
+    return exit_code(data["valid"]) if met is None else met
+
+
+def _event_counts(path) -> dict[str, int]:
+    """How many events of each kind the run recorded."""
+    from collections import Counter
+
+    from ringemu.live.paths import read_events
+
+    return dict(Counter(str(e.get("event")) for e in read_events(path)))
 
 
 def _drive(ring: LiveRing, schedule: FaultSchedule, duration: float, progress: Progress,

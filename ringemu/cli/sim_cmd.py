@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 
 import click
 
 from ringemu.cli.options import Finite, build, ring_options
+from ringemu.cli.scenario import active, explain, finish, scenario_option
 from ringemu.errors import ConfigError
 from ringemu.faults import Shell, help_lines, parse_fault, parse_kinds
 from ringemu.sim.ring import RingSim, SimConfig, SimOutcome
@@ -23,6 +25,7 @@ _KINDS_HELP = "; ".join(help_lines(Shell.SIM))
 
 
 @click.command()
+@scenario_option(Shell.SIM)
 @ring_options(live=False)
 @click.option("--rotations", "-r", type=Finite(0, 1e9, lo_open=True), default=100,
               show_default=True, help="How long to run, in ring rotations.")
@@ -66,21 +69,32 @@ def sim(rotations: float, injects: tuple[str, ...], chaos: float, chaos_kinds: s
       ringemu sim --stations 16 --rotations 300 --inject lose@50 --inject dup@150:3
       ringemu sim -n 1000 -r 20 --json
     """
-    config = build(
-        SimConfig, kw, rotations=rotations, snapshot_every=snapshot_every,
-        link_delay=link_delay_us * 1e-6, jitter=jitter_us * 1e-6,
-        faults=[parse_fault(s, Shell.SIM, "rotations") for s in injects], pcap=pcap,
-        restart=restart, restart_delay=restart_delay, drain=drain,
-        chaos=chaos, chaos_kinds=None if chaos_kinds is None else parse_kinds(chaos_kinds,
-                                                                             Shell.SIM),
-    )
+    ctx = click.get_current_context()
+    try:
+        config = build(
+            SimConfig, kw, rotations=rotations, snapshot_every=snapshot_every,
+            link_delay=link_delay_us * 1e-6, jitter=jitter_us * 1e-6,
+            faults=[parse_fault(s, Shell.SIM, "rotations") for s in injects], pcap=pcap,
+            restart=restart, restart_delay=restart_delay, drain=drain,
+            chaos=chaos, chaos_kinds=None if chaos_kinds is None else parse_kinds(
+                chaos_kinds, Shell.SIM),
+        )
+    except ConfigError as e:
+        raise explain(ctx, e) from None
     outputs = [p for p in (pcap, events_path) if p]
     check_writable(outputs)
     events_file = open(events_path, "w") if events_path else None
     sink = None
     if events_file is not None:
         sink = lambda d: events_file.write(json.dumps(d, sort_keys=True) + "\n")  # noqa: E731
-    ring = RingSim(config, on_event=sink)
+    kinds: Counter[str] = Counter()
+    if active(ctx) is not None:  # a scenario may expect events: count them
+        write = sink
+        sink = lambda d: (kinds.update((d["event"],)), write and write(d))  # noqa: E731
+    try:
+        ring = RingSim(config, on_event=sink)
+    except ConfigError as e:
+        raise explain(ctx, e) from None
     progress = None
     if not quiet and sys.stderr.isatty():
         progress = _progress_printer(rotations)
@@ -105,7 +119,10 @@ def sim(rotations: float, injects: tuple[str, ...], chaos: float, chaos_kinds: s
             f"in {outcome.wall:.2f} s wall: {outcome.hops_per_s:,.0f} simulated hops/s",
             err=True,
         )
-    return exit_code(data["valid"])
+    ms = data["rotation_us"] / 1000.0
+    met = finish(ctx, data, dict(kinds), [(f["spec"], f["detection_rotations"] * ms)
+                                          for f in data["faults"] if f["detected"]], "sim")
+    return exit_code(data["valid"]) if met is None else met
 
 
 def check_writable(paths: list[str]) -> None:

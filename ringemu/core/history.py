@@ -25,11 +25,15 @@ from ringemu.core.payloads import PayloadDelivered, PayloadSent
 from ringemu.core.station_events import (FaultFired, PurgeDone, PurgeStarted, StationEvent,
                                          station_event_from_json)
 from ringemu.core.state import wire_float, wire_int
+from ringemu.core.trace import Trace
 from ringemu.core.verdict import (Alarm, AlarmAction, AlarmEvent, SnapshotResult, Verdict)
 from ringemu.errors import RemoteProtocolError
 from ringemu.faults import FAULTS, FaultKind
 
 Sink = Callable[[dict], None]
+TRAFFIC_COUNTERS = ("tokens", "frames", "markers", "sent", "delivered", "dropped", "malformed",
+                    "absorbed", "stale")
+"""The station counters a ``traffic`` event carries (with the shell's ``send_dropped``)."""
 
 
 @dataclass(slots=True)
@@ -163,6 +167,11 @@ class RunHistory:
         self.first_snapshot_at: float | None = None
         self.ended_at: float | None = None
         self.errors: list[str] = []
+        self.traces: dict[int, dict[int, Trace]] = {}
+        """Snapshot id -> station -> its rows around that snapshot (``ringemu.core.trace``)."""
+        self.traffic_log: list[dict] = []
+        """Every ``traffic`` event: cumulative token passes, the hop rate, per-station
+        counters."""
 
     # -- output -------------------------------------------------------------------------------
     def emit(self, event: dict) -> dict:
@@ -230,6 +239,16 @@ class RunHistory:
     def interval(self, t: float, seconds: float) -> None:
         self.emit({"event": "interval", "t": t, "seconds": seconds})
 
+    def traffic(self, t: float, token_passes: int, hop_rate: float,
+                stations: dict[int, dict[str, int]]) -> None:
+        """The ring's counters now (every second or so): token passes since the start, the
+        hop rate since the last such event, and each station's counters."""
+        event = {"event": "traffic", "t": t, "token_passes": token_passes,
+                 "hop_rate": round(hop_rate, 1),
+                 "stations": {str(k): v for k, v in sorted(stations.items())}}
+        self.traffic_log.append(event)
+        self.emit(event)
+
     def ring_down(self, t: float, snapshots: int) -> None:
         self.ended_at = t
         self.emit({"event": "ring_down", "t": t, "snapshots": snapshots})
@@ -277,7 +296,9 @@ class RunHistory:
             self._fired(record, ev.t, ev.station, ev.fault, ev.effect, ev.step)
             return
         t = type(ev)
-        if t is PayloadSent:
+        if t is Trace:
+            self.traces.setdefault(ev.snapshot, {})[ev.station] = ev
+        elif t is PayloadSent:
             self.ledger.on_sent(ev.station, ev.dst, ev.seq)
         elif t is PayloadDelivered:
             self.ledger.on_delivered(ev.src, ev.station, ev.seq)
@@ -410,6 +431,15 @@ def _replay(h: RunHistory, e: dict, alarms: dict[int, Alarm]) -> None:
         h._keep(SnapshotResult.from_json(e))
     elif kind == "alarm":
         _replay_alarm(h, e, alarms, t)
+    elif kind == "trace":
+        tr = Trace.parse(e)
+        h.traces.setdefault(tr.snapshot, {})[tr.station] = tr
+    elif kind == "traffic":
+        wire_int(e.get("token_passes"), "token_passes", 0)
+        wire_float(e.get("hop_rate"), "hop_rate", 0.0)
+        if not isinstance(e.get("stations"), dict):
+            raise RemoteProtocolError("traffic: stations must be an object")
+        h.traffic_log.append(e)
 
 
 def _replay_alarm(h: RunHistory, e: dict, alarms: dict[int, Alarm], t: float) -> None:

@@ -8,7 +8,7 @@ only), so a station process can report them over a socket and every reader gets 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from ringemu.core.state import wire_float, wire_int
 from ringemu.errors import RemoteProtocolError
@@ -100,6 +100,9 @@ def station_event_from_json(d: dict, clock_offset: float = 0.0) -> StationEvent:
     """Read one station event; RemoteProtocolError when it is not a valid one.
     ``clock_offset`` is subtracted from ``t`` (the station's clock to the reader's)."""
     kind = d.get("event")
+    parse = PARSERS.get(kind) if isinstance(kind, str) else None
+    if parse is not None:
+        return parse(d, clock_offset)
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise RemoteProtocolError(f"unknown station event {d.get('event')!r}"[:200])
@@ -140,6 +143,16 @@ class Elected(StationEvent):
 
 
 EVENT_TYPES.update({c.kind: c for c in (Suspicion, ClaimStarted, Elected)})
+
+
+PARSERS: dict[str, Callable[[dict, float], StationEvent]] = {}
+"""Event kinds with fields other than numbers and short strings, and the function that reads
+each (``ringemu.core.trace``)."""
+
+
+def register_parser(kind: str, parse: Callable[[dict, float], StationEvent]) -> None:
+    """Make an event kind with a reader of its own readable by ``station_event_from_json``."""
+    PARSERS[kind] = parse
 
 
 def register(*classes: type[StationEvent]) -> None:

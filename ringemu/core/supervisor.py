@@ -13,7 +13,9 @@ station dies, stops, comes back or acknowledges a new epoch, is decided here, on
   early, and if none is under way one is begun for it;
   when every member has the new epoch, the active monitor purges, or the standbys elect one;
 - recovery after a LOST or DUPLICATE verdict is a purge or a rollback, as the core monitor asks;
-- station timers follow the measured rotation.
+- station timers follow the measured rotation;
+- the snapshots worth drawing (the first that counted, and each that raised an alarm, up to
+  ``TRACE_LIMIT``) have every station asked for its trace (``ringemu.core.trace``).
 
 Inputs are the methods below; each returns the ``Order``\\ s for the shell to carry out (a
 command for one station), and every event goes to the run history.
@@ -29,11 +31,22 @@ from ringemu.core.monitor import PurgeRequest, RollbackRequest, SnapshotMonitor
 from ringemu.core.snapshot import LocalSnapshot
 from ringemu.core.station_events import Elected, PurgeDone, StationEvent, Suspicion
 from ringemu.core.timers import StationTimers
+from ringemu.core.verdict import SnapshotResult, Verdict
 from ringemu.params import Recovery
 
 DOWN_AFTER_ROTATIONS = 3.0
 """A snapshot waiting on a station known down concludes this many rotations after it began (the
 time its marker needs to reach every station that can still answer)."""
+TRACE_LIMIT = 32
+"""Snapshots traced per run at most (a storm of faults must not fill the run's events)."""
+TRACE_BUDGET = 1024
+"""Station traces per run at most (a snapshot of a ring of N stations costs N): a big ring
+traces fewer snapshots."""
+TRACE_FIRST_UP_TO = 64
+"""The first snapshot that counted is traced only in rings this small (a bigger ring keeps its
+budget for the alarms)."""
+TRACED = (Verdict.LOST, Verdict.DUPLICATE, Verdict.INCOMPLETE)
+"""Verdicts whose snapshots are traced (besides the first that counted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +64,16 @@ class SetTimers:
     timers: StationTimers
 
 
-Command = StartSnapshot | StartPurge | Install | Resume | SetTimers
+@dataclass(frozen=True, slots=True)
+class TraceRequest:
+    """Report the trace of snapshot ``sid`` (rows since ``since`` if the station had no part
+    in it), on the station's clock as the shell converts it."""
+
+    sid: int
+    since: float
+
+
+Command = StartSnapshot | StartPurge | Install | Resume | SetTimers | TraceRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +90,13 @@ class Supervisor:
     def __init__(self, history: RunHistory, *, stations: int, active_monitor: int,
                  recovery: Recovery, interval: float, min_deadline: float,
                  control_latency: float = 0.0, timer_floor: float = 0.0,
-                 suspicions: bool = True) -> None:
+                 suspicions: bool = True, trace: bool = True) -> None:
         self.history = history
+        self.trace = trace
+        """Ask stations for the trace of the snapshots worth drawing."""
+        self.traced = 0
+        self.trace_budget = TRACE_BUDGET
+        self.counted_one = False
         self.snapshots = SnapshotMonitor(range(stations), active_monitor=active_monitor,
                                          recovery=recovery, min_deadline=min_deadline)
         self.ring = RingManager(stations, active_monitor)
@@ -212,7 +239,9 @@ class Supervisor:
         for ev in events:
             self.history.monitor_event(ev)
             t = type(ev)
-            if t is PurgeRequest:
+            if t is SnapshotResult:
+                orders += self._trace(ev)
+            elif t is PurgeRequest:
                 orders.append(Order(ev.station, StartPurge()))
             elif t is RollbackRequest:
                 actions = self.ring.rollback(self.snapshots.last_good)
@@ -223,6 +252,21 @@ class Supervisor:
                 elif self.snapshots.active_monitor is not None:
                     orders.append(Order(self.snapshots.active_monitor, StartPurge()))
         return orders
+
+    def _trace(self, r: SnapshotResult) -> list[Order]:
+        """Ask every member for its trace of ``r`` if it is worth drawing."""
+        if not self.trace or self.traced >= TRACE_LIMIT:
+            return []
+        members = self.ring.members
+        first = r.count is not None and not self.counted_one
+        self.counted_one = self.counted_one or r.count is not None
+        if first and len(members) > TRACE_FIRST_UP_TO:
+            first = False
+        if (not first and r.verdict not in TRACED) or len(members) > self.trace_budget:
+            return []
+        self.traced += 1
+        self.trace_budget -= len(members)
+        return [Order(k, TraceRequest(r.snapshot_id, r.started)) for k in members]
 
     def _change(self, actions: list, now: float) -> list[Order]:
         """Carry out the ring manager's actions; a new epoch goes to the monitor and history."""

@@ -32,6 +32,7 @@ from ringemu.core.messages import Amp, Claim, Frame, Purge, Token
 from ringemu.core.snapshot import LocalSnapshot
 from ringemu.core.state import StationState, wire_int
 from ringemu.core.station_events import StationEvent, station_event_from_json
+from ringemu.core import trace as _trace  # noqa: F401  (registers the trace event's reader)
 from ringemu.errors import MalformedFrame, RemoteProtocolError
 
 MAX_MESSAGE = 1 << 20
@@ -402,8 +403,18 @@ class Resume(Command):
     epoch: int
 
 
+@dataclass(frozen=True, slots=True)
+class TraceRequest(Command):
+    """Report your trace of snapshot ``sid`` (``ringemu.core.trace``); ``since`` is on the
+    station's clock."""
+
+    tag: ClassVar[str] = "trace"
+    sid: int
+    since: float
+
+
 COMMANDS = _family(Link, Go, StartSnapshot, StartPurge, Inject, Send, AskStats, Stop,
-                   SetTimers, Install, Resume, StopTraffic)
+                   SetTimers, Install, Resume, StopTraffic, TraceRequest)
 
 
 def decode_command(data: bytes) -> Command:

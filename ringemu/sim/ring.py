@@ -34,13 +34,15 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ringemu.checker import Judgement, judge
-from ringemu.core.history import RunHistory
+from ringemu.core.history import TRAFFIC_COUNTERS, RunHistory
 from ringemu.core.membership import Install, Resume
 from ringemu.core.messages import Garbled
 from ringemu.core.payloads import JournalEntry
 from ringemu.core.snapshot import LocalSnapshot
 from ringemu.core.station import Station
-from ringemu.core.supervisor import Order, SetTimers, StartPurge, StartSnapshot, Supervisor
+from ringemu.core.supervisor import (Order, SetTimers, StartPurge, StartSnapshot, Supervisor,
+                                     TraceRequest)
+from ringemu.core.trace import HopTrace
 from ringemu.core.traffic import Traffic, visit_probability
 from ringemu.core.verdict import SnapshotResult
 from ringemu.errors import ConfigError
@@ -50,11 +52,13 @@ from ringemu.params import RingParams, check_finite
 
 # event kinds (the third field of a heap entry); DELIVER is the hot one
 (DELIVER, MALFORMED, REPORT, POLL, FAULT, CONTROL, ACK, TIMER, RESUME, DETECT, RESTART,
- HELLO) = range(12)
+ HELLO, TRAFFIC) = range(13)
 STATION_BOUND = (DELIVER, MALFORMED, CONTROL, TIMER)
 """Heap events that a paused station only sees once it resumes."""
 SIM_CHAOS_PAUSE = (1.0, 8.0)
 """Rotations a chaos pause lasts in the simulator (drawn uniformly)."""
+TRAFFIC_POINTS = 50
+"""``traffic`` events per run (the ring's counters over time, for the run report)."""
 
 
 @dataclass
@@ -152,7 +156,13 @@ class RingSim:
             self.history, stations=n, active_monitor=c.active_monitor, recovery=c.recovery,
             interval=c.snapshot_every * self.rotation,
             min_deadline=3 * self.rotation + 4 * self.control_delay,
-            control_latency=self.control_delay, suspicions=c.suspicions)
+            control_latency=self.control_delay, suspicions=c.suspicions,
+            trace=c.trace and on_event is not None)
+        self.traces = [HopTrace() for _ in range(n)] if self.supervisor.trace else None
+        """Each station's trace of its recent messages (``ringemu.core.trace``), kept only
+        when the run's events go somewhere (nobody else could read them)."""
+        self.traffic_every = max(c.rotations / TRAFFIC_POINTS, 1.0) * self.rotation
+        self.traffic_last = (0.0, 0)
         self.dead = [False] * n
         self.incarnation = [0] * n
         self.carried: list[dict[str, int]] = [{} for _ in range(n)]
@@ -239,11 +249,13 @@ class RingSim:
                 h.station_up(0.0, i, None, f"sim:{i}")
             for o in sup.measured_rotation(self.rotation):
                 self._control(o.station, o.command, 0.0)
-            self._station_call(c.active_monitor, 0.0, lambda st: st.issue_token(0.0))
+            self._station_call(c.active_monitor, 0.0, lambda st: st.issue_token(0.0), "@go")
             h.ring_up(0.0, [None] * c.stations, sup.ring.current.active_monitor)
             self._orders(sup.ring_up(0.0), 0.0)
             for spec in self.schedule:
                 self._push(spec.at * self.rotation, FAULT, spec)
+            if h.sink is not None:
+                self._push(self.traffic_every, TRAFFIC)
             self._loop(end, progress)
             self.traffic_on = False
             for st in self.stations:
@@ -252,6 +264,8 @@ class RingSim:
         finally:
             if self.capture is not None:
                 self.capture.close()
+        if h.sink is not None:
+            self._traffic(stop)
         h.ring_down(stop, sup.snapshots.completed)
         wall = time.perf_counter() - wall0
         stats = [_add(c, s.stats.as_dict()) for c, s in zip(self.carried, self.stations)]
@@ -270,6 +284,7 @@ class RingSim:
         rand, jitter = self.rng.random, self.config.jitter
         capture = self.capture
         holding = self.config.hold > 0
+        traces = self.traces
         deliveries = 0
         events = 0
         seq = self.seq
@@ -299,6 +314,8 @@ class RingSim:
                 st.admit(item[5], t)  # sent before the ring was rebuilt: dropped, counted
                 continue
             out = st.on_receive(item[4], t)
+            if traces is not None:
+                traces[j].record((t, item[4], out))
             if out:
                 nxt = st.downstream
                 epoch = st.epoch
@@ -334,6 +351,8 @@ class RingSim:
             st = self.stations[a]
             if not self.dead[a] and st.admit(c, t):
                 st.on_malformed(b.reason, t)
+                if self.traces is not None:
+                    self.traces[a].record((t, "malformed", ()))
                 self._drain(a, t)
         elif kind == REPORT:
             self._report(a, b, t)
@@ -353,7 +372,7 @@ class RingSim:
         elif kind == TIMER:
             if b is not None and b == self.timer_at[a]:
                 self.timer_at[a] = None
-            self._station_call(a, t, lambda st: st.on_timer(t))
+            self._station_call(a, t, lambda st: st.on_timer(t), "@timer")
         elif kind == RESUME:
             if self.paused.get(a) == t:
                 del self.paused[a]
@@ -369,15 +388,36 @@ class RingSim:
         elif kind == HELLO:
             if not self.dead[a]:
                 self._orders(sup.station_up(a, t), t)
+        elif kind == TRAFFIC:
+            self._traffic(t)
+            self._push(t + self.traffic_every, TRAFFIC)
 
     def _down(self) -> set[int]:
         return {i for i, d in enumerate(self.dead) if d} | set(self.paused)
 
-    def _station_call(self, j: int, t: float, call: Callable[[Station], tuple]) -> None:
+    def _traffic(self, t: float) -> None:
+        """A ``traffic`` event: the ring's counters now, the hop rate since the last one."""
+        t0, p0 = self.traffic_last
+        if t <= t0 and t > 0:
+            return  # one already at this very time
+        stats = {i: _add(c, s.stats.as_dict())  # with what earlier incarnations counted
+                 for i, (c, s) in enumerate(zip(self.carried, self.stations))}
+        passes = sum(d["tokens"] + d["frames"] for d in stats.values())
+        rate = max(0.0, (passes - p0) / (t - t0)) if t > t0 else 0.0
+        self.traffic_last = (t, passes)
+        self.history.traffic(t, passes, rate, {
+            i: {**{k: d[k] for k in TRAFFIC_COUNTERS if k in d}, "send_dropped": 0}
+            for i, d in stats.items()})
+
+    def _station_call(self, j: int, t: float, call: Callable[[Station], tuple],
+                      tag: str) -> None:
         if self.dead[j]:
             return
         st = self.stations[j]
-        self._send(j, call(st), t)
+        out = call(st)
+        if out and self.traces is not None:  # a command that sent nothing is no hop
+            self.traces[j].record((t, tag, out))
+        self._send(j, out, t)
         self._drain(j, t)
         if st.deadline is not None and st.deadline > t:
             self._push(st.deadline, TIMER, j)
@@ -396,10 +436,10 @@ class RingSim:
         st = self.stations[j]
         kind = type(cmd)
         if kind is StartSnapshot:
-            self._station_call(j, t, lambda s: s.start_snapshot(cmd.sid, t))
+            self._station_call(j, t, lambda s: s.start_snapshot(cmd.sid, t), "@snapshot")
         elif kind is StartPurge:
             if st.is_active_monitor:
-                self._station_call(j, t, lambda s: s.start_purge(t))
+                self._station_call(j, t, lambda s: s.start_purge(t), "@purge")
         elif kind is SetTimers:
             st.set_timers(cmd.timers)
             self._arm(j, t)
@@ -407,15 +447,19 @@ class RingSim:
             if cmd.restore is None:
                 self._station_call(j, t, lambda s: s.install(
                     cmd.epoch, cmd.upstream, cmd.downstream, cmd.members, cmd.active_monitor, t,
-                    cmd.monitor_present))
+                    cmd.monitor_present), "@install")
             else:
                 self._station_call(j, t, lambda s: s.rollback(
                     cmd.epoch, cmd.upstream, cmd.downstream, cmd.members, cmd.active_monitor,
-                    cmd.restore, cmd.resend, t))
+                    cmd.restore, cmd.resend, t), "@rollback")
             self._push(t + self.control_delay, ACK, j, ("installed", cmd.epoch))
         elif kind is Resume:
-            self._station_call(j, t, lambda s: s.resume(t))
+            self._station_call(j, t, lambda s: s.resume(t), "@resume")
             self._push(t + self.control_delay, ACK, j, ("resumed", cmd.epoch))
+        elif kind is TraceRequest:
+            if self.traces is not None:
+                trace = self.traces[j].report(j, cmd.sid, t, cmd.since)
+                self._push(t + self.control_delay, REPORT, [trace], j)
 
     def _drain(self, j: int, t: float) -> None:
         """Station ``j``'s outbox: journal entries kept at once (before anything it sends is
@@ -428,6 +472,8 @@ class RingSim:
             if type(item) is JournalEntry:
                 self.journal[j].append(item)
             else:
+                if type(item) is LocalSnapshot and self.traces is not None:
+                    self.traces[j].cut(item.snapshot_id)
                 reports.append(item)
         if reports:
             self._push(t + self.control_delay, REPORT, reports, j)
@@ -469,7 +515,7 @@ class RingSim:
             return
         record = self.history.inject(t, spec.kind, j, spec.arg, scheduled=spec.at)
         if info.actor is Actor.STATION:
-            self._station_call(j, t, lambda st: st.inject(spec.kind, t))
+            self._station_call(j, t, lambda st: st.inject(spec.kind, t), f"@{spec.kind}")
         elif spec.kind == FaultKind.KILL:
             self.dead[j] = True
             self.paused.pop(j, None)
@@ -498,6 +544,8 @@ class RingSim:
         if not self.traffic_on:
             st.stop_traffic()
         self.stations[j] = st
+        if self.traces is not None:
+            self.traces[j] = HopTrace()
         self.dead[j] = False
         self.timer_at[j] = None
         self.history.restart(t, j)

@@ -37,11 +37,12 @@ from pathlib import Path
 import zmq
 
 from ringemu.checker import judge
-from ringemu.core.history import RunHistory
+from ringemu.core.history import TRAFFIC_COUNTERS, RunHistory
 from ringemu.core.membership import Install, Resume
 from ringemu.core.snapshot import LocalSnapshot
 from ringemu.core.station_events import StationEvent
-from ringemu.core.supervisor import Order, SetTimers, StartPurge, StartSnapshot, Supervisor
+from ringemu.core.supervisor import (Order, SetTimers, StartPurge, StartSnapshot, Supervisor,
+                                     TraceRequest)
 from ringemu.core.verdict import AlarmAction
 from ringemu.frames.codec import encode
 from ringemu.errors import RemoteProtocolError
@@ -66,6 +67,8 @@ CONTROL_LATENCY = 0.001
 """A command's way to a station and its report's way back, as the supervisor assumes."""
 TIMER_FLOOR = 0.010
 """The least any station timer may be: a live process can be held back that long for nothing."""
+TRAFFIC_INTERVAL = 0.5
+"""Seconds between ``traffic`` events (the ring's counters, written to ``events.jsonl``)."""
 
 
 class Phase(StrEnum):
@@ -125,7 +128,7 @@ class MonitorProcess:
             recovery=params.recovery, interval=params.snapshot_interval,
             min_deadline=deadline_floor(params.snapshot_deadline, params.stations, None),
             control_latency=CONTROL_LATENCY, timer_floor=TIMER_FLOOR,
-            suspicions=params.suspicions)
+            suspicions=params.suspicions, trace=params.trace)
         self.core = self.supervisor.snapshots
         self.links = LinkWatch(self.ctx)
         self.restart_wanted: set[int] = set()
@@ -140,6 +143,8 @@ class MonitorProcess:
         self.pending_summary: list[tuple[list[bytes], float, float]] = []
         self.last_passes: tuple[float, int] | None = None
         self.hop_rate = 0.0
+        self.next_traffic = 0.0
+        self.traffic_passes: tuple[float, int] = (0.0, 0)
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -220,6 +225,9 @@ class MonitorProcess:
             self.watch.refused()  # take the socket events as they come (and log refusals)
             if self.phase is Phase.RUNNING:
                 self._publish_stations(now)
+                if now >= self.next_traffic:
+                    self.next_traffic = now + TRAFFIC_INTERVAL
+                    self.record_traffic(now)
                 for s in self.stations.in_state(ProcState.ALIVE, ProcState.PAUSED):
                     self.command(s, p.AskStats())  # stations have no timers of their own
         if self.pending_summary:
@@ -352,6 +360,8 @@ class MonitorProcess:
                 self.command(st, self._install(c))
             elif kind is Resume:
                 self.command(st, p.Resume(c.epoch))
+            elif kind is TraceRequest:
+                self.command(st, p.TraceRequest(c.sid, c.since + self.t0))
 
     def _install(self, c: Install) -> p.Install:
         nxt = self.stations[c.downstream]
@@ -456,6 +466,18 @@ class MonitorProcess:
             "hop_rate": round(self.hop_rate, 1), "snapshots": self.core.completed,
             "alarms": sorted(self.core.alarms.active)})
 
+    def record_traffic(self, now: float) -> None:
+        """A ``traffic`` event: token passes so far, the hop rate since the last one, and
+        each station's counters (as its latest stats said)."""
+        passes = self.stations.token_passes()
+        t0, p0 = self.traffic_passes
+        rate = (passes - p0) / (now - t0) if now > t0 and p0 else self.hop_rate
+        self.traffic_passes = (now, passes)
+        self.history.traffic(round(now, 6), passes, max(rate, 0.0), {
+            s.index: {**{k: s.stats.counter(k) for k in TRAFFIC_COUNTERS},
+                      "send_dropped": max(0, s.stats.send_dropped)}
+            for s in self.stations if s.stats is not None})
+
     def status(self) -> dict:
         last = self.history.results[-1] if self.history.results else None
         up = self.history.up_at
@@ -543,6 +565,8 @@ class MonitorProcess:
     def stop(self) -> None:
         if self.phase is Phase.STOPPED:
             return
+        if self.phase is Phase.RUNNING:
+            self.record_traffic(self.now())
         for s in self.stations:
             self.command(s, p.Stop())
         self.history.ring_down(self.now(), self.core.completed)
