@@ -52,6 +52,7 @@ from ringemu.live.monitor import control
 from ringemu.live.monitor.faults import LiveFaults
 from ringemu.live.monitor.linkwatch import LinkWatch
 from ringemu.live.monitor.schedule import deadline_floor
+from ringemu.live.monitor.taps import TapLeases
 from ringemu.live.monitor.stations import (Launched, ProcState, StationRecord, StationTable,
                                            process_down)
 from ringemu.live.paths import same_process
@@ -140,6 +141,7 @@ class MonitorProcess:
         self.pending_summary: list[tuple[list[bytes], float, float]] = []
         self.last_passes: tuple[float, int] | None = None
         self.hop_rate = 0.0
+        self.taps = TapLeases()
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -216,6 +218,8 @@ class MonitorProcess:
         if now >= self.next_publish:
             self.next_publish = now + self.cfg.publish_interval
             self.watch.refused()  # take the socket events as they come (and log refusals)
+            if self.taps.leases or any(s.tapping for s in self.stations):
+                self.sync_taps(now)
             if self.phase is Phase.RUNNING:
                 self._publish_stations(now)
                 for s in self.stations.in_state(ProcState.ALIVE, ProcState.PAUSED):
@@ -288,7 +292,7 @@ class MonitorProcess:
         if st.state is not ProcState.STARTING and not restarted:
             raise RemoteProtocolError(f"a second hello from station {st.index}")
         st.pid, st.start_time = launched
-        st.endpoint, st.cmd_endpoint = r.endpoint, r.cmd
+        st.endpoint, st.cmd_endpoint, st.tap_endpoint = r.endpoint, r.cmd, r.tap
         st.state = ProcState.ALIVE
         if restarted:
             st.new_process()
@@ -396,6 +400,23 @@ class MonitorProcess:
                         "waits for the next one", cmd.tag, st.index)
         return True
 
+    def sync_taps(self, now: float) -> None:
+        """Turn each live station's tap on or off as the capture readers' leases want."""
+        self.taps.expire(now)
+        for st in self.stations:
+            if st.state is not ProcState.ALIVE or st.tap_endpoint is None:
+                continue
+            want = self.taps.wants(st.index)
+            if want != st.tapping and self.command(st, p.Tap(want)):
+                st.tapping = want
+
+    def capture_status(self) -> dict:
+        """The ``capture`` key of ``status``: readers, taps on, copies offered and dropped."""
+        return {"readers": len(self.taps.leases),
+                "tapping": [s.index for s in self.stations if s.tapping],
+                "copies": sum(s.tap_counter("tapped") for s in self.stations),
+                "dropped": sum(s.tap_counter("tap_dropped") for s in self.stations)}
+
     def want_restart(self, k: int) -> str | None:
         """Ask the launcher to start dead station ``k`` again; the reason when it cannot be."""
         st = self.stations.get(k)
@@ -475,8 +496,10 @@ class MonitorProcess:
             "malformed": self.stations.total("malformed"),
             "stale": self.stations.total("stale"),
             "pids": {str(s.index): s.pid for s in self.stations},
-            "station_endpoints": {str(s.index): {"ring": s.endpoint, "cmd": s.cmd_endpoint}
+            "station_endpoints": {str(s.index): {"ring": s.endpoint, "cmd": s.cmd_endpoint,
+                                                 "tap": s.tap_endpoint}
                                   for s in self.stations},
+            "capture": self.capture_status(),
             "hello_mismatch": self.hello_mismatch,
             "payloads_in_flight": self.history.ledger.account(self.history.gone,
                                                               final=False)["in_flight"],
