@@ -34,8 +34,12 @@ from ringemu.live.paths import find_ring
               help="Stop after this many records.")
 @click.option("--duration", type=Finite(0, 86400 * 365, lo_open=True), default=None,
               metavar="SECONDS", help="Stop after this many seconds.")
+@click.option("--buffer", type=click.IntRange(1, 10_000_000), default=50_000,
+              show_default=True, metavar="COPIES",
+              help="Copies queued here per link while the output is slow; past it (and a "
+                   "small queue at each station) the stations drop copies and count them.")
 def capture(which: str | None, link_: int | None, target: str, count: int | None,
-            duration: float | None) -> int:
+            duration: float | None, buffer: int) -> int:
     """Capture the 802.5 frames of a running ring, live, as pcap (link type 6).
 
     Tokens, frames, markers, purges and the effects of injected faults, in order on each link
@@ -63,7 +67,7 @@ def capture(which: str | None, link_: int | None, target: str, count: int | None
         check_writable_file(target, "-w")
     with _output(target) as f, _stop_flag() as stopped:
         out = PcapStream(f)
-        reader = CaptureReader(info, out, None if link_ is None else [link_])
+        reader = CaptureReader(info, out, None if link_ is None else [link_], buffer=buffer)
         broken = False
         try:
             counts = reader.run(lambda: stopped[0], count, duration)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import heapq
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +41,8 @@ RENEW_S = 1.0
 WINDOW_S = 0.1
 """How long copies wait to be merged by time before they are written."""
 READER_HWM = 50_000
-"""Copies this reader queues before ZeroMQ stops taking more (the stations then drop)."""
+"""Copies this reader queues per link before ZeroMQ stops taking more (the stations then
+drop); ``ringemu capture --buffer``."""
 KINDS = {Token: "tokens", Frame: "frames", Marker: "markers", Purge: "purges",
          Claim: "mac", Amp: "mac", MacFrame: "mac"}
 
@@ -75,7 +78,7 @@ class CaptureReader:
     links (None: every link); records go to ``out``."""
 
     def __init__(self, info: RingInfo, out: PcapStream, stations: list[int] | None = None,
-                 window: float = WINDOW_S) -> None:
+                 window: float = WINDOW_S, buffer: int = READER_HWM) -> None:
         self.info = info
         self.out = out
         self.stations = stations
@@ -86,7 +89,7 @@ class CaptureReader:
         self.keys = RunKeys.load(Path(info.runtime_dir)) if tcp else None
         self.ctx = zmq.Context.instance()
         self.sub = self.ctx.socket(zmq.SUB)
-        self.sub.rcvhwm = READER_HWM
+        self.sub.rcvhwm = buffer
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
         self.connected: set[str] = set()
         self.counts = CaptureCounts()
@@ -95,10 +98,15 @@ class CaptureReader:
         self.heap: list[tuple[int, int, int, bytes, str]] = []
         self.ended: str | None = None
         """Why the capture ended on its own (the ring stopped), else None."""
+        self.new_taps: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
+        self.ring_gone = threading.Event()
+        self._lease_stop = threading.Event()
 
     # -- the lease ------------------------------------------------------------------------------
     def renew(self) -> bool:
-        """Take or renew the lease and subscribe to new taps; False when the ring is gone."""
+        """Take or renew the lease, queue new taps for subscription; False when the ring is
+        gone. Runs in the lease thread, so a reader held up writing (a slow pipe) keeps its
+        lease: it is slow, not dead, and what it misses is counted."""
         try:
             reply = self.control.request({"cmd": "capture", "client": self.client_id,
                                           "on": True, "stations": self.stations}, timeout=2.0)
@@ -109,8 +117,27 @@ class CaptureReader:
         taps = reply.get("stations")
         for k, endpoint in (taps.items() if isinstance(taps, dict) else ()):
             if isinstance(endpoint, str) and endpoint not in self.connected:
-                self._subscribe(int(k), endpoint)
+                self.connected.add(endpoint)
+                self.new_taps.put((int(k), endpoint))
         return True
+
+    def _lease_loop(self) -> None:
+        while not self._lease_stop.wait(RENEW_S):
+            try:
+                alive = self.renew()
+            except RingemuError:
+                alive = False
+            if not alive:
+                self.ring_gone.set()
+                return
+
+    def _connect_new(self) -> None:
+        while True:
+            try:
+                station, endpoint = self.new_taps.get_nowait()
+            except queue.Empty:
+                return
+            self._subscribe(station, endpoint)
 
     def _subscribe(self, station: int, endpoint: str) -> None:
         if self.keys is None:
@@ -118,7 +145,6 @@ class CaptureReader:
         else:
             op = self.keys.for_operator().own
             connect(self.sub, endpoint, op, self.keys.stations[station].public)
-        self.connected.add(endpoint)
 
     def give_up(self) -> None:
         try:
@@ -182,10 +208,12 @@ class CaptureReader:
         if not self.renew():
             self.ended = "the ring is not running"
             return self.counts
-        next_renew = time.monotonic() + RENEW_S
+        lease = threading.Thread(target=self._lease_loop, name="capture-lease", daemon=True)
+        lease.start()
         sub = self.sub
         try:
             while not stop():
+                self._connect_new()
                 left = None if count is None else count - self.counts.records
                 if left is not None and left <= 0:
                     break
@@ -200,12 +228,12 @@ class CaptureReader:
                             break
                 if self.write_due(time.time_ns(), left):
                     self.out.flush()
-                if time.monotonic() >= next_renew:
-                    next_renew = time.monotonic() + RENEW_S
-                    if not self.renew():
-                        self.ended = "the ring stopped"
-                        break
+                if self.ring_gone.is_set():
+                    self.ended = "the ring stopped"
+                    break
         finally:
+            self._lease_stop.set()
+            lease.join(timeout=3.0)
             self.give_up()
         left = None if count is None else max(0, count - self.counts.records)
         self.write_due(None, left)

@@ -29,8 +29,9 @@ import zmq
 COPY = struct.Struct(">BHQQ")
 """version, station, copy number (from 1), receive time (ns since the epoch)."""
 VERSION = 1
-TAP_HWM = 20_000
-"""Copies a station keeps for one slow reader before it drops (about 1-2 MB)."""
+TAP_HWM = 1_000
+"""Copies a station keeps for one slow reader before it drops (a fraction of a second of its
+traffic; the reader's own queue, ``ringemu capture --buffer``, is the larger one)."""
 LEASE_S = 5.0
 """A reader's lease on the taps lasts this long without a renewal (a reader that died)."""
 
