@@ -85,6 +85,8 @@ class MonitorConfig:
     startup_timeout: float = 0.0
     keys: MonitorKeys | None = None
     """The monitor's CURVE keys (tcp only), handed over in memory by the launcher."""
+    metrics_port: int | None = None
+    """Serve Prometheus metrics on 127.0.0.1 at this port (``ringemu.live.monitor.metrics``)."""
 
     def startup_limit(self) -> float:
         return self.startup_timeout or (10.0 + 0.05 * self.params.stations)
@@ -142,6 +144,11 @@ class MonitorProcess:
         self.last_passes: tuple[float, int] | None = None
         self.hop_rate = 0.0
         self.taps = TapLeases()
+        self.metrics = None
+        if cfg.metrics_port is not None:
+            from ringemu.live.monitor.metrics import RingMetrics
+
+            self.metrics = RingMetrics(self, cfg.metrics_port)
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -155,6 +162,8 @@ class MonitorProcess:
         line = json.dumps(event, separators=(",", ":"), allow_nan=False)
         send_nowait(self.pub, line.encode())
         self.events_file.write(line + "\n")
+        if self.metrics is not None:
+            self.metrics.observe(event)
 
     def _publish_only(self, event: dict) -> None:
         send_nowait(self.pub, p.dumps(event))
@@ -224,6 +233,8 @@ class MonitorProcess:
                 self._publish_stations(now)
                 for s in self.stations.in_state(ProcState.ALIVE, ProcState.PAUSED):
                     self.command(s, p.AskStats())  # stations have no timers of their own
+            if self.metrics is not None:
+                self.metrics.tick(now)
         if self.pending_summary:
             self._answer_summaries(now)
 
@@ -576,6 +587,8 @@ class MonitorProcess:
         self.links.close()
         for sock in (self.report, self.control, self.pub):
             sock.close(linger=0)
+        if self.metrics is not None:
+            self.metrics.close()
         self.auth.stop()
         self.ctx.term()
         self.events_file.close()
@@ -620,7 +633,15 @@ def run(cfg: MonitorConfig, ready_fd: int | None = None, log_file: str | None = 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        proc = MonitorProcess(cfg)
+        try:
+            proc = MonitorProcess(cfg)
+            if proc.metrics is not None:
+                proc.metrics.start()
+        except OSError as e:  # a port or socket that cannot be had: say so to the launcher
+            log.error("cannot start: %s", e)
+            if ready_fd is not None:
+                os.write(ready_fd, (json.dumps({"error": str(e)}) + "\n").encode())
+            return 2
         if ready_fd is not None:
             os.write(ready_fd, (json.dumps(proc.endpoints) + "\n").encode())
             os.close(ready_fd)
