@@ -179,7 +179,7 @@ class MonitorProcess:
         while self.running:
             now = self.now()
             wake = self._next_wake()
-            if self.phase is not Phase.RUNNING:
+            if self.phase in (Phase.STARTING, Phase.LINKING):
                 wake = min(wake, startup_deadline)
             timeout = max(0, min(int((wake - now) * 1000) + 1, 1000))
             ready = dict(poller.poll(timeout))
@@ -191,7 +191,8 @@ class MonitorProcess:
                 for k in self.links.take():
                     self.check_down(k)
             now = self.now()
-            if self.phase is not Phase.RUNNING and now >= startup_deadline:
+            starting = self.phase in (Phase.STARTING, Phase.LINKING)  # not once stopped
+            if starting and now >= startup_deadline:
                 missing = [s.index for s in self.stations.in_state(ProcState.STARTING)]
                 self.history.error(now, f"ring did not come up in {startup_deadline:.1f} s; "
                                         f"silent stations: {missing[:20]}")
