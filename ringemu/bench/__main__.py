@@ -66,9 +66,6 @@ def _step(section: str, msg: str) -> None:
     PROGRESS.start(section, msg.split(":")[0])
 
 
-def _label(msg: str) -> str:
-    return msg.split(":")[0]
-
 
 def weights(quick: bool, skip: set[str]) -> dict[str, float]:
     """Rough seconds each measurement takes here, for the progress line."""

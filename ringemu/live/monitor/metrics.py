@@ -26,7 +26,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import (CollectorRegistry, Counter, Histogram, ProcessCollector,
+                               disable_created_metrics)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
@@ -89,6 +90,7 @@ class RingMetrics:
         self.suspicions = Counter("ringemu_suspicions", "Suspicions raised by stations.",
                                   registry=r)
         r.register(_Snapshot(self))
+        ProcessCollector(registry=r)  # the monitor process's own CPU and memory
         for verdict in ("OK", "LOST", "DUPLICATE", "INCOMPLETE", "RECOVERING"):
             self.snapshots.labels(verdict)  # present at zero from the start
         for verdict in ("LOST", "DUPLICATE", "INCOMPLETE"):
