@@ -6,8 +6,9 @@ reads it: every frame the page's websocket receives is fed to a VT100 screen (py
 the page asked for. The test opens the page, sees the ring and the alarm log, presses ``l``
 (lose at the selected station) and sees the alarm log show the LOST alarm, which the ring's own
 records confirm. Nothing may be fetched from anywhere but the ring's own server (every other
-request is aborted and listed), and the page refuses a visitor without the ring's token. It
-keeps one screenshot as ``docs/web-dashboard.png``.
+request is aborted and listed), and the page refuses a visitor without the ring's token. Its
+screenshot goes to the test's folder, and to ``docs/web-dashboard.png`` with
+``RINGEMU_SAVE_SCREENSHOTS=1`` (how the one in ``docs/`` was made).
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def events(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_the_dashboard_in_a_browser_shows_the_ring_and_a_key_injects_a_fault(web_ring):
+def test_the_dashboard_in_a_browser_shows_the_ring_and_a_key_injects_a_fault(web_ring, tmp_path):
     url, port, run_dir, proc = web_ring
     origin = f"http://127.0.0.1:{port}"
     for path in ("/", "/ws?width=80&height=24", "/?token=wrong"):  # no token, no dashboard
@@ -184,7 +185,9 @@ def test_the_dashboard_in_a_browser_shows_the_ring_and_a_key_injects_a_fault(web
                 screen.text()), sleep=pause)
             print("after l:\n" + lost)
             pause(0.5)  # let the canvas catch up with the websocket for the picture
-            png = page.screenshot(path=str(DOCS / "web-dashboard.png"))
+            png = page.screenshot(path=str(tmp_path / "web-dashboard.png"))
+            if os.environ.get("RINGEMU_SAVE_SCREENSHOTS") == "1":
+                (DOCS / "web-dashboard.png").write_bytes(png)
         finally:
             browser.close()
     assert elsewhere == [], f"the page tried to fetch from elsewhere: {elsewhere}"
