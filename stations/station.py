@@ -419,6 +419,7 @@ class StationProcess:
         self.station.stop_traffic()
 
     def _cmd_tap(self, cmd: p.Tap, now: float) -> None:
+        self.tap_pub.forget_subscriptions()
         self.tap = self.tap_pub.copy if cmd.on else None
         log.info("station %d: tap %s", self.cfg.index, "on" if cmd.on else "off")
 

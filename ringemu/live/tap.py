@@ -49,6 +49,15 @@ class TapPublisher:
         self._send = zmq.backend.Socket.send
         self._pack = COPY.pack
 
+    def forget_subscriptions(self) -> None:
+        """Read away the (un)subscriptions readers sent: nothing acts on them (the monitor's
+        leases say when to tap), but unread they would pile up for as long as the ring runs."""
+        while True:
+            try:
+                self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+
     def copy(self, data: bytes) -> None:
         """Publish one copy of ``data`` without ever blocking (dropped and counted when full)."""
         self.offered += 1
