@@ -18,6 +18,9 @@ Sockets (see ``ringemu.live.protocol``):
 - ``ring_out`` PUSH, connected to the downstream station's ``ring_in`` when the monitor says
   ``link``. Never blocks: a frame for a dead neighbour is dropped and counted.
 - ``report`` PUSH to the monitor: hello, snapshot parts, station events, stats when asked.
+- ``tap`` XPUB, bound (role ``tap``, the operator alone): while the monitor says ``tap`` on,
+  a copy of everything that arrives on the ring link, for ``ringemu capture``; never blocks
+  (``ringemu.live.tap``).
 
 Over tcp every socket speaks CURVE with the run's keys (``ringemu.live.keys``); connections
 refused in the handshake are counted per socket and sent with the stats.
@@ -59,6 +62,7 @@ from ringemu.live.keys import RunKeys, StationKeys
 from ringemu.live.logs import Throttle
 from ringemu.live.procutil import setup_logging
 from ringemu.live.sockets import bind, connect, endpoint_for, send_nowait
+from ringemu.live.tap import TapPublisher
 from ringemu.params import RingParams
 
 log = logging.getLogger("stations.station")
@@ -160,6 +164,13 @@ class StationProcess:
         self.ring_out.sndhwm = 10_000
         self.report = self.ctx.socket(zmq.PUSH)
         self.report.sndhwm = 100_000
+        tap_sock = self.ctx.socket(zmq.XPUB)
+        self.watch.watch(tap_sock, Role.TAP)
+        self.tap_endpoint = bind(tap_sock, endpoint_for(params.transport, folder,
+                                                        f"tap-{cfg.index}"), Role.TAP, self.own)
+        self.tap_pub = TapPublisher(tap_sock, cfg.index)
+        self.tap = None
+        """``tap_pub.copy`` while the monitor has the tap on, else None (one test per hop)."""
         connect(self.report, cfg.monitor, self.own, self.monitor_key)
         if cfg.capture:
             from ringemu.frames.capture import CaptureWriter
@@ -176,7 +187,8 @@ class StationProcess:
         compared and the ``FREE_TOKEN`` singleton used, exactly what ``decode`` would give, and
         when the core only passes it on (``PASS_FREE``) its octets go out at once.
         """
-        self._report(p.Hello(self.cfg.index, os.getpid(), self.endpoint, self.cmd_endpoint))
+        self._report(p.Hello(self.cfg.index, os.getpid(), self.endpoint, self.cmd_endpoint,
+                             self.tap_endpoint))
         log.info("station %d up at %s", self.cfg.index, self.endpoint)
         station = self.station
         on_receive = station.on_receive
@@ -190,6 +202,7 @@ class StationProcess:
         pass_free = PASS_FREE
         timed = station.hold > 0
         record = self.trace.record if self.trace is not None else None
+        tap = self.tap
         while self.running:
             try:
                 data = recv(ring_in)
@@ -203,9 +216,11 @@ class StationProcess:
                     continue
                 raise
             now = monotonic()
+            if tap is not None and data != DOORBELL:
+                tap(data)
             msg = FREE_TOKEN if data == free_wire else self.decode(data, now)
-            if msg is None:  # a command may have changed the epoch or the timers
-                free_wire, send = self.free_wire, self.send
+            if msg is None:  # a command may have changed the epoch, the timers or the tap
+                free_wire, send, tap = self.free_wire, self.send, self.tap
                 continue
             if capture is not None:
                 capture.write(msg, time.time())
@@ -301,7 +316,8 @@ class StationProcess:
         st = self.station
         return cls(self.cfg.index, now, st.mode.value, st.stats.as_dict(), self.send_dropped,
                    self.bad_commands, len(st.payloads.queue), st.armed_faults,
-                   self.watch.refused(), self.auth.denied_total)
+                   self.watch.refused(), self.auth.denied_total,
+                   tapped=self.tap_pub.offered, tap_dropped=self.tap_pub.dropped)
 
     # -- commands from the monitor -------------------------------------------------------------
     def _doorbell(self) -> None:
@@ -424,11 +440,16 @@ class StationProcess:
             self._report(p.EventReport(self.cfg.index, self.trace.report(
                 self.cfg.index, cmd.sid, now, cmd.since)))
 
+    def _cmd_tap(self, cmd: p.Tap, now: float) -> None:
+        self.tap_pub.forget_subscriptions()
+        self.tap = self.tap_pub.copy if cmd.on else None
+        log.info("station %d: tap %s", self.cfg.index, "on" if cmd.on else "off")
+
     COMMANDS = {p.Link: _cmd_link, p.Go: _cmd_go, p.StartSnapshot: _cmd_snapshot,
                 p.StartPurge: _cmd_purge, p.Inject: _cmd_inject, p.Send: _cmd_send,
                 p.AskStats: _cmd_stats, p.Stop: _cmd_stop, p.SetTimers: _cmd_timers,
                 p.Install: _cmd_install, p.Resume: _cmd_resume, p.StopTraffic: _cmd_drain,
-                p.TraceRequest: _cmd_trace}
+                p.TraceRequest: _cmd_trace, p.Tap: _cmd_tap}
 
     # -- reports ---------------------------------------------------------------------------------
     def _keep_journal(self) -> None:
@@ -472,7 +493,7 @@ class StationProcess:
             if self.journal is not None:
                 self.journal.close()
             self.watch.close()
-            for s in (self.ring_in, self.cmd, self.ring_out, self.report):
+            for s in (self.ring_in, self.cmd, self.ring_out, self.report, self.tap_pub.sock):
                 s.close(linger=0)
             self.auth.stop()
             self.ctx.term()
@@ -482,12 +503,17 @@ class StationProcess:
 
 def _admitted(keys: StationKeys | None) -> tuple[dict, dict]:
     """Who the ZAP handler admits: the stations and the monitor's doorbell on the ring link,
-    the monitor alone on the command socket (over ipc: the roles, no keys)."""
+    the monitor alone on the command socket, the operator alone on the tap (over ipc: the
+    roles, no keys)."""
     if keys is None:
-        return {Role.RING: (), Role.CMD: ()}, {}
+        return {Role.RING: (), Role.CMD: (), Role.TAP: ()}, {}
     names = {k: f"station-{i}" for i, k in enumerate(keys.stations)}
     names[keys.monitor] = "monitor"
-    return {Role.RING: (*keys.stations, keys.monitor), Role.CMD: (keys.monitor,)}, names
+    operator = (keys.operator,) if keys.operator else ()
+    if keys.operator:
+        names[keys.operator] = "operator"
+    return {Role.RING: (*keys.stations, keys.monitor), Role.CMD: (keys.monitor,),
+            Role.TAP: operator}, names
 
 
 def read_journal(path: Path) -> list[JournalEntry]:

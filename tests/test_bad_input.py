@@ -67,8 +67,19 @@ BAD = [
     (["run", "-d", "1", "--inject", "lose@0.5:8"], "no station 8"),
     (["run", "-d", "1", "--pcap", "/nonexistent-dir/x.pcap"], "--pcap"),
     (["run", "-d", "1", "--runs-dir", "/proc/self/nope"], "--runs-dir"),
+    (["run", "-d", "1", "--metrics-port", "0"], "--metrics-port"),
+    (["run", "-d", "1", "--metrics-port", "70000"], "--metrics-port"),
+    (["run", "-d", "1", "--metrics-port", "nan"], "--metrics-port"),
     # ringemu up
     (["up", "--snapshot-interval", "nan"], "--snapshot-interval"),
+    (["up", "--metrics-port", "x"], "--metrics-port"),
+    (["up", "--web", "--port", "0"], "--port"),
+    (["up", "--web", "--port", "nan"], "--port"),
+    (["up", "--web", "--port", "65536"], "--port"),
+    (["up", "--web", "--host", "example.org"], "--host"),
+    (["up", "--web", "--host", "999.1.1.1"], "--host"),
+    (["up", "--port", "8080"], "--port and --host are for --web"),
+    (["up", "--web", "--json"], "--web"),
     (["up", "--load", "inf"], "--load"),
     (["up", "--pcap", "/nonexistent-dir/x.pcap"], "--pcap"),
     (["up", "--runs-dir", "/dev/null/x"], "--runs-dir"),
@@ -85,6 +96,17 @@ BAD = [
     (["status", "--run", "no-such-run"], "no ring found"),
     (["down", "--run", "no-such-run"], "no ring found"),
     (["down", "--timeout", "nan"], "--timeout"),
+    # live capture
+    (["capture"], "no running ring"),
+    (["capture", "--run", "no-such-run"], "no ring found"),
+    (["capture", "--link", "-1"], "--link"),
+    (["capture", "--link", "x"], "--link"),
+    (["capture", "--duration", "nan"], "--duration"),
+    (["capture", "--duration", "inf"], "--duration"),
+    (["capture", "--duration", "0"], "--duration"),
+    (["capture", "--count", "0"], "--count"),
+    (["capture", "--buffer", "0"], "--buffer"),
+    (["capture", "-w", "/nonexistent-dir/x.pcap", "--run", "no-such-run"], "no ring found"),
     # dashboard and conformance
     (["dashboard", "--speed", "nan", "/nonexistent-dir"], "--speed"),
     (["dashboard", "/nonexistent-dir"], "no events.jsonl"),
@@ -175,4 +197,4 @@ def test_bad_input_is_refused_in_one_line_and_leaves_nothing(args, needle, tmp_p
 def test_the_table_covers_every_command():
     commands = {args[0] for args, _ in BAD}
     assert commands == {"sim", "run", "up", "inject", "status", "down", "dashboard", "conform",
-                        "report"}
+                        "report", "capture"}

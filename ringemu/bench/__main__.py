@@ -1,7 +1,9 @@
 """``python -m ringemu.bench`` (what ``scripts/bench`` runs): measure and report.
 
 Prints a table of medians and ranges against the targets, and with ``--json FILE`` writes the
-same figures. ``--quick`` trims repetitions and sizes to finish in under two minutes.
+same figures. ``--quick`` trims repetitions and sizes to finish in under two minutes. On a
+terminal (and without ``--json``) a progress line says which measurement runs and about how
+long is left (``ringemu.cli.progress``).
 """
 
 from __future__ import annotations
@@ -15,10 +17,70 @@ import tempfile
 import time
 
 from ringemu.bench import measure as m
+from ringemu.bench import see
+from ringemu.cli.progress import Progress
+
+SECTIONS = ("ratio8", "ratio32", "plain", "pin", "overhead", "detection", "launch", "memory",
+            "size", "sim", "see")
+
+
+class BenchProgress:
+    """Where the bench is: each measurement weighs its rough length in seconds, and the time
+    left comes from the pace so far (this machine's speed varies by 2x with its load)."""
+
+    def __init__(self, weights: dict[str, float], enabled: bool) -> None:
+        self.weights = weights
+        self.total = sum(weights.values()) or 1.0
+        self.progress = Progress(100.0, enabled, unit="%")
+        self.done = 0.0
+        self.current: str | None = None
+        self.label = ""
+
+    def start(self, section: str, label: str) -> None:
+        if self.current is not None:
+            self.done += self.weights.get(self.current, 0.0)
+        self.current, self.label = section, label
+        self.tick(0.0)
+
+    def tick(self, fraction: float) -> None:
+        w = self.weights.get(self.current or "", 0.0)
+        pct = 100.0 * (self.done + w * min(1.0, fraction)) / self.total
+        self.progress._next = 0.0  # every step is worth a redraw
+        if self.progress.due(pct):
+            self.progress.show(pct, self.label)
+
+    def clear(self) -> None:
+        self.progress.clear()
+
+
+PROGRESS = BenchProgress({}, False)
 
 
 def _log(msg: str) -> None:
+    PROGRESS.clear()
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _step(section: str, msg: str) -> None:
+    _log(msg)
+    PROGRESS.start(section, msg.split(":")[0])
+
+
+
+def weights(quick: bool, skip: set[str]) -> dict[str, float]:
+    """Rough seconds each measurement takes here, for the progress line."""
+    pairs, window = (4, 1.0) if quick else (12, 1.5)
+    pair = 2 * (window + 0.5) + 0.5
+    w = {"ratio8": pairs * pair + 3, "ratio32": pairs * pair + 4, "plain": pairs * pair + 3,
+         "pin": pairs * pair + 3, "overhead": (8 if quick else 40) * 2.4 + 2,
+         "detection": (20 if quick else 50) * 0.5 + 2, "launch": (2 if quick else 3) * 4,
+         "memory": 4, "size": 12 if quick else 80, "sim": 5 if quick else 12,
+         "see": 3 * (see_pairs(quick) * pair + 8)}
+    return {k: v for k, v in w.items() if k not in skip}
+
+
+def see_pairs(quick: bool) -> int:
+    return 4 if quick else 10
 
 
 def run(quick: bool, runs_dir: str, skip: set[str]) -> dict:
@@ -26,34 +88,35 @@ def run(quick: bool, runs_dir: str, skip: set[str]) -> dict:
     window = 1.0 if quick else 1.5
     out: dict = {"machine": m.machine(), "quick": quick, "started": time.time()}
     t0 = time.monotonic()
+    tick = PROGRESS.tick
 
     for n in (8, 32):
         if f"ratio{n}" in skip:
             continue
-        _log(f"hop rate: raw pyzmq ring (same Cython send/recv calls as the stations) vs "
-             f"ringemu, {n} stations, {pairs} alternating windows")
-        r = m.hop_rate_pairs(n, pairs, window, runs_dir, direct=True)
+        _step(f"ratio{n}", f"hop rate: raw pyzmq ring (same Cython send/recv calls as the "
+              f"stations) vs ringemu, {n} stations, {pairs} alternating windows")
+        r = m.hop_rate_pairs(n, pairs, window, runs_dir, direct=True, tick=tick)
         out[f"hop_rate_raw_{n}"] = _series(r["raw"])
         out[f"hop_rate_ringemu_{n}"] = _series(r["ringemu"])
         out[f"hop_rate_ratio_{n}_range"] = _series(r["ratio"])
         out[f"hop_rate_ratio_{n}"] = round(r["ratio"].median, 3)
     if "plain" not in skip:
-        _log("against a plain raw ring (pyzmq's Python-level send/recv), 8 stations")
-        r = m.hop_rate_pairs(8, pairs, window, runs_dir)
+        _step("plain", "against a plain raw ring (pyzmq's Python-level send/recv), 8 stations")
+        r = m.hop_rate_pairs(8, pairs, window, runs_dir, tick=tick)
         out["plain_hop_rate_raw_8"] = _series(r["raw"])
         out["plain_hop_rate_ratio_8"] = round(r["ratio"].median, 3)
     if "pin" not in skip:
-        _log("CPU placement: raw and ringemu with every process on one CPU, 8 stations")
-        r = m.hop_rate_pairs(8, pairs, window, runs_dir, pin="one", direct=True)
+        _step("pin", "CPU placement: raw and ringemu with every process on one CPU, 8 stations")
+        r = m.hop_rate_pairs(8, pairs, window, runs_dir, pin="one", direct=True, tick=tick)
         out["pinned_hop_rate_raw_8"] = _series(r["raw"])
         out["pinned_hop_rate_ringemu_8"] = _series(r["ringemu"])
         out["pinned_hop_rate_ratio_8"] = round(r["ratio"].median, 3)
 
     if "overhead" not in skip:
         windows = 8 if quick else 40
-        _log(f"snapshot overhead: 16 stations, snapshots every 100 ms vs off, "
-             f"{windows} window pairs")
-        r = m.snapshot_overhead(16, windows, 1.0, runs_dir)
+        _step("overhead", f"snapshot overhead: 16 stations, snapshots every 100 ms vs off, "
+              f"{windows} window pairs")
+        r = m.snapshot_overhead(16, windows, 1.0, runs_dir, tick=tick)
         out["snapshot_overhead_pct"] = round(r["loss_pct"].median, 2)
         v = r["loss_pct"].values
         if len(v) > 1:  # how precisely the noise lets us know it: standard error of the mean
@@ -68,8 +131,9 @@ def run(quick: bool, runs_dir: str, skip: set[str]) -> dict:
 
     if "detection" not in skip:
         per_kind = 10 if quick else 25
-        _log(f"detection latency: {per_kind} lose and {per_kind} dup faults, 8 stations")
-        r = m.detection(8, per_kind, runs_dir)
+        _step("detection", f"detection latency: {per_kind} lose and {per_kind} dup faults, "
+              "8 stations")
+        r = m.detection(8, per_kind, runs_dir, tick=tick)
         lat = r["latencies"]["lose"] + r["latencies"]["dup"]
         out["detection_latency_p50_ms"] = round(m.percentile(lat, 50), 2)
         out["detection_latency_p99_ms"] = round(m.percentile(lat, 99), 2)
@@ -92,15 +156,17 @@ def run(quick: bool, runs_dir: str, skip: set[str]) -> dict:
 
     if "launch" not in skip:
         reps = 2 if quick else 3
-        _log(f"launch: 'ringemu run' of 64 stations to the first completed snapshot, x{reps}")
+        _step("launch", f"launch: 'ringemu run' of 64 stations to the first completed "
+              f"snapshot, x{reps}")
         s = m.Series()
-        for _ in range(reps):
+        for i in range(reps):
             s.add(m.launch_time(64, runs_dir))
+            tick((i + 1) / reps)
         out["launch_64_s"] = round(s.median, 3)
         out["launch_64_s_range"] = _series(s)
 
     if "memory" not in skip:
-        _log("memory per station process (64 stations)")
+        _step("memory", "memory per station process (64 stations)")
         r = m.memory_per_station(64, runs_dir)
         out["rss_mb_per_station"] = round(r["rss_mb"], 2)
         out["pss_mb_per_station"] = round(r["pss_mb"], 2)
@@ -109,8 +175,10 @@ def run(quick: bool, runs_dir: str, skip: set[str]) -> dict:
         sizes = (128,) if quick else (128, 256, 512)
         out["ring_sizes"] = []
         out["max_stations"] = 0
-        for n in sizes:
+        PROGRESS.start("size", "ring size")
+        for k, n in enumerate(sizes):
             _log(f"ring size: {n} stations up, counting, detecting a lost token?")
+            tick(k / len(sizes))
             r = m.ring_size_check(n, runs_dir)
             out["ring_sizes"].append(r)
             if not r["ok"]:
@@ -118,15 +186,52 @@ def run(quick: bool, runs_dir: str, skip: set[str]) -> dict:
             out["max_stations"] = n
 
     if "sim" not in skip:
-        _log("simulator: 1000 stations")
+        _step("sim", "simulator: 1000 stations")
         passes, markers = m.sim_speed(1000, 60 if quick else 150, 2 if quick else 3)
         out["sim_token_passes_per_s"] = round(passes.median)
         out["sim_token_passes_per_s_range"] = _series(passes)
         out["sim_markers_per_s"] = round(markers.median)
 
+    if "see" not in skip:
+        see_figures(out, see_pairs(quick), window, runs_dir)
+
+    PROGRESS.clear()
     out["bench_wall_s"] = round(time.monotonic() - t0, 1)
     out["machine"]["load_average_end"] = out["machine"].pop("load_average", None)
     return out
+
+
+def see_figures(out: dict, pairs: int, window: float, runs_dir: str) -> None:
+    """The cost of watching a ring: capture, metrics, the browser dashboard (``bench.see``)."""
+    tick = PROGRESS.tick
+    parts = (("capture", "live capture (a reader taking every hop) on vs off", see.capture_cost),
+             ("metrics", "a ring with --metrics-port, scraped every second, vs one without",
+              see.metrics_cost),
+             ("web", "the dashboard in headless Chromium vs a blank tab (ringemu up --web)",
+              see.web_cost))
+    for k, (name, what, measure) in enumerate(parts):
+        msg = f"cost of {what}: 8 stations, {pairs} alternating window pairs"
+        if k == 0:
+            _step("see", msg)
+        else:
+            _log(msg)
+            PROGRESS.label = f"cost of {what}"
+        r = measure(8, pairs, window, runs_dir,
+                    tick=lambda f, k=k: tick((k + f) / len(parts)))
+        if "skipped" in r:
+            out[f"{name}_cost_skipped"] = r["skipped"]
+            _log(f"  skipped: {r['skipped']}")
+            continue
+        out[f"{name}_hop_rate_with_8"] = _series(r["with"])
+        out[f"{name}_hop_rate_without_8"] = _series(r["without"])
+        out[f"{name}_cost_ratio_8"] = round(r["ratio"].median, 3)
+        out[f"{name}_cost_ratio_8_range"] = _series(r["ratio"])
+        for key in ("cpu_us_per_hop_with", "cpu_us_per_hop_without", "cpu_per_hop_ratio",
+                    "watcher_cpu_pct"):
+            out[f"{name}_{key}_8"] = _series(r[key])
+        for extra in ("records", "reader_dropped", "copies_dropped", "scrapes"):
+            if extra in r:
+                out[f"{name}_{extra}"] = r[extra]
 
 
 def _series(s: m.Series) -> dict:
@@ -182,7 +287,10 @@ def table(r: dict) -> str:
             s = r[key]
             lines.append(f"{label:<52} {s['median']:>12,.0f} "
                          f"{s['min']:>11,.0f} .. {s['max']:<9,.0f}")
-    for key, label in [("plain_hop_rate_ratio_8", "ratio vs the plain raw ring, 8 stations"),
+    for key, label in [("capture_cost_ratio_8", "hop rate with / without live capture, 8 st."),
+                       ("metrics_cost_ratio_8", "hop rate with / without metrics, 8 st."),
+                       ("web_cost_ratio_8", "hop rate with / without the web dashboard, 8 st."),
+                       ("plain_hop_rate_ratio_8", "ratio vs the plain raw ring, 8 stations"),
                        ("sim_markers_per_s", "simulator: markers delivered per second, apart"),
                        ("pinned_hop_rate_ratio_8", "ratio with both on one CPU"),
                        ("snapshot_overhead_pct_mean", "snapshot overhead, mean of the pairs (%)"),
@@ -196,6 +304,20 @@ def table(r: dict) -> str:
                        ("pss_mb_per_station", "PSS per station, shared pages split (MB)")]:
         if key in r and r[key] is not None:
             lines.append(f"{label:<52} {r[key]:>12,.4g}")
+    for name in ("capture", "metrics", "web"):
+        rng = r.get(f"{name}_cost_ratio_8_range")
+        if rng:
+            cpu = r[f"{name}_cpu_per_hop_ratio_8"]
+            lines.append(f"  {name}: ratio range {rng['min']:.3f} .. {rng['max']:.3f} over "
+                         f"{rng['n']} pairs; with {r[f'{name}_hop_rate_with_8']['median']:,.0f}"
+                         f", without {r[f'{name}_hop_rate_without_8']['median']:,.0f} hops/s")
+            lines.append(f"    ring CPU per hop with / without: {cpu['median']:.3f} "
+                         f"({cpu['min']:.3f} .. {cpu['max']:.3f}); "
+                         f"{r[f'{name}_cpu_us_per_hop_with_8']['median']:.1f} vs "
+                         f"{r[f'{name}_cpu_us_per_hop_without_8']['median']:.1f} us; the "
+                         f"watcher: {r[f'{name}_watcher_cpu_pct_8']['median']:.0f}% of a core")
+        elif f"{name}_cost_skipped" in r:
+            lines.append(f"  {name}: not measured ({r[f'{name}_cost_skipped']})")
     for size in r.get("ring_sizes", []):
         state = "ok" if size["ok"] else f"FAILED ({size.get('error', 'not detected')})"
         lines.append(f"ring of {size['stations']}: {state}; up in {size.get('up_s')} s, "
@@ -214,10 +336,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON here")
     ap.add_argument("--runs-dir", help="where the benchmark rings leave run folders "
                                        "(default: a temporary folder, removed afterwards)")
-    ap.add_argument("--skip", default="", help="comma list of: ratio8, ratio32, plain, pin, "
-                                               "overhead, detection, launch, memory, size, sim")
+    ap.add_argument("--skip", default="", help="comma list of: " + ", ".join(SECTIONS))
+    ap.add_argument("--only", default="", help="comma list: measure only these")
     args = ap.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    if only:
+        skip |= set(SECTIONS) - only
+    global PROGRESS
+    PROGRESS = BenchProgress(weights(args.quick, skip),
+                             sys.stderr.isatty() and not args.json)
     with tempfile.TemporaryDirectory(prefix="ringemu-bench-") as tmp:
         results = run(args.quick, args.runs_dir or tmp, skip)
     print(table(results))

@@ -17,7 +17,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ringemu.bench import rawring
 from ringemu.live.launcher import LiveRing, RingConfig
@@ -85,7 +85,8 @@ def _signal_all(records: list[dict], sig: int) -> None:
 
 
 def hop_rate_pairs(n: int, rounds: int, seconds: float, runs_dir: str, pin: str = "none",
-                   settle: float = 0.3, direct: bool = False) -> dict:
+                   settle: float = 0.3, direct: bool = False,
+                   tick: Callable[[float], None] | None = None) -> dict:
     """Raw ring and ringemu side by side, in alternating windows of the same processes.
 
     Both rings run for the whole measurement, but only one at a time: the other is stopped
@@ -99,7 +100,9 @@ def hop_rate_pairs(n: int, rounds: int, seconds: float, runs_dir: str, pin: str 
         with _ring(runs_dir, stations=n, pin=pin) as ring:
             time.sleep(0.5)
             _signal_all(ring.records, signal.SIGSTOP)
-            for _ in range(rounds):
+            for i in range(rounds):
+                if tick is not None:
+                    tick(i / rounds)
                 time.sleep(settle)
                 h1, t1 = raw.hops(), time.monotonic()
                 time.sleep(seconds)
@@ -122,13 +125,15 @@ def hop_rate_pairs(n: int, rounds: int, seconds: float, runs_dir: str, pin: str 
 
 
 def snapshot_overhead(n: int, windows: int, seconds: float, runs_dir: str,
-                      interval: float = 0.1) -> dict:
+                      interval: float = 0.1, tick: Callable[[float], None] | None = None) -> dict:
     """Hop rate with snapshots every ``interval`` against snapshots off, in one ring,
     alternating windows; also the completion times of the snapshots taken."""
     on, off, loss = Series(), Series(), Series()
     with _ring(runs_dir, stations=n, snapshot_interval=interval) as ring:
         time.sleep(0.5)
-        for _ in range(windows):
+        for i in range(windows):
+            if tick is not None:
+                tick(i / windows)
             ring.request({"cmd": "interval", "seconds": interval})
             time.sleep(0.05)
             r_on = ring_rate(ring, seconds)
@@ -145,11 +150,13 @@ def snapshot_overhead(n: int, windows: int, seconds: float, runs_dir: str,
 
 
 def detection(n: int, per_kind: int, runs_dir: str, spacing: float = 0.5,
-              interval: float = 0.2) -> dict:
+              interval: float = 0.2, tick: Callable[[float], None] | None = None) -> dict:
     """Inject ``per_kind`` lose and ``per_kind`` dup faults, alternating, ``spacing`` apart."""
     with _ring(runs_dir, stations=n, snapshot_interval=interval) as ring:
         time.sleep(0.5)
         for k in range(2 * per_kind):
+            if tick is not None:
+                tick(k / (2 * per_kind))
             kind = "lose" if k % 2 == 0 else "dup"
             reply = ring.request({"cmd": "inject", "kind": kind})
             if not reply.get("ok"):

@@ -22,6 +22,7 @@ def cli() -> None:
     \b
     Live ring:    ringemu up --stations 8          (Ctrl-C or 'ringemu down' to stop)
     Inject:       ringemu inject lose --station 3
+    Capture:      ringemu capture -w - | tshark -i -
     Scripted run: ringemu run -n 8 -d 10 --inject lose@3 --inject dup@6 --json
     Simulate:     ringemu sim --stations 16 --rotations 200 --inject lose@50
     Conformance:  ringemu conform TOP EVENTS --delays FILE
@@ -30,8 +31,8 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from ringemu.cli import (conform_cmd, control_cmds, dashboard_cmd, report_cmd, run_cmd,
-                             sim_cmd, up_cmd)
+    from ringemu.cli import (capture_cmd, conform_cmd, control_cmds, dashboard_cmd, report_cmd,
+                             run_cmd, sim_cmd, up_cmd)
 
     cli.add_command(up_cmd.up)
     cli.add_command(control_cmds.inject)
@@ -43,6 +44,7 @@ def _register() -> None:
     cli.add_command(sim_cmd.sim)
     cli.add_command(conform_cmd.conform)
     cli.add_command(report_cmd.report)
+    cli.add_command(capture_cmd.capture)
 
 
 def main(argv: list[str] | None = None) -> None:

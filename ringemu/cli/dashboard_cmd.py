@@ -7,6 +7,7 @@ its own dashboard, which does end the ring when it leaves.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -51,7 +52,12 @@ def dashboard(run_folder: Path | None, which: str | None, speed: float | None) -
         if not info.launcher_alive():
             raise ConfigError(f"ring {info.run_id} is not running; replay it with "
                               f"'ringemu dashboard {info.run_dir}'")
-    if not sys.stdout.isatty():
+    in_browser = os.environ.get("TEXTUAL_DRIVER", "").startswith("textual.drivers.web_driver")
+    if in_browser:  # started by 'ringemu up --web' for one browser tab (ringemu.webview)
+        from ringemu.live.procutil import die_with_parent
+
+        die_with_parent()
+    elif not sys.stdout.isatty():
         raise ConfigError("the dashboard needs a terminal (stdout is not one); "
                           "use 'ringemu status' or 'ringemu up --no-dashboard --json'")
     from ringemu.dashboard.app import run_dashboard

@@ -106,6 +106,10 @@ def ring_options(live: bool, default_stations: int = 8) -> Callable:
                      help="Also capture every frame into this pcap file."),
         click.option("--runs-dir", type=click.Path(file_okay=False),
                      help="Where run folders go (default: $RINGEMU_RUNS or ./runs)."),
+        click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+                     metavar="PORT",
+                     help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics "
+                          "(see docs/metrics.md)."),
     ]
     unit = "second" if live else "rotation"
     chaos = [
@@ -130,7 +134,7 @@ def ring_options(live: bool, default_stations: int = 8) -> Callable:
 SHARED = ("stations", "seed", "load", "payload_size", "recovery", "active_monitor",
           "suspicions", "trace")
 LIVE = ("snapshot_interval", "snapshot_deadline", "transport", "pin", "pcap", "runs_dir",
-        "restart", "restart_delay")
+        "restart", "restart_delay", "metrics_port")
 
 
 def build(cls: type[P], kw: dict, **extra: Any) -> P:
@@ -171,9 +175,25 @@ def check_writable_dir(path: Path, option: str) -> None:
 
 def check_outputs(cfg: Any) -> None:
     """Refuse, before a live ring starts, a capture file or runs folder that cannot be
-    written (so no run ends with its summary lost to an unwritable path)."""
+    written (so no run ends with its summary lost to an unwritable path), and a metrics port
+    that is taken."""
     from ringemu.live.paths import runs_root
 
     if cfg.pcap:
         check_writable_file(cfg.pcap, "--pcap")
     check_writable_dir(runs_root(cfg.runs_dir), "--runs-dir")
+    if getattr(cfg, "metrics_port", None) is not None:
+        check_port_free(cfg.metrics_port, "--metrics-port")
+
+
+def check_port_free(port: int, option: str, host: str = "127.0.0.1") -> None:
+    """Refuse a TCP port that cannot be bound on ``host`` (taken, or privileged)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise ConfigError(f"{option} {port}: cannot listen on {host}:{port} "
+                              f"({e.strerror})") from None

@@ -8,14 +8,13 @@ go to stderr, because they differ from run to run.
 from __future__ import annotations
 
 import json
-import sys
-import time
 from collections import Counter
 
 import click
 
 from ringemu.cli.options import Finite, build, ring_options
 from ringemu.cli.scenario import active, explain, finish, scenario_option
+from ringemu.cli.progress import Progress
 from ringemu.errors import ConfigError
 from ringemu.faults import Shell, help_lines, parse_fault, parse_kinds
 from ringemu.sim.ring import RingSim, SimConfig, SimOutcome
@@ -95,18 +94,16 @@ def sim(rotations: float, injects: tuple[str, ...], chaos: float, chaos_kinds: s
         ring = RingSim(config, on_event=sink)
     except ConfigError as e:
         raise explain(ctx, e) from None
-    progress = None
-    if not quiet and sys.stderr.isatty():
-        progress = _progress_printer(rotations)
+    progress = Progress.for_terminal(config.rotations + config.drain_rotations,
+                                     quiet=quiet or as_json, unit="rotations")
     try:
-        outcome = ring.run(progress)
+        outcome = ring.run(_progress_line(ring, progress) if progress.enabled else None)
     except OSError as e:
         raise ConfigError(f"cannot write {e.filename}: {e.strerror}") from None
     finally:
+        progress.clear()
         if events_file is not None:
             events_file.close()
-    if progress is not None:
-        click.echo("\r\033[K", err=True, nl=False)
     data = _summary(outcome)
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
@@ -170,14 +167,15 @@ def _human(o: SimOutcome, data: dict) -> list[str]:
     return head + human_lines(data, "detection_rotations", "rotations")
 
 
-def _progress_printer(total: float):
-    last = [0.0]
+def _progress_line(ring: RingSim, progress: Progress):
+    """The simulator's progress callback: rotations done, time left, snapshots, faults and
+    alarms so far (on a terminal only; the run's output stays the same)."""
+    h = ring.history
 
-    def progress(rotation: float, hops: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= 0.5:
-            last[0] = now
-            click.echo(f"\rsimulating: rotation {rotation:,.1f} of {total:,g}, "
-                       f"{hops:,} hops", err=True, nl=False)
+    def show(rotation: float, hops: int) -> None:
+        if progress.due(rotation):
+            active = sum(1 for a in h.alarms if a.cleared is None)
+            progress.show(rotation, f"{len(h.results):,} snapshots, {len(h.faults)} faults, "
+                          f"{len(h.alarms)} alarms ({active} active), {hops:,} hops")
 
-    return progress
+    return show

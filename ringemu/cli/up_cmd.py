@@ -12,7 +12,7 @@ import time
 
 import click
 
-from ringemu.cli.options import build, check_outputs, ring_options
+from ringemu.cli.options import build, check_outputs, check_port_free, ring_options
 from ringemu.cli.signals import StopRequested, stop_on_signals
 from ringemu.errors import ConfigError, RingFailed
 from ringemu.live.client import RingUnreachable, follow
@@ -27,7 +27,15 @@ QUIET_EVENTS = {"stations", "snapshot", "station_up", "fault_fired", "first_snap
 @click.option("--no-dashboard", is_flag=True, help="Print a text view instead of the dashboard.")
 @click.option("--json", "as_json", is_flag=True,
               help="With --no-dashboard: print every event as one JSON object per line.")
-def up(no_dashboard: bool, as_json: bool, **kw) -> int:
+@click.option("--web", is_flag=True,
+              help="Serve the dashboard to a browser instead (textual-serve); prints the "
+                   "address to open, with the ring's token in it.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, metavar="PORT",
+              help="With --web: the port to listen on (default 8000).")
+@click.option("--host", default=None, metavar="ADDR",
+              help="With --web: the address to listen on (default 127.0.0.1).")
+def up(no_dashboard: bool, as_json: bool, web: bool, port: int | None, host: str | None,
+       **kw) -> int:
     """Launch a live ring of station processes and its snapshot monitor.
 
     Runs until Ctrl-C, or 'ringemu down' from another shell; every process it started is ended
@@ -35,14 +43,27 @@ def up(no_dashboard: bool, as_json: bool, **kw) -> int:
     runs/<id>/ (runs/latest links to it).
     """
     cfg = build(RingConfig, kw)
+    if not web and (port is not None or host is not None):
+        raise click.UsageError("--port and --host are for --web")
+    if web and (no_dashboard or as_json):
+        raise click.UsageError("--web serves the dashboard; it goes without --no-dashboard "
+                               "and --json")
+    if web:
+        from ringemu.webview import check_host
+
+        host = check_host(host or "127.0.0.1")
+        port = 8000 if port is None else port
+        check_port_free(port, "--port", host)
     check_outputs(cfg)
-    use_dashboard = not no_dashboard and not as_json and sys.stdout.isatty()
+    use_dashboard = not web and not no_dashboard and not as_json and sys.stdout.isatty()
     printed = [float("-inf")]
     failure: str | None = None
     with stop_on_signals(), LiveRing(cfg) as ring:
         try:
             info = ring.start()
-            if use_dashboard:
+            if web:
+                failure = _serve_web(ring, host, port)  # type: ignore[arg-type]
+            elif use_dashboard:
                 from ringemu.dashboard.app import run_dashboard
 
                 run_dashboard(ring=ring)
@@ -58,8 +79,9 @@ def up(no_dashboard: bool, as_json: bool, **kw) -> int:
             pass
         except (LaunchError, RingUnreachable) as e:
             failure = f"the ring failed: {e}"
-            ring.record_error(failure)  # the monitor cannot say it any more
         finally:
+            if failure is not None:
+                ring.record_error(failure)  # the monitor cannot say it any more
             ring.stop()
             if as_json:
                 _json_tail(ring, printed[0])
@@ -68,6 +90,35 @@ def up(no_dashboard: bool, as_json: bool, **kw) -> int:
     if not as_json:
         click.echo(f"ring stopped; records in {ring.run_dir}", err=use_dashboard)
     return 0
+
+
+def _serve_web(ring: LiveRing, host: str, port: int) -> str | None:
+    """Serve the dashboard to browsers until Ctrl-C or SIGTERM; the reason the ring failed,
+    if it did (None otherwise)."""
+    from ringemu.webview import WebDashboard
+
+    assert ring.info is not None
+    server = WebDashboard(ring.info, host, port, log_file=ring.run_dir / "web.log")
+    cfg = ring.cfg
+    click.echo(f"ring {ring.run_id}: {cfg.stations} stations up in {ring.up_s:.2f} s; "
+               f"records in {ring.run_dir}")
+    if cfg.metrics_port is not None:
+        click.echo(f"metrics at http://127.0.0.1:{cfg.metrics_port}/metrics")
+
+    def ready() -> None:
+        click.echo(f"dashboard at {server.url}")
+        click.echo("open it in a browser (each tab is its own dashboard; q there detaches "
+                   "it); stop the ring with Ctrl-C here or 'ringemu down'")
+        sys.stdout.flush()
+
+    def check() -> str | None:
+        try:
+            ring.poll_children()
+        except (LaunchError, RingUnreachable) as e:
+            return f"the ring failed: {e}"
+        return None
+
+    return server.run(check, ready=ready)
 
 
 def _json_stream(ring: LiveRing, printed: list[float]) -> None:

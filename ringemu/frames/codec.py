@@ -277,6 +277,25 @@ def capture_record(msg: object) -> bytes | None:
     return encode(msg)[1:-6]
 
 
+def damaged_record(data: bytes) -> bytes | None:
+    """The pcap record of 802.5 octets ``decode`` refused, or None when they are not shaped like
+    a token or a frame.
+
+    A frame whose FCS is wrong or a token whose ED lost its code violations (a ``Garbled``
+    message: an injected ``corrupt``) keeps its AC-to-INFO span intact, so its record is taken
+    the way ``capture_record`` takes an intact one, as a capture that keeps errored frames
+    would (the damage is in FCS or ED, which no record carries). Live capture
+    (``ringemu capture``) writes these, so an injected corruption is seen on its link.
+    """
+    if not data or data[0] != SD:
+        return None
+    if len(data) == 3:
+        return data[1:2] + TOKEN_RECORD_PADDING
+    if len(data) >= _FRAME_MIN:
+        return data[1:-6]
+    return None
+
+
 # -- decode ------------------------------------------------------------------------------------
 
 

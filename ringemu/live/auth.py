@@ -11,6 +11,7 @@ cmd       a station's command socket   the monitor
 report    the monitor's ``report``     the stations
 control   the monitor's ``control``    the operator (the tools)
 events    the monitor's ``events``     the operator
+tap       a station's ``tap`` (XPUB)   the operator (``ringemu capture``)
 ========  ===========================  =========================================
 
 Over ipc the 0700 runtime folder already keeps other users out (``connect`` fails with
@@ -49,6 +50,7 @@ class Role(StrEnum):
     REPORT = "report"
     CONTROL = "control"
     EVENTS = "events"
+    TAP = "tap"
 
     @property
     def domain(self) -> bytes:

@@ -68,12 +68,15 @@ class StationKeys:
     own: KeyPair
     monitor: str
     stations: tuple[str, ...]
+    operator: str | None = None
+    """The tools' public key: a live capture reader may subscribe to the station's tap."""
 
     @classmethod
     def from_json(cls, d: dict) -> StationKeys:
         try:
-            return cls(KeyPair.from_json(d["own"]), d["monitor"], tuple(d["stations"]))
-        except (KeyError, TypeError) as e:
+            return cls(KeyPair.from_json(d["own"]), d["monitor"], tuple(d["stations"]),
+                       d.get("operator"))
+        except (KeyError, TypeError, AttributeError) as e:
             raise ConfigError(f"station keys: {e}") from None
 
 
@@ -115,7 +118,8 @@ class RunKeys:
         return tuple(k.public for k in self.stations)
 
     def for_station(self, index: int) -> StationKeys:
-        return StationKeys(self.stations[index], self.monitor.public, self.station_publics)
+        return StationKeys(self.stations[index], self.monitor.public, self.station_publics,
+                           self.operator.public)
 
     def for_monitor(self) -> MonitorKeys:
         return MonitorKeys(self.monitor, self.station_publics, self.operator.public)

@@ -58,6 +58,8 @@ class RingConfig(RingParams):
     restart: bool = False
     """Start a station whose process died again, ``restart_delay`` seconds later."""
     restart_delay: float = 0.5
+    metrics_port: int | None = None
+    """Serve Prometheus metrics on 127.0.0.1 at this port (the monitor process does)."""
 
     @property
     def capture(self) -> bool:
@@ -68,6 +70,9 @@ class RingConfig(RingParams):
         if self.pin not in ("none", "one"):
             raise ConfigError("--pin must be none or one")
         check_finite("--restart-delay", self.restart_delay, 0.0, 3600.0)
+        if self.metrics_port is not None and (type(self.metrics_port) is not int
+                                              or not 1 <= self.metrics_port <= 65535):
+            raise ConfigError("--metrics-port must be a port number 1..65535")
 
 
 class LiveRing:
@@ -157,6 +162,7 @@ class LiveRing:
             params=cfg.ring_params(), runtime_dir=str(self.runtime_dir),
             run_dir=str(self.run_dir),
             keys=None if self.keys is None else self.keys.for_monitor(),
+            metrics_port=cfg.metrics_port,
         )
         read_fd, write_fd = os.pipe()
         log_file = str(self.run_dir / "monitor.log")
@@ -174,7 +180,11 @@ class LiveRing:
             status = self._wait_exit(rec["pid"], 1.0)
             raise LaunchError(f"the monitor failed to start (exit {status}); "
                               f"see {self.run_dir / 'monitor.log'}")
-        return json.loads(line)
+        endpoints = json.loads(line)
+        if "error" in endpoints:
+            self._wait_exit(rec["pid"], 1.0)
+            raise LaunchError(f"the monitor could not start: {endpoints['error']}")
+        return endpoints
 
     def _fork_stations(self, report_endpoint: str) -> None:
         if self.cfg.capture:

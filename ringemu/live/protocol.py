@@ -12,9 +12,10 @@ Three families, told apart by their key:
   part), ``event`` (a core ``StationEvent``), ``stats``, ``bye``;
 - monitor -> station commands (``cmd``, on the station's command socket, which admits the
   monitor alone; a one-octet doorbell on the ring link says one is waiting): ``link``, ``go``,
-  ``snapshot``, ``purge``, ``inject``, ``send``, ``stats``, ``stop``;
+  ``snapshot``, ``purge``, ``inject``, ``send``, ``stats``, ``stop``, ``tap``;
 - tool -> monitor control requests (``cmd``, on the control socket): ``inject``, ``snapshot``,
-  ``status``, ``summary``, ``station_exit``, ``send``, ``stop``, ``ping``, ``interval``; the
+  ``status``, ``summary``, ``station_exit``, ``send``, ``stop``, ``ping``, ``interval``,
+  ``capture``; the
   monitor answers each with one JSON object (``ok``, and ``error`` when not ok).
 """
 
@@ -177,6 +178,8 @@ class Hello(Report):
     pid: int
     endpoint: str
     cmd: str
+    tap: str | None = None
+    """Where copies of what the station receives are published for ``ringemu capture``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +201,10 @@ class Stats(Report):
     """Connections to the station's sockets refused in the handshake, by socket role."""
     zap_denied: int = 0
     """Of those, the ones its ZAP handler said no to (a CURVE key not admitted there)."""
+    tapped: int = 0
+    """Copies of received octets offered to live capture readers (``ringemu capture``)."""
+    tap_dropped: int = 0
+    """Of those, the ones dropped because a reader's queue was full (the ring never waits)."""
 
     def counter(self, name: str) -> int:
         v = self.stats.get(name, 0)
@@ -413,8 +420,16 @@ class TraceRequest(Command):
     since: float
 
 
+@dataclass(frozen=True, slots=True)
+class Tap(Command):
+    """Publish (``on``) or stop publishing copies of what arrives on the ring link."""
+
+    tag: ClassVar[str] = "tap"
+    on: bool
+
+
 COMMANDS = _family(Link, Go, StartSnapshot, StartPurge, Inject, Send, AskStats, Stop,
-                   SetTimers, Install, Resume, StopTraffic, TraceRequest)
+                   SetTimers, Install, Resume, StopTraffic, TraceRequest, Tap)
 
 
 def decode_command(data: bytes) -> Command:
@@ -539,10 +554,22 @@ class RestartsRequest(Request):
     tag: ClassVar[str] = "restarts"
 
 
+@dataclass(frozen=True, slots=True)
+class CaptureRequest(Request):
+    """A live capture reader (``ringemu capture``) takes or renews (``on``) or gives up its
+    lease on the stations' taps; ``client`` names the reader, ``stations`` limits the taps it
+    wants (None: all). The reply gives each wanted station's tap endpoint."""
+
+    tag: ClassVar[str] = "capture"
+    client: str
+    on: bool = True
+    stations: list | None = None
+
+
 REQUESTS = _family(InjectRequest, ScheduleRequest, SnapshotRequest, StatusRequest, SummaryRequest,
                    StationExit,
                    SendRequest, StopRequest, Ping, IntervalRequest, RestartRequest,
-                   RestartsRequest, DrainRequest)
+                   RestartsRequest, DrainRequest, CaptureRequest)
 
 
 def decode_request(data: bytes) -> Request:

@@ -107,8 +107,7 @@ def ping(m: MonitorProcess, req: p.Ping, envelope: list[bytes]) -> dict:
 def interval(m: MonitorProcess, req: p.IntervalRequest, envelope: list[bytes]) -> dict:
     if not 0 <= req.seconds <= 3600:
         return p.reply(False, "interval must be 0..3600 seconds (0: snapshots off)")
-    m.schedule.set_interval(req.seconds, m.now())
-    m.history.interval(m.now(), req.seconds)
+    m.supervisor.set_interval(req.seconds, m.now())  # records the ``interval`` event
     return p.reply(seconds=req.seconds)
 
 
@@ -121,6 +120,30 @@ def restart(m: MonitorProcess, req: p.RestartRequest, envelope: list[bytes]) -> 
 @handles(p.RestartsRequest)
 def restarts(m: MonitorProcess, req: p.RestartsRequest, envelope: list[bytes]) -> dict:
     return p.reply(stations=sorted(m.restart_wanted))
+
+
+@handles(p.CaptureRequest)
+def capture(m: MonitorProcess, req: p.CaptureRequest, envelope: list[bytes]) -> dict:
+    from ringemu.live.monitor.stations import ProcState
+    from ringemu.live.tap import LEASE_S
+
+    now = m.now()
+    if not req.on:
+        m.taps.give_up(req.client)
+        m.sync_taps(now)
+        return p.reply(**m.capture_status())
+    wanted = None
+    if req.stations is not None:
+        if any(type(k) is not int or m.stations.get(k) is None for k in req.stations):
+            return p.reply(False, f"stations must be numbers 0..{len(m.stations) - 1}")
+        wanted = frozenset(req.stations)
+    if not m.taps.renew(req.client, wanted, now):
+        return p.reply(False, "too many capture readers")
+    m.sync_taps(now)
+    taps = {str(s.index): s.tap_endpoint for s in m.stations
+            if (wanted is None or s.index in wanted) and s.tap_endpoint is not None
+            and s.state is ProcState.ALIVE}
+    return p.reply(stations=taps, lease_s=LEASE_S, **m.capture_status())
 
 
 def handle(m: MonitorProcess, data: bytes, envelope: list[bytes]) -> dict | None:

@@ -53,6 +53,7 @@ from ringemu.live.monitor import control
 from ringemu.live.monitor.faults import LiveFaults
 from ringemu.live.monitor.linkwatch import LinkWatch
 from ringemu.live.monitor.schedule import deadline_floor
+from ringemu.live.monitor.taps import TapLeases
 from ringemu.live.monitor.stations import (Launched, ProcState, StationRecord, StationTable,
                                            process_down)
 from ringemu.live.paths import same_process
@@ -87,6 +88,8 @@ class MonitorConfig:
     startup_timeout: float = 0.0
     keys: MonitorKeys | None = None
     """The monitor's CURVE keys (tcp only), handed over in memory by the launcher."""
+    metrics_port: int | None = None
+    """Serve Prometheus metrics on 127.0.0.1 at this port (``ringemu.live.monitor.metrics``)."""
 
     def startup_limit(self) -> float:
         return self.startup_timeout or (10.0 + 0.05 * self.params.stations)
@@ -145,6 +148,12 @@ class MonitorProcess:
         self.hop_rate = 0.0
         self.next_traffic = 0.0
         self.traffic_passes: tuple[float, int] = (0.0, 0)
+        self.taps = TapLeases()
+        self.metrics = None
+        if cfg.metrics_port is not None:
+            from ringemu.live.monitor.metrics import RingMetrics
+
+            self.metrics = RingMetrics(self, cfg.metrics_port)
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -158,6 +167,8 @@ class MonitorProcess:
         line = json.dumps(event, separators=(",", ":"), allow_nan=False)
         send_nowait(self.pub, line.encode())
         self.events_file.write(line + "\n")
+        if self.metrics is not None:
+            self.metrics.observe(event)
 
     def _publish_only(self, event: dict) -> None:
         send_nowait(self.pub, p.dumps(event))
@@ -173,7 +184,7 @@ class MonitorProcess:
         while self.running:
             now = self.now()
             wake = self._next_wake()
-            if self.phase is not Phase.RUNNING:
+            if self.phase in (Phase.STARTING, Phase.LINKING):
                 wake = min(wake, startup_deadline)
             timeout = max(0, min(int((wake - now) * 1000) + 1, 1000))
             ready = dict(poller.poll(timeout))
@@ -185,7 +196,8 @@ class MonitorProcess:
                 for k in self.links.take():
                     self.check_down(k)
             now = self.now()
-            if self.phase is not Phase.RUNNING and now >= startup_deadline:
+            starting = self.phase in (Phase.STARTING, Phase.LINKING)  # not once stopped
+            if starting and now >= startup_deadline:
                 missing = [s.index for s in self.stations.in_state(ProcState.STARTING)]
                 self.history.error(now, f"ring did not come up in {startup_deadline:.1f} s; "
                                         f"silent stations: {missing[:20]}")
@@ -223,6 +235,8 @@ class MonitorProcess:
         if now >= self.next_publish:
             self.next_publish = now + self.cfg.publish_interval
             self.watch.refused()  # take the socket events as they come (and log refusals)
+            if self.taps.leases or any(s.tapping for s in self.stations):
+                self.sync_taps(now)
             if self.phase is Phase.RUNNING:
                 self._publish_stations(now)
                 if now >= self.next_traffic:
@@ -230,6 +244,8 @@ class MonitorProcess:
                     self.record_traffic(now)
                 for s in self.stations.in_state(ProcState.ALIVE, ProcState.PAUSED):
                     self.command(s, p.AskStats())  # stations have no timers of their own
+            if self.metrics is not None:
+                self.metrics.tick(now)
         if self.pending_summary:
             self._answer_summaries(now)
 
@@ -298,7 +314,7 @@ class MonitorProcess:
         if st.state is not ProcState.STARTING and not restarted:
             raise RemoteProtocolError(f"a second hello from station {st.index}")
         st.pid, st.start_time = launched
-        st.endpoint, st.cmd_endpoint = r.endpoint, r.cmd
+        st.endpoint, st.cmd_endpoint, st.tap_endpoint = r.endpoint, r.cmd, r.tap
         st.state = ProcState.ALIVE
         if restarted:
             st.new_process()
@@ -409,6 +425,23 @@ class MonitorProcess:
                         "waits for the next one", cmd.tag, st.index)
         return True
 
+    def sync_taps(self, now: float) -> None:
+        """Turn each live station's tap on or off as the capture readers' leases want."""
+        self.taps.expire(now)
+        for st in self.stations:
+            if st.state is not ProcState.ALIVE or st.tap_endpoint is None:
+                continue
+            want = self.taps.wants(st.index)
+            if want != st.tapping and self.command(st, p.Tap(want)):
+                st.tapping = want
+
+    def capture_status(self) -> dict:
+        """The ``capture`` key of ``status``: readers, taps on, copies offered and dropped."""
+        return {"readers": len(self.taps.leases),
+                "tapping": [s.index for s in self.stations if s.tapping],
+                "copies": sum(s.tap_counter("tapped") for s in self.stations),
+                "dropped": sum(s.tap_counter("tap_dropped") for s in self.stations)}
+
     def want_restart(self, k: int) -> str | None:
         """Ask the launcher to start dead station ``k`` again; the reason when it cannot be."""
         st = self.stations.get(k)
@@ -501,8 +534,10 @@ class MonitorProcess:
             "malformed": self.stations.total("malformed"),
             "stale": self.stations.total("stale"),
             "pids": {str(s.index): s.pid for s in self.stations},
-            "station_endpoints": {str(s.index): {"ring": s.endpoint, "cmd": s.cmd_endpoint}
+            "station_endpoints": {str(s.index): {"ring": s.endpoint, "cmd": s.cmd_endpoint,
+                                                 "tap": s.tap_endpoint}
                                   for s in self.stations},
+            "capture": self.capture_status(),
             "hello_mismatch": self.hello_mismatch,
             "faults_planned": len(self.faults.planned),
             "injections_refused": len(self.history.refused),
@@ -583,6 +618,8 @@ class MonitorProcess:
         self.links.close()
         for sock in (self.report, self.control, self.pub):
             sock.close(linger=0)
+        if self.metrics is not None:
+            self.metrics.close()
         self.auth.stop()
         self.ctx.term()
         self.events_file.close()
@@ -627,7 +664,15 @@ def run(cfg: MonitorConfig, ready_fd: int | None = None, log_file: str | None = 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        proc = MonitorProcess(cfg)
+        try:
+            proc = MonitorProcess(cfg)
+            if proc.metrics is not None:
+                proc.metrics.start()
+        except OSError as e:  # a port or socket that cannot be had: say so to the launcher
+            log.error("cannot start: %s", e)
+            if ready_fd is not None:
+                os.write(ready_fd, (json.dumps({"error": str(e)}) + "\n").encode())
+            return 2
         if ready_fd is not None:
             os.write(ready_fd, (json.dumps(proc.endpoints) + "\n").encode())
             os.close(ready_fd)

@@ -46,7 +46,8 @@ class StationRecord:
     """One station process as the monitor sees it."""
 
     __slots__ = ("index", "pid", "start_time", "endpoint", "cmd_endpoint", "cmd", "bell",
-                 "state", "stats", "stats_at", "carried", "units_at", "unit_rate")
+                 "state", "stats", "stats_at", "carried", "units_at", "unit_rate",
+                 "tap_endpoint", "tapping")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -68,6 +69,10 @@ class StationRecord:
         self.unit_rate: float | None = None
         """Token units (tokens and frames) a second this station saw between its last two
         stats reports, on its own clock: with one token that is rotations a second."""
+        self.tap_endpoint: str | None = None
+        """Where the station publishes copies for live capture (``ringemu capture``)."""
+        self.tapping = False
+        """The monitor told this process to tap (and has not told it to stop)."""
 
     def took_stats(self, r: Stats) -> None:
         units = r.counter("tokens") + r.counter("frames")
@@ -84,8 +89,16 @@ class StationRecord:
         if self.stats is not None:
             for name in self.stats.stats:
                 self.carried[name] = self.carried.get(name, 0) + self.stats.counter(name)
+            for name in ("tapped", "tap_dropped"):
+                self.carried[name] = self.carried.get(name, 0) + getattr(self.stats, name)
         self.stats, self.stats_at = None, 0.0
         self.units_at = self.unit_rate = None
+        self.tapping = False
+
+    def tap_counter(self, name: str) -> int:
+        """``tapped`` or ``tap_dropped``, over every process of this station."""
+        v = 0 if self.stats is None else getattr(self.stats, name)
+        return self.carried.get(name, 0) + (v if type(v) is int and v >= 0 else 0)
 
     def row(self) -> dict:
         """This station in the published ``stations`` event."""
@@ -93,7 +106,8 @@ class StationRecord:
         return {"station": self.index, "pid": self.pid, "state": self.state.value,
                 "mode": None if s is None else s.mode, "stats": {} if s is None else s.stats,
                 "send_dropped": 0 if s is None else s.send_dropped,
-                "queue": 0 if s is None else s.queue}
+                "queue": 0 if s is None else s.queue,
+                "tap_dropped": self.tap_counter("tap_dropped")}
 
 
 class StationTable:
