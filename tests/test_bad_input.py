@@ -129,6 +129,8 @@ BAD = [
     (["sim", "--scenario", "nan.toml"], "nan.toml:2: load must be a finite number"),
     # ringemu report
     (["report", "/nonexistent-dir"], "no run here"),
+    (["check", "/nonexistent-dir"], "no run here"),
+    (["check", "nan.jsonl"], "event 1 is not a ringemu event"),
     (["report", "nan.jsonl"], "event 1 is not a ringemu event"),
     (["report", "empty.jsonl"], "no events"),
     (["report", "ok.jsonl", "--snapshot", "999"], "--snapshot 999: no such snapshot"),
@@ -197,4 +199,4 @@ def test_bad_input_is_refused_in_one_line_and_leaves_nothing(args, needle, tmp_p
 def test_the_table_covers_every_command():
     commands = {args[0] for args, _ in BAD}
     assert commands == {"sim", "run", "up", "inject", "status", "down", "dashboard", "conform",
-                        "report", "capture"}
+                        "report", "capture", "check"}

@@ -31,8 +31,8 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from ringemu.cli import (capture_cmd, conform_cmd, control_cmds, dashboard_cmd, report_cmd,
-                             run_cmd, sim_cmd, up_cmd)
+    from ringemu.cli import (capture_cmd, check_cmd, conform_cmd, control_cmds, dashboard_cmd,
+                             report_cmd, run_cmd, sim_cmd, up_cmd)
 
     cli.add_command(up_cmd.up)
     cli.add_command(control_cmds.inject)
@@ -44,6 +44,7 @@ def _register() -> None:
     cli.add_command(sim_cmd.sim)
     cli.add_command(conform_cmd.conform)
     cli.add_command(report_cmd.report)
+    cli.add_command(check_cmd.check)
     cli.add_command(capture_cmd.capture)
 
 
