@@ -329,6 +329,8 @@ class MonitorProcess:
         st.bell = self.ctx.socket(zmq.PUSH)
         st.bell.sndhwm = 1000
         connect(st.bell, r.endpoint, self.own, public)
+        if restarted:  # by --restart or by request: either way recorded as the simulator does
+            self.history.restart(self.now(), st.index)
         self.history.station_up(self.now(), st.index, st.pid, st.endpoint)
         if restarted:
             self.restart_wanted.discard(st.index)
@@ -450,7 +452,6 @@ class MonitorProcess:
         if st.state not in (ProcState.DEAD, ProcState.EXITED):
             return f"station {k} is {st.state}, not dead"
         self.restart_wanted.add(k)
-        self.history.restart(self.now(), k)
         return None
 
     def signal(self, st: StationRecord, sig: int) -> bool:
