@@ -25,11 +25,14 @@ def cli() -> None:
     Scripted run: ringemu run -n 8 -d 10 --inject lose@3 --inject dup@6 --json
     Simulate:     ringemu sim --stations 16 --rotations 200 --inject lose@50
     Conformance:  ringemu conform TOP EVENTS --delays FILE
+    Across hosts: ringemu keys keys; ringemu spec --hosts A,B -o ring.toml;
+                  ringemu up --spec ring.toml [--ssh]
     """
 
 
 def _register() -> None:
-    from ringemu.cli import conform_cmd, control_cmds, dashboard_cmd, run_cmd, sim_cmd, up_cmd
+    from ringemu.cli import (conform_cmd, control_cmds, dashboard_cmd, run_cmd, sim_cmd,
+                             spec_cmds, up_cmd)
 
     cli.add_command(up_cmd.up)
     cli.add_command(control_cmds.inject)
@@ -40,6 +43,11 @@ def _register() -> None:
     cli.add_command(run_cmd.run)
     cli.add_command(sim_cmd.sim)
     cli.add_command(conform_cmd.conform)
+    cli.add_command(spec_cmds.spec)
+    cli.add_command(spec_cmds.keys)
+    cli.add_command(spec_cmds.station)
+    cli.add_command(spec_cmds.monitor)
+    cli.add_command(spec_cmds.end_groups_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

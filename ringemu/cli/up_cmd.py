@@ -2,6 +2,10 @@
 
 On a terminal it opens the dashboard; with ``--no-dashboard`` it prints a live text view, and
 with ``--no-dashboard --json`` one JSON event per line (the monitor's event stream).
+
+With ``--spec FILE`` it starts this host's parts of a ring across hosts (``ringemu.live.spec``),
+or with ``--ssh`` every host's over ssh (``ringemu.live.remote``); ``ringemu station`` and
+``ringemu monitor`` start one part. A host without the monitor shows only its own stations.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from ringemu.cli.signals import StopRequested, stop_on_signals
 from ringemu.errors import ConfigError, RingFailed
 from ringemu.live.client import RingUnreachable, follow
 from ringemu.live.paths import read_events
-from ringemu.live.launcher import LaunchError, LiveRing, RingConfig
+from ringemu.live.launcher import LaunchError, LiveRing, RingConfig, RingStopped
+from ringemu.live.remote import LaunchFailed
 
 QUIET_EVENTS = {"stations", "snapshot", "station_up", "fault_fired", "first_snapshot"}
 
@@ -27,46 +32,93 @@ QUIET_EVENTS = {"stations", "snapshot", "station_up", "fault_fired", "first_snap
 @click.option("--no-dashboard", is_flag=True, help="Print a text view instead of the dashboard.")
 @click.option("--json", "as_json", is_flag=True,
               help="With --no-dashboard: print every event as one JSON object per line.")
-def up(no_dashboard: bool, as_json: bool, **kw) -> int:
+@click.option("--spec", "spec_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Start this host's parts of the ring FILE describes ('ringemu spec'): its "
+                   "monitor and stations, at the spec's addresses, with its keys. The ring's "
+                   "options come from the spec.")
+@click.option("--host", metavar="NAME",
+              help="With --spec: start the parts of this host of the spec (default: every host "
+                   "whose address is this machine's).")
+@click.option("--ssh", is_flag=True,
+              help="With --spec: start every host's parts over ssh from here (the system's ssh "
+                   "with your own keys and config) and watch the ring from here.")
+@click.option("--remote", is_flag=True, hidden=True,
+              help="Run as one host's launcher of 'up --ssh': records and events as JSON lines "
+                   "on stdout, stop when stdin ends.")
+@click.pass_context
+def up(ctx: click.Context, no_dashboard: bool, as_json: bool, spec_file: str | None,
+       host: str | None, ssh: bool, remote: bool, **kw) -> int:
     """Launch a live ring of station processes and its snapshot monitor.
 
     Runs until Ctrl-C, or 'ringemu down' from another shell; every process it started is ended
     then. Inject faults from another shell with 'ringemu inject'. The run is recorded in
-    runs/<id>/ (runs/latest links to it).
+    runs/<id>/ (runs/latest links to it). With --spec, a ring across hosts: see 'ringemu spec'.
     """
-    cfg = build(RingConfig, kw)
+    if spec_file is None:
+        if host or ssh or remote:
+            raise click.UsageError("--host, --ssh and --remote need --spec")
+        cfg = build(RingConfig, kw)
+        check_outputs(cfg)
+        return serve(LiveRing(cfg), no_dashboard, as_json)
+    from ringemu.cli.spec_run import load, parts_for, spec_config
+
+    if ssh and (host or remote):
+        raise click.UsageError("--ssh starts every host's parts: no --host or --remote with it")
+    spec = load(spec_file)
+    cfg = spec_config(ctx, spec, kw)
     check_outputs(cfg)
-    use_dashboard = not no_dashboard and not as_json and sys.stdout.isatty()
+    if ssh:
+        from ringemu.live.remote import SshRing
+
+        return serve(SshRing(spec, cfg.runs_dir), no_dashboard, as_json)
+    parts = parts_for(spec, host)
+    return serve(LiveRing(cfg, spec, parts), no_dashboard, as_json or remote, remote=remote)
+
+
+def serve(ring, no_dashboard: bool, as_json: bool, remote: bool = False) -> int:
+    """Start ``ring`` (a ``LiveRing``, or an ``SshRing``), show it until it ends or is asked
+    to stop, and end it. A ring without its monitor on this host shows its own stations."""
+    from ringemu.cli.spec_run import parts_view, remote_launcher
+
+    has_monitor = getattr(ring, "parts", None) is None or ring.parts.monitor
+    use_dashboard = (not no_dashboard and not as_json and sys.stdout.isatty() and has_monitor)
     printed = [float("-inf")]
     failure: str | None = None
-    with stop_on_signals(), LiveRing(cfg) as ring:
+    ended: str | None = None
+    with stop_on_signals(), ring:
         try:
+            if remote:
+                remote_launcher(ring)
             info = ring.start()
-            if use_dashboard:
+            if not has_monitor:
+                parts_view(ring, quiet=remote)
+            elif use_dashboard:
                 from ringemu.dashboard.app import run_dashboard
 
                 run_dashboard(ring=ring)
             elif as_json:
                 _json_stream(ring, printed)
             else:
-                click.echo(f"ring {info.run_id}: {cfg.stations} stations up in "
+                click.echo(f"ring {info.run_id}: {info.stations} stations up in "
                            f"{ring.up_s:.2f} s; records in {info.run_dir}")
                 click.echo("inject faults with 'ringemu inject lose|dup|corrupt|kill|pause', "
                            "stop with Ctrl-C or 'ringemu down'")
                 _text_view(ring)
         except (KeyboardInterrupt, StopRequested):
             pass
-        except (LaunchError, RingUnreachable) as e:
+        except RingStopped as e:
+            ended = str(e)
+        except (LaunchError, LaunchFailed, RingUnreachable) as e:
             failure = f"the ring failed: {e}"
             ring.record_error(failure)  # the monitor cannot say it any more
         finally:
             ring.stop()
-            if as_json:
+            if as_json and has_monitor and not remote:
                 _json_tail(ring, printed[0])
     if failure is not None:
         raise RingFailed(failure)
     if not as_json:
-        click.echo(f"ring stopped; records in {ring.run_dir}", err=use_dashboard)
+        click.echo(f"{ended or 'ring stopped'}; records in {ring.run_dir}", err=use_dashboard)
     return 0
 
 

@@ -119,6 +119,13 @@ class RingInfo:
     launcher: dict
     processes: list[dict]
     started: float
+    spec: str | None = None
+    """The ring spec this launcher started its parts from (``ringemu.live.spec``)."""
+    host: str | None = None
+    """The spec's name of the host whose parts these are."""
+    remote: dict | None = None
+    """For a ring started over ssh (``ringemu.live.remote``): how to reach each host (its ssh
+    command and ringemu command), so ``ringemu down`` can end what was started there."""
 
     @property
     def path(self) -> Path:

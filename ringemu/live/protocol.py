@@ -176,6 +176,9 @@ class Hello(Report):
     pid: int
     endpoint: str
     cmd: str
+    t: float | None = None
+    """The station's ``CLOCK_MONOTONIC`` when it said hello: a first estimate of its clock's
+    offset when it runs on another host."""
 
 
 @dataclass(frozen=True, slots=True)
