@@ -130,10 +130,12 @@ def remote_launcher(ring: LiveRing) -> None:
     ring.on_forked = forked
 
     def watch() -> None:
+        # os.read, not sys.stdin: a daemon thread blocked in a buffered reader's lock makes
+        # the interpreter's exit a fatal error
         try:
-            while sys.stdin.buffer.read(4096):
+            while os.read(0, 4096):
                 pass
-        except (OSError, ValueError):
+        except OSError:
             pass
         os.kill(me, signal.SIGTERM)
 

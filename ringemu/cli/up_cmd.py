@@ -70,6 +70,11 @@ def up(ctx: click.Context, no_dashboard: bool, as_json: bool, spec_file: str | N
     if ssh:
         from ringemu.live.remote import SshRing
 
+        if cfg.pcap:
+            raise click.UsageError("--pcap with --ssh: each host's stations capture on their "
+                                   "own host; start that host with 'up --spec' to capture")
+        spec.check_keys(False, [], operator=True)
+
         return serve(SshRing(spec, cfg.runs_dir), no_dashboard, as_json)
     parts = parts_for(spec, host)
     return serve(LiveRing(cfg, spec, parts), no_dashboard, as_json or remote, remote=remote)

@@ -34,8 +34,8 @@ from ringemu.errors import ConfigError, RingemuError
 from ringemu.live import monitor as monitor_mod
 from ringemu.live.client import ControlClient, EventStream, RingUnreachable
 from ringemu.live.keys import RunKeys
-from ringemu.live.paths import (RingInfo, ensure_runtime_root, new_run_id, proc_start_time,
-                                runs_root, runtime_root)
+from ringemu.live.paths import (RingInfo, ensure_runtime_root, link_latest, new_run_id,
+                                proc_start_time, runs_root, runtime_root)
 from ringemu.live.procutil import end_groups, fork_child, reap
 from ringemu.live.spec import RingSpec
 from ringemu.params import RingParams, check_finite
@@ -190,15 +190,7 @@ class LiveRing:
         return self.info
 
     def _link_latest(self) -> None:
-        latest = self.runs / "latest"
-        tmp = self.runs / f".latest-{os.getpid()}"
-        try:
-            if tmp.is_symlink():
-                tmp.unlink()
-            tmp.symlink_to(self.run_id)
-            tmp.replace(latest)
-        except OSError as e:
-            log.warning("cannot update %s: %s", latest, e)
+        link_latest(self.runs, self.run_id)
 
     def _fork_monitor(self) -> dict:
         cfg = self.cfg

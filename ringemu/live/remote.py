@@ -35,8 +35,8 @@ from pathlib import Path
 
 from ringemu.errors import ConfigError, RingemuError
 from ringemu.live.client import ControlClient, EventStream, RingUnreachable
-from ringemu.live.paths import (RingInfo, ensure_runtime_root, new_run_id, proc_start_time,
-                                runs_root, runtime_root)
+from ringemu.live.paths import (RingInfo, ensure_runtime_root, link_latest, new_run_id,
+                                proc_start_time, runs_root, runtime_root)
 from ringemu.live.procutil import end_groups
 from ringemu.live.spec import HostSpec, RingSpec
 
@@ -210,21 +210,29 @@ class HostSession:
             pass
 
     def finish(self, grace: float) -> None:
-        """Wait for the session to end by itself, then end what is left there, and it."""
+        """Wait for the session to end by itself (its launcher ended its parts: exit 0); if it
+        does not, end what was recorded there over ssh, and the session."""
         deadline = time.monotonic() + grace
         while self.alive() and time.monotonic() < deadline:
             time.sleep(0.05)
         with self.lock:
             remote = list(self.remote)
-        why = end_remote(self.prefix, self.host, remote)
-        if why:
-            log.warning("ending the processes on host %s: %s", self.host.name, why)
+        if self.alive() or self.proc.returncode != 0:
+            why = end_remote(self.prefix, self.host, remote)
+            if why:
+                log.warning("ending the processes on host %s: %s", self.host.name, why)
+                remote = []  # not known to have ended
         if self.alive():
             end_groups([self.record], grace=1.0)
         try:
             self.proc.wait(timeout=2.0)
         except subprocess.TimeoutExpired:
             pass
+        with self.lock:
+            for r in remote:
+                r["exit"] = "ended"
+            if self.proc.returncode is not None:
+                self.record["exit"] = self.proc.returncode
         self.thread.join(timeout=2.0)
         self._log.close()
 
@@ -272,6 +280,7 @@ class SshRing:
             os.chmod(self.runtime_dir, 0o700)  # just made by us
         except OSError as e:
             raise ConfigError(f"cannot create run folders: {e}") from None
+        link_latest(self.runs, self.run_id)
         (self.run_dir / "config.json").write_text(json.dumps(
             {"run_id": self.run_id, "spec": str(spec.path), "hosts": hosts,
              "launcher_pid": os.getpid()}, indent=1))
@@ -332,7 +341,7 @@ class SshRing:
                 raise LaunchFailed(f"host {name}'s parts ended (ssh exit {s.proc.returncode})"
                                    f": {s.tail() or 'no message'}; see {s.log_path}")
 
-    # -- the calls LiveRing answers -------------------------------------------------------------
+    # -- the calls LiveRing answers ---------------------------------------------------------------
     def request(self, cmd: dict, timeout: float = 3.0) -> dict:
         if self.client is None:
             raise LaunchFailed("ring not started")

@@ -252,7 +252,7 @@ class RingSpec:
                 raise self.error(f"{'.'.join(path)}: {address} port {port} is in use here",
                                  *path)
 
-    # -- keys -----------------------------------------------------------------------------------
+    # -- keys -------------------------------------------------------------------------------------
     def check_keys(self, monitor: bool, stations: list[int], operator: bool) -> None:
         """Every key file the named parts need is there, private and well formed (a
         SpecError names the spec's ``[keys]`` line and the file)."""
@@ -270,7 +270,7 @@ class RingSpec:
             raise self.error(str(e), "keys", "dir") from None
 
 
-# -- reading ------------------------------------------------------------------------------------
+# -- reading -------------------------------------------------------------------------------------
 def load_spec(path: str | os.PathLike) -> RingSpec:
     """Read and check a spec file; SpecError (``FILE:LINE: ...``) for anything wrong."""
     p = Path(path)
@@ -310,7 +310,7 @@ class _Reader:
         where = f"{self.path}:{line}" if line is not None else str(self.path)
         return SpecError(f"{where}: {message}")
 
-    # -- tables and values -------------------------------------------------------------------------
+    # -- tables and values ------------------------------------------------------------------------
     def table(self, d: dict, name: str, *path: str, required: bool = True) -> dict:
         v = d.get(name)
         if v is None:
@@ -374,7 +374,7 @@ class _Reader:
                              "ring", key)
         return float(v) * opt.scale
 
-    # -- the spec ----------------------------------------------------------------------------------
+    # -- the spec ---------------------------------------------------------------------------------
     def spec(self) -> RingSpec:
         d = self.data
         self.known(d, ("ring", "keys", "hosts", "monitor", "stations", "ssh", "impairments",
