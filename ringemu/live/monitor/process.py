@@ -195,7 +195,7 @@ class MonitorProcess:
                 for k in self.links.take():
                     self.check_down(k)
             now = self.now()
-            if self.phase is not Phase.RUNNING and now >= startup_deadline:
+            if self.phase in (Phase.STARTING, Phase.LINKING) and now >= startup_deadline:
                 missing = [s.index for s in self.stations.in_state(ProcState.STARTING)]
                 self.history.error(now, f"ring did not come up in {startup_deadline:.1f} s; "
                                         f"silent stations: {missing[:20]}")
