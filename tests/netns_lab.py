@@ -18,6 +18,7 @@ Rules every user of the lab keeps (and ``Lab`` enforces where it can):
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -36,6 +37,7 @@ GUARD = ('[ "$(ip netns identify $$)" = "$0" ] || '
 (same pid, same namespace)."""
 
 
+@functools.cache
 def why_no_netns() -> str | None:
     """None when this machine can make network namespaces, else why not (a skip reason)."""
     if os.geteuid() != 0:

@@ -186,25 +186,28 @@ class RingSpec:
     impairments: dict[int | None, Any] = field(default_factory=dict)
     """Link impairments by link (the station it leaves; None: every link), once the
     impairments module provides them."""
+    shown: str = ""
+    """The file as the user named it, for messages (``path`` is absolute)."""
 
     # -- where ------------------------------------------------------------------------------------
     def where(self, *path: str | int) -> str:
         line = self.lines.line(*path)
-        return f"{self.path}:{line}" if line is not None else str(self.path)
+        name = self.shown or str(self.path)
+        return f"{name}:{line}" if line is not None else name
 
     def error(self, message: str, *path: str | int) -> SpecError:
         return SpecError(f"{self.where(*path)}: {message}")
 
     def station(self, k: int) -> StationSpec:
         if not 0 <= k < len(self.stations):
-            raise SpecError(f"{self.path}: no station {k} in this spec (stations are "
+            raise SpecError(f"{self.where()}: no station {k} in this spec (stations are "
                             f"0..{len(self.stations) - 1})")
         return self.stations[k]
 
     def host(self, name: str) -> HostSpec:
         if name not in self.hosts:
             known = ", ".join(self.hosts)
-            raise SpecError(f"{self.path}: no host {name!r} in this spec (hosts: {known})")
+            raise SpecError(f"{self.where()}: no host {name!r} in this spec (hosts: {known})")
         return self.hosts[name]
 
     def addresses(self) -> set[str]:
@@ -286,7 +289,7 @@ def load_spec(path: str | os.PathLike) -> RingSpec:
         msg = str(e)
         line = _line_of_decode_error(msg)
         raise SpecError(f"{p}:{line}: {msg}" if line else f"{p}: {msg}") from None
-    return _Reader(p.resolve(), TomlLines(text), data).spec()
+    return _Reader(p.resolve(), TomlLines(text), data, str(p)).spec()
 
 
 def _line_of_decode_error(msg: str) -> int | None:
@@ -302,12 +305,12 @@ def _line_of_decode_error(msg: str) -> int | None:
 class _Reader:
     """Turns the parsed TOML into a ``RingSpec``, naming the line of whatever is wrong."""
 
-    def __init__(self, path: Path, lines: TomlLines, data: dict) -> None:
-        self.path, self.lines, self.data = path, lines, data
+    def __init__(self, path: Path, lines: TomlLines, data: dict, shown: str) -> None:
+        self.path, self.lines, self.data, self.shown = path, lines, data, shown
 
     def error(self, message: str, *path: str | int) -> SpecError:
         line = self.lines.line(*path)
-        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        where = f"{self.shown}:{line}" if line is not None else self.shown
         return SpecError(f"{where}: {message}")
 
     # -- tables and values ------------------------------------------------------------------------
@@ -412,7 +415,7 @@ class _Reader:
             raise self.error("ssh.options must be a list of strings (extra arguments to "
                              "every ssh call)", "ssh", "options")
         spec = RingSpec(self.path, self.lines, hosts, monitor, stations, options, startup,
-                        KeyDir(folder, len(stations)), tuple(ssh_options))
+                        KeyDir(folder, len(stations)), tuple(ssh_options), shown=self.shown)
         spec.impairments = self.impairments(len(stations))
         return spec
 

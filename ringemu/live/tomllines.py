@@ -92,7 +92,7 @@ def _depth_change(value: str, in_string: str | None) -> tuple[int, str | None]:
         elif c in "]}":
             depth -= 1
         i += 1
-    return depth, None
+    return depth, in_string
 
 
 class TomlLines:
