@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ringemu.core.messages import FREE_TOKEN, Frame, Purge
 from ringemu.core.monitor import PurgeRequest, SnapshotMonitor
 from ringemu.core.snapshot import LocalSnapshot
@@ -190,3 +192,37 @@ def test_result_round_trips_through_json():
     d = json.loads(json.dumps(r.to_json()))
     assert d["verdict"] == "DUPLICATE" and d["held"] == {"1": 1}
     assert SnapshotResult.from_json(d) == r
+
+
+def _finish(mon, sid, n, now, holder=0):
+    """Every station's part of ``sid`` arrives at ``now`` (one token, at ``holder``)."""
+    events = []
+    for node in range(n):
+        events += mon.on_report(part(sid, node, 1 if node == holder else 0,
+                                     upstream=(node - 1) % n, at=now), now)
+    return events
+
+
+def test_snapshots_begun_while_an_alarm_stands_do_not_stretch_the_deadline():
+    """A partition holds markers up: snapshots begun then finish seconds later, once it heals.
+    Their completion times are not what a snapshot of this ring takes, so the deadline of the
+    next ones stays what healthy snapshots say."""
+    mon = SnapshotMonitor(range(3), recovery=False, min_deadline=0.05)
+    t = 0.0
+    for _ in range(4):  # healthy: 10 ms each
+        sid, _ = mon.begin(t)
+        _finish(mon, sid, 3, t + 0.01)
+        t += 0.1
+    healthy = mon.deadline()
+    assert healthy == pytest.approx(max(0.05, mon.deadline_factor * 0.01))
+    sid, _ = mon.begin(t)  # the ring breaks: no part comes, the verdict names a station
+    mon.on_report(part(sid, 0, 1, upstream=2, at=t), t)
+    ev = mon.poll(t + 10, load=1.0)
+    ev += mon.poll(t + 20, load=1.0)
+    assert [r.verdict for r in results(ev)] == [INCOMPLETE]
+    assert mon.alarms.active
+    held_up = [mon.begin(t + 20 + i)[0] for i in range(6)]  # begun while the alarm stands
+    for i, sid in enumerate(held_up):  # the ring heals: they all complete at once
+        _finish(mon, sid, 3, t + 30)
+    assert not mon.alarms.active  # the first of them counted one and cleared it
+    assert mon.deadline() == healthy

@@ -37,6 +37,7 @@ import logging
 import os
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -74,6 +75,10 @@ CONTROL_LATENCY = 0.001
 """A command's way to a station and its report's way back, as the supervisor assumes."""
 TIMER_FLOOR = 0.005
 """The least any station timer may be: a live process can be held back that long for nothing."""
+RATE_WINDOW = 10.0
+"""Seconds of hop-rate measurements the ring's rotation is taken from (their best): a ring that
+stalls (its token held up behind a partition, a stopped station on another host) must not
+stretch the snapshot deadlines and station timers that are to name it."""
 
 
 class Phase(StrEnum):
@@ -155,6 +160,8 @@ class MonitorProcess:
         self.pending_summary: list[tuple[list[bytes], float, float]] = []
         self.last_passes: tuple[float, int] | None = None
         self.hop_rate = 0.0
+        self.rates: deque[tuple[float, float]] = deque()
+        """Recent hop-rate measurements (time, rate), ``RATE_WINDOW`` seconds of them."""
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -498,11 +505,15 @@ class MonitorProcess:
         passes = self.stations.token_passes()
         if self.last_passes is not None and now > self.last_passes[0]:
             self.hop_rate = (passes - self.last_passes[1]) / (now - self.last_passes[0])
-            if self.hop_rate > 0:
+            self.rates.append((now, self.hop_rate))
+            while self.rates[0][0] < now - RATE_WINDOW:
+                self.rates.popleft()
+            best = max(rate for _, rate in self.rates)
+            if best > 0:
                 members = len(self.supervisor.ring.members)
                 self.core.min_deadline = deadline_floor(
-                    self.cfg.params.snapshot_deadline, members, self.hop_rate)
-                self.carry_out(self.supervisor.measured_rotation(members / self.hop_rate))
+                    self.cfg.params.snapshot_deadline, members, best)
+                self.carry_out(self.supervisor.measured_rotation(members / best))
         self.last_passes = (now, passes)
         self._publish_only({
             "event": "stations", "t": round(now, 6),
