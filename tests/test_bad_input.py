@@ -97,6 +97,7 @@ BAD = [
     (["spec", "--hosts", "a,,b"], "--hosts"),
     (["spec", "-n", "2", "--hosts", "a,b,c"], "--hosts"),
     (["spec", "--port", "nan"], "--port"),
+    (["spec", "--port", "65000", "-n", "300"], "--port"),
     (["spec", "--host", "a"], "--host is for --check"),
     (["spec", "--check", "nope.toml"], "no such spec file"),
     (["spec", "--check", "nope.toml", "--stations", "3"], "--stations"),

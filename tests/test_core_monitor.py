@@ -222,7 +222,7 @@ def test_snapshots_begun_while_an_alarm_stands_do_not_stretch_the_deadline():
     assert [r.verdict for r in results(ev)] == [INCOMPLETE]
     assert mon.alarms.active
     held_up = [mon.begin(t + 20 + i)[0] for i in range(6)]  # begun while the alarm stands
-    for i, sid in enumerate(held_up):  # the ring heals: they all complete at once
+    for sid in held_up:  # the ring heals: they all complete at once
         _finish(mon, sid, 3, t + 30)
     assert not mon.alarms.active  # the first of them counted one and cleared it
     assert mon.deadline() == healthy

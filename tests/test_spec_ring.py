@@ -42,7 +42,7 @@ def free_base(stations: int) -> int:
     """A first port whose block is free on every loopback host (other rings may run here)."""
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 60000, 100)
+        base = rng.randrange(20000, 50000, 100)
         ports = [base, base + 1, base + 2] + [base + 10 + k for k in range(2 * stations)]
         if all(port_free(h, p) for h in HOSTS for p in ports):
             return base

@@ -26,7 +26,7 @@ SPEC_OPTION = click.option("--spec", "spec_file", type=click.Path(dir_okay=False
                    "stations are placed in blocks, the monitor on the first.")
 @click.option("--keys", "keys_dir", default="keys", show_default=True, metavar="DIR",
               help="The key folder the spec names ('ringemu keys DIR'), relative to the spec.")
-@click.option("--port", type=click.IntRange(1, 65535 - 10 - 2 * MAX_STATIONS), default=7000,
+@click.option("--port", type=click.IntRange(1, 65535), default=7000,
               show_default=True, help="First port: the monitor's three, then two per station.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the spec to FILE (never over an existing one) instead of stdout.")
@@ -57,6 +57,10 @@ def spec(ctx: click.Context, stations: int, hosts: str, keys_dir: str, port: int
         raise click.UsageError("--host is for --check")
     from ringemu.live.spec_template import starting_spec
 
+    if port + 11 + 2 * (stations - 1) > 65535:
+        raise click.BadParameter(f"{stations} stations need ports up to "
+                                 f"{port + 11 + 2 * (stations - 1)}, past 65535",
+                                 param_hint="--port")
     names = [h.strip() for h in hosts.split(",")]
     if not all(names):
         raise click.BadParameter("an empty host name", param_hint="--hosts")
