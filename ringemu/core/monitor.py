@@ -80,10 +80,10 @@ class _Pending:
         self.graced = 0.0
         """Extra time given because every silent station was alive and running."""
         self.typical = typical
-        """Begun while no alarm stood: its completion time says how long snapshots of this
-        ring take. One begun while the ring was broken (a partition holding its markers up)
-        completes only once the ring is whole again, seconds later, and must not stretch
-        the deadlines of the next ones."""
+        """Begun while no alarm stood, and no INCOMPLETE verdict came while it was under way:
+        its completion time says how long snapshots of this ring take. One under way while
+        the ring was broken (a partition holding its markers up) completes only once the ring
+        is whole again, seconds later, and must not stretch the deadlines of the next ones."""
 
 
 MonitorEvent = SnapshotResult | AlarmEvent | PurgeRequest | RollbackRequest
@@ -300,6 +300,8 @@ class SnapshotMonitor:
         if suspect is None:
             suspect = next((s for s in silent if s in down), silent[0] if silent else None)
         cause = Cause.DOWN if suspect in down else Cause.LATE
+        for other in self._pending.values():  # under way across a verdict that the ring is
+            other.typical = False  # broken: what they take says nothing of a whole ring
         result = SnapshotResult(
             pending.sid, pending.initiator, pending.started, now, Verdict.INCOMPLETE,
             states={p.node: p.state for p in pending.parts.values()},
