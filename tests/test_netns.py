@@ -335,8 +335,11 @@ def test_netns_ring_started_over_ssh_and_ended_on_every_host(ssh_lab):
             host = HOSTS[[lab.address(h) for h in HOSTS].index(r["host"])]
             assert namespace_of(r["pid"]) == lab.ns(host), r
         run_dir = Path(info["run_dir"])
-        recorded_events = (run_dir / "events.jsonl").read_text()
-        assert '"ring_up"' in recorded_events and '"verdict":"OK"' in recorded_events
+        deadline = time.monotonic() + 60  # the monitor host's launcher streams them here
+        while not all(k in (run_dir / "events.jsonl").read_text()
+                      for k in ('"ring_up"', '"verdict":"OK"')):
+            assert time.monotonic() < deadline, "the events did not reach the run folder"
+            time.sleep(0.2)
         st = status(lab, spec)
         assert set(st["station_states"].values()) == {"alive"}
         down = lab.run("a", RINGEMU, "down", "--run", info["run_id"], env=env, timeout=120)
