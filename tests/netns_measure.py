@@ -4,9 +4,10 @@ reports. Run ``.venv/bin/python -m tests.netns_measure [--pairs N] [--json FILE]
 - *Hop rate across namespaces against loopback*: the same spec shape (6 stations on 3 hosts,
   the monitor with stations 0 and 1, CURVE on every socket), once with the hosts as three
   network namespaces joined by a bridge, once as three loopback addresses (127.0.0.1-3) of this
-  machine. Each host's parts are started by ``ringemu up --spec --host`` as on real hosts. The
-  two rings run one after the other, alternating which goes first, ``--pairs`` times; each
-  figure is token passes over a window (``ringemu status``: token_passes, read twice).
+  machine. Each host's parts are started by ``ringemu up --spec --host`` as on real hosts. Both
+  rings run; in each window one is stopped (SIGSTOP on every process group it recorded) while
+  the other is measured (token passes from ``ringemu status``, read twice), alternating which
+  goes first, ``--pairs`` pairs; the figure is the median of the per-pair ratios.
 - *Detection of a partition*: nft drops every frame between hosts b and c at the bridge (the
   ring link 3 -> 4 crosses it); from the rule going in to the first INCOMPLETE verdict that
   waits on station 4 (the station behind the cut) arriving here as an event line (the monitor
@@ -24,11 +25,14 @@ import argparse
 import json
 import os
 import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.eventlog import EventLog, ok_snapshot
@@ -49,8 +53,26 @@ def rate(read, window: float) -> float:
     return (s2["token_passes"] - s1["token_passes"]) / (t2 - t1)
 
 
-def netns_ring(folder: Path, work) -> object:
-    """Build the lab, start the spec ring host by host, run ``work(lab, spec, events)``."""
+def groups(launchers: list[subprocess.Popen], runtimes: list[Path]) -> list[int]:
+    """The process groups of one ring: each host's launcher and what it recorded."""
+    pgids = [p.pid for p in launchers]
+    for rt in runtimes:
+        for f in rt.glob("ringemu-*/*/ring.json"):
+            pgids += [r["pgid"] for r in json.loads(f.read_text())["processes"]]
+    return pgids
+
+
+def signal_all(pgids: list[int], sig: int) -> None:
+    for g in pgids:
+        try:
+            os.killpg(g, sig)
+        except ProcessLookupError:
+            pass
+
+
+@contextmanager
+def netns_ring(folder: Path):
+    """The lab and a spec ring started host by host: yields (lab, spec, events, pgids)."""
     lab = Lab(HOSTS + ["x"], prefix=f"rehm{os.getpid() % 100000}")
     procs = []
     try:
@@ -63,7 +85,7 @@ def netns_ring(folder: Path, work) -> object:
                                    stderr=subprocess.DEVNULL))
         events = EventLog(procs[0].stdout)
         events.wait(ok_snapshot, timeout=180)
-        return work(lab, spec, events)
+        yield lab, spec, events, groups(procs, [folder / f"rt-{h}" for h in HOSTS])
     finally:
         try:
             lab.run("a", RINGEMU, "down", "--spec", str(folder / "ring.toml"), timeout=60)
@@ -74,11 +96,13 @@ def netns_ring(folder: Path, work) -> object:
             _log(f"WARNING: left inside namespaces (ended now): {stray}")
 
 
-def loopback_ring(folder: Path, work) -> object:
+@contextmanager
+def loopback_ring(folder: Path):
+    """The same spec shape on three loopback addresses: yields (read status, pgids)."""
     from tests.test_spec_ring import free_base
 
-    env = {**os.environ, "RINGEMU_RUNTIME": tempfile.mkdtemp(prefix="rt-", dir="/tmp"),
-           "RINGEMU_RUNS": str(folder / "runs")}
+    runtime = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+    env = {**os.environ, "RINGEMU_RUNTIME": str(runtime), "RINGEMU_RUNS": str(folder / "runs")}
     subprocess.run([RINGEMU, "keys", str(folder / "keys"), "-n", "6"], check=True, env=env,
                    capture_output=True)
     spec = folder / "ring.toml"
@@ -92,15 +116,14 @@ def loopback_ring(folder: Path, work) -> object:
                 [RINGEMU, "up", "--spec", str(spec), "--host", h, "--no-dashboard", "--json"],
                 env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 start_new_session=True))
-        events = EventLog(procs[0].stdout)
-        events.wait(ok_snapshot, timeout=180)
+        EventLog(procs[0].stdout).wait(ok_snapshot, timeout=180)
 
         def read() -> dict:
             p = subprocess.run([RINGEMU, "status", "--spec", str(spec), "--json"], env=env,
                                capture_output=True, text=True, timeout=60)
             return json.loads(p.stdout)
 
-        return work(read)
+        yield read, groups(procs, [runtime])
     finally:
         subprocess.run([RINGEMU, "down", "--spec", str(spec)], env=env, capture_output=True,
                        timeout=60)
@@ -110,29 +133,42 @@ def loopback_ring(folder: Path, work) -> object:
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, 9)
                 p.wait()
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
-def hop_rates(pairs: int, window: float, samples: int) -> dict:
-    out: dict[str, list[float]] = {"netns": [], "loopback": []}
-    for i in range(pairs):
-        order = ["netns", "loopback"] if i % 2 == 0 else ["loopback", "netns"]
-        for kind in order:
-            folder = Path(tempfile.mkdtemp(prefix=f"rehm-{kind}-"))
-            if kind == "netns":
-                got = netns_ring(folder, lambda lab, spec, ev: [
-                    rate(lambda: status(lab, spec), window) for _ in range(samples)])
-            else:
-                got = loopback_ring(folder, lambda read: [rate(read, window)
-                                                          for _ in range(samples)])
-            _log(f"pair {i + 1}/{pairs} {kind}: {[round(x) for x in got]} hops/s")
-            out[kind].extend(got)
+def hop_rates(pairs: int, window: float) -> dict:
+    """Both rings run; each window one of them is stopped (SIGSTOP on every process group it
+    recorded) while the other is measured, so a pair of windows seconds apart sees the same
+    machine (which, shared, changes its speed 2-4x from minute to minute)."""
+    out: dict[str, list[float]] = {"netns": [], "loopback": [], "ratio": []}
+    with netns_ring(Path(tempfile.mkdtemp(prefix="rehm-netns-"))) as (lab, spec, _, ns_groups), \
+            loopback_ring(Path(tempfile.mkdtemp(prefix="rehm-lo-"))) as (read_lo, lo_groups):
+        read_ns = lambda: status(lab, spec)  # noqa: E731
+        try:
+            for i in range(pairs):
+                got = {}
+                order = [("netns", read_ns, lo_groups), ("loopback", read_lo, ns_groups)]
+                for kind, read, other in (order if i % 2 == 0 else order[::-1]):
+                    signal_all(other, signal.SIGSTOP)
+                    try:
+                        time.sleep(0.5)  # the stopped ring's last frames settle
+                        got[kind] = rate(read, window)
+                    finally:
+                        signal_all(other, signal.SIGCONT)
+                    time.sleep(1.0)  # the resumed ring finds its feet
+                for kind in ("netns", "loopback"):
+                    out[kind].append(got[kind])
+                out["ratio"].append(got["netns"] / got["loopback"])
+                _log(f"pair {i + 1}/{pairs}: netns {got['netns']:.0f}, loopback "
+                     f"{got['loopback']:.0f} hops/s, ratio {out['ratio'][-1]:.2f}")
+        finally:
+            signal_all(ns_groups + lo_groups, signal.SIGCONT)
     return out
 
 
 def partitions(rounds: int, hold: float) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="rehm-part-"))
-
-    def work(lab: Lab, spec: Path, events: EventLog) -> dict:
+    with netns_ring(folder) as (lab, spec, events, _):
         detected, recovered, named = [], [], []
         for i in range(rounds):
             events.wait(ok_snapshot, after=time.monotonic(), timeout=60)
@@ -158,8 +194,6 @@ def partitions(rounds: int, hold: float) -> dict:
         stranger = strangers(lab, spec, folder)
         return {"detected_s": detected, "recovered_s": recovered, "named": named,
                 "stranger": stranger}
-
-    return netns_ring(folder, work)
 
 
 def strangers(lab: Lab, spec: Path, folder: Path) -> dict:
@@ -198,9 +232,8 @@ def summary(values: list[float]) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pairs", type=int, default=3)
-    ap.add_argument("--window", type=float, default=3.0)
-    ap.add_argument("--samples", type=int, default=3)
+    ap.add_argument("--pairs", type=int, default=12)
+    ap.add_argument("--window", type=float, default=2.0)
     ap.add_argument("--partitions", type=int, default=5)
     ap.add_argument("--hold", type=float, default=3.0)
     ap.add_argument("--json", dest="json_file")
@@ -211,15 +244,14 @@ def main() -> int:
         return 2
     started = time.time()
     load0 = os.getloadavg()[0]
-    rates = hop_rates(args.pairs, args.window, args.samples)
+    rates = hop_rates(args.pairs, args.window)
     part = partitions(args.partitions, args.hold)
     out = {
         "machine": {"cpus": os.cpu_count(), "load_1min_start": round(load0, 2),
                     "load_1min_end": round(os.getloadavg()[0], 2)},
         "hop_rate_netns": summary(rates["netns"]),
         "hop_rate_loopback": summary(rates["loopback"]),
-        "hop_rate_ratio_netns_to_loopback": round(statistics.median(rates["netns"])
-                                                  / statistics.median(rates["loopback"]), 3),
+        "hop_rate_ratio_netns_to_loopback": summary(rates["ratio"]),
         "partition_detected_s": summary(part["detected_s"]),
         "partition_recovered_s": summary(part["recovered_s"]),
         "partition_named_stations": part["named"],
