@@ -96,7 +96,7 @@ def serve(ring, no_dashboard: bool, as_json: bool, remote: bool = False) -> int:
                 remote_launcher(ring)
             info = ring.start()
             if not has_monitor:
-                parts_view(ring, quiet=remote)
+                parts_view(ring, quiet=remote or as_json)
             elif use_dashboard:
                 from ringemu.dashboard.app import run_dashboard
 
