@@ -86,10 +86,17 @@ def preflight(spec: RingSpec, hosts: list[str]) -> None:
     for name in hosts:
         host = spec.host(name)
         args = ["spec", "--check", host.spec, "--host", name]
-        jobs[name] = subprocess.Popen(
-            [*ssh_prefix(spec.ssh_options, host), remote_command(host, *args)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, start_new_session=True)
+        try:
+            jobs[name] = subprocess.Popen(
+                [*ssh_prefix(spec.ssh_options, host), remote_command(host, *args)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, start_new_session=True)
+        except OSError as e:
+            for proc in jobs.values():
+                os.killpg(proc.pid, 9)
+                proc.communicate()
+            raise ConfigError(f"cannot run ssh ({e.strerror}): up --ssh uses the system's "
+                              "ssh client") from None
     problems = []
     deadline = time.monotonic() + CONNECT_TIMEOUT + 30
     for name, proc in jobs.items():
