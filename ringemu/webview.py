@@ -10,7 +10,7 @@ This module adds what a ring's controls need that textual-serve leaves open:
   ``ringemu up --web``); the server answers with an HttpOnly, SameSite=Strict cookie, and the
   websocket that carries key presses is accepted only with that cookie and from the page's own
   origin. Static files (scripts, fonts) need nothing. Like every other socket of a ring it binds
-  127.0.0.1 unless told otherwise (``--host``).
+  127.0.0.1 unless told otherwise (``--bind``).
 - **Nothing fetched from elsewhere.** textual-serve's page asks Google Fonts for Roboto Mono;
   here the page is served with that link replaced by the copy of the font textual-serve ships,
   so a browser on a machine without network shows it the same (and asks no one else).
@@ -59,7 +59,7 @@ def check_host(host: str) -> str:
     try:
         return str(ipaddress.ip_address(host))
     except ValueError:
-        raise ConfigError(f"--host {host!r}: not an IP address (e.g. 127.0.0.1 or ::1)") from None
+        raise ConfigError(f"--bind {host!r}: not an IP address (e.g. 127.0.0.1 or ::1)") from None
 
 
 class _OfflineTemplates(jinja2.FileSystemLoader):

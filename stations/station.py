@@ -61,7 +61,8 @@ from ringemu.live.auth import HandshakeWatch, Role, ZapHandler
 from ringemu.live.keys import RunKeys, StationKeys
 from ringemu.live.logs import Throttle
 from ringemu.live.procutil import setup_logging
-from ringemu.live.sockets import bind, connect, endpoint_for, send_nowait
+from ringemu.live.sockets import bind, connect, endpoint_for, permit, send_nowait
+from ringemu.live.spec import Placement
 from ringemu.live.tap import TapPublisher
 from ringemu.params import RingParams
 
@@ -91,6 +92,8 @@ class StationConfig:
     """This station's CURVE keys (tcp only); forked stations get them in memory."""
     journal: str | None = None
     """The station's payload journal (in its run folder): read back when it restarts."""
+    placement: Placement | None = None
+    """A spec ring's addresses: this station binds its own, and connects to those alone."""
 
     @classmethod
     def from_json(cls, text: str) -> StationConfig:
@@ -149,17 +152,24 @@ class StationProcess:
         self.own = keys.own if keys is not None else None
         self.monitor_key = keys.monitor if keys is not None else None
         self.ctx = zmq.Context(1)
-        self.auth = ZapHandler(self.ctx, params.transport, *_admitted(keys))
+        placed = cfg.placement
+        if placed is not None:
+            permit(placed.addresses)
+        self.auth = ZapHandler(self.ctx, params.transport, *_admitted(keys),
+                               anywhere=placed is not None)
         self.watch = HandshakeWatch(self.ctx)
         folder = Path(cfg.runtime_dir)
+        if placed is not None:
+            ring_at, cmd_at = placed.stations[cfg.index]
+        else:
+            ring_at = endpoint_for(params.transport, folder, f"ring-{cfg.index}")
+            cmd_at = endpoint_for(params.transport, folder, f"cmd-{cfg.index}")
         self.ring_in = self.ctx.socket(zmq.PULL)
         self.watch.watch(self.ring_in, Role.RING)
-        self.endpoint = bind(self.ring_in, endpoint_for(params.transport, folder,
-                                                        f"ring-{cfg.index}"), Role.RING, self.own)
+        self.endpoint = bind(self.ring_in, ring_at, Role.RING, self.own)
         self.cmd = self.ctx.socket(zmq.PULL)
         self.watch.watch(self.cmd, Role.CMD)
-        self.cmd_endpoint = bind(self.cmd, endpoint_for(params.transport, folder,
-                                                        f"cmd-{cfg.index}"), Role.CMD, self.own)
+        self.cmd_endpoint = bind(self.cmd, cmd_at, Role.CMD, self.own)
         self.ring_out = self.ctx.socket(zmq.PUSH)
         self.ring_out.sndhwm = 10_000
         self.report = self.ctx.socket(zmq.PUSH)
@@ -188,7 +198,7 @@ class StationProcess:
         when the core only passes it on (``PASS_FREE``) its octets go out at once.
         """
         self._report(p.Hello(self.cfg.index, os.getpid(), self.endpoint, self.cmd_endpoint,
-                             self.tap_endpoint))
+                             self.tap_endpoint, time.monotonic()))
         log.info("station %d up at %s", self.cfg.index, self.endpoint)
         station = self.station
         on_receive = station.on_receive

@@ -76,9 +76,9 @@ BAD = [
     (["up", "--web", "--port", "0"], "--port"),
     (["up", "--web", "--port", "nan"], "--port"),
     (["up", "--web", "--port", "65536"], "--port"),
-    (["up", "--web", "--host", "example.org"], "--host"),
-    (["up", "--web", "--host", "999.1.1.1"], "--host"),
-    (["up", "--port", "8080"], "--port and --host are for --web"),
+    (["up", "--web", "--bind", "example.org"], "--bind"),
+    (["up", "--web", "--bind", "999.1.1.1"], "--bind"),
+    (["up", "--port", "8080"], "--port and --bind are for --web"),
     (["up", "--web", "--json"], "--web"),
     (["up", "--load", "inf"], "--load"),
     (["up", "--pcap", "/nonexistent-dir/x.pcap"], "--pcap"),
@@ -107,6 +107,32 @@ BAD = [
     (["capture", "--count", "0"], "--count"),
     (["capture", "--buffer", "0"], "--buffer"),
     (["capture", "-w", "/nonexistent-dir/x.pcap", "--run", "no-such-run"], "no ring found"),
+    (["status", "--spec", "nope.toml"], "no such spec file"),
+    (["down", "--spec", "nope.toml"], "no such spec file"),
+    (["inject", "lose", "--spec", "nope.toml"], "no such spec file"),
+    (["inject", "lose", "--spec", "nope.toml", "--run", "x"], "--run or --spec"),
+    # rings across hosts
+    (["keys", "/proc/nope/keys"], "cannot create"),
+    (["keys", "k", "--stations", "1"], "--stations"),
+    (["spec", "--stations", "1"], "--stations"),
+    (["spec", "--hosts", "a,a"], "--hosts"),
+    (["spec", "--hosts", "a,,b"], "--hosts"),
+    (["spec", "-n", "2", "--hosts", "a,b,c"], "--hosts"),
+    (["spec", "--port", "nan"], "--port"),
+    (["spec", "--port", "65000", "-n", "300"], "--port"),
+    (["spec", "--host", "a"], "--host is for --check"),
+    (["spec", "--check", "nope.toml"], "no such spec file"),
+    (["spec", "--check", "nope.toml", "--stations", "3"], "--stations"),
+    (["spec", "-o", "/nonexistent-dir/ring.toml"], "/nonexistent-dir/ring.toml"),
+    (["station", "--spec", "nope.toml"], "--id"),
+    (["station", "--spec", "nope.toml", "--id", "-1"], "--id"),
+    (["station", "--spec", "nope.toml", "--id", "0"], "no such spec file"),
+    (["monitor"], "--spec"),
+    (["monitor", "--spec", "nope.toml"], "no such spec file"),
+    (["up", "--ssh"], "need --spec"),
+    (["up", "--host", "a"], "need --spec"),
+    (["up", "--spec", "nope.toml"], "no such spec file"),
+    (["end-groups", "not json"], "end-groups"),
     # dashboard and conformance
     (["dashboard", "--speed", "nan", "/nonexistent-dir"], "--speed"),
     (["dashboard", "/nonexistent-dir"], "no events.jsonl"),
@@ -176,8 +202,7 @@ def session_processes(sid: int) -> list[int]:
     return left
 
 
-@pytest.mark.parametrize("args,needle", BAD, ids=[" ".join(a) for a, _ in BAD])
-def test_bad_input_is_refused_in_one_line_and_leaves_nothing(args, needle, tmp_path):
+def refused(args: list[str], needle: str, tmp_path: Path) -> None:
     env = {**os.environ, "RINGEMU_RUNTIME": str(tmp_path / "rt"),
            "RINGEMU_RUNS": str(tmp_path / "runs")}
     for name, text in FILES.items():
@@ -196,7 +221,85 @@ def test_bad_input_is_refused_in_one_line_and_leaves_nothing(args, needle, tmp_p
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.parametrize("args,needle", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_refused_in_one_line_and_leaves_nothing(args, needle, tmp_path):
+    refused(args, needle, tmp_path)
+
+
 def test_the_table_covers_every_command():
     commands = {args[0] for args, _ in BAD}
     assert commands == {"sim", "run", "up", "inject", "status", "down", "dashboard", "conform",
-                        "report", "capture", "check"}
+                        "report", "capture", "check", "keys", "spec", "station", "monitor",
+                        "end-groups"}
+
+
+# A spec with one thing wrong, through the commands that read specs: the error names the file
+# and the line (the line that starts with ``at`` in the broken spec) before anything starts.
+BAD_SPECS = [
+    # (command, how to break the spec, the line named, what the message says)
+    (["spec", "--check"], ("active-monitor = 0", "active-monitor = 9"), "active-monitor",
+     "no station 9"),
+    (["up", "--spec"], ("active-monitor = 0", "active-monitor = 9"), "active-monitor",
+     "no station 9"),
+    (["up", "--spec"], ('[stations.3]\nhost = "127.0.0.2"', '[stations.3]\nhost = "d"'),
+     'host = "d"', "unknown host 'd'"),
+    (["station", "--id", "1", "--spec"], ("ring = {r3}", "ring = {r2}"), "ring = {r2}\ncmd = {c3}",
+     "duplicate address"),
+    (["up", "--spec"], ("load = 0.1", "load = 2"), "load", "ring.load must be from 0 to 1"),
+    (["up", "--spec"], ("load = 0.1", "load = nan"), "load", "not nan"),
+    (["monitor", "--spec"], ("restart-delay = 0.5", "restart-delay = -inf"), "restart-delay",
+     "not -inf"),
+    (["up", "--spec"], ("seed = 1", "seed = 1.5"), "seed", "whole number"),
+    (["up", "--spec"], ("seed = 1", "sede = 1"), "sede", "unknown key 'sede'"),
+    (["spec", "--check"], ("[monitor]", "[monitor"), "[monitor", "Expected ']'"),
+    (["up", "--spec"], (None, "station-3.key_secret"), "dir = ", "station-3.key_secret: no such"),
+    (["up", "--spec"], (None, "station-5.key"), "dir = ", "station-5.key: no such key file"),
+    (["status", "--spec"], (None, "operator.key_secret"), "dir = ",
+     "operator.key_secret: no such key file"),
+]
+
+
+@pytest.fixture
+def spec_folder(tmp_path):
+    from ringemu.live.keyfiles import make_keys
+    from ringemu.live.spec_template import starting_spec
+    from tests.test_spec_ring import free_base
+
+    make_keys(tmp_path / "keys", 6)
+    base = free_base(6)
+    text = starting_spec(6, ["127.0.0.1", "127.0.0.2", "127.0.0.3"], "keys", base)
+    return tmp_path, text, base
+
+
+@pytest.mark.parametrize("command,breaking,at,needle", BAD_SPECS,
+                         ids=[f"{' '.join(c)} {b[1]}" for c, b, _, _ in BAD_SPECS])
+def test_a_broken_spec_is_refused_naming_its_file_and_line(spec_folder, command, breaking, at,
+                                                            needle):
+    tmp_path, text, base = spec_folder
+    ports = {"r2": base + 14, "r3": base + 16, "c3": base + 17}
+    old, new = breaking
+    if old is None:  # a key file goes missing
+        (tmp_path / "keys" / new).unlink()
+    else:
+        old, new = old.format(**ports), new.format(**ports)
+        assert old in text
+        text = text.replace(old, new, 1)
+    (tmp_path / "ring.toml").write_text(text)
+    at = at.format(**ports)
+    line = text[:text.index(at)].count("\n") + 1 if "\n" in at else \
+        next(i for i, x in enumerate(text.splitlines(), 1) if x.startswith(at))
+    refused([*command, "ring.toml"], f"ring.toml:{line}: ", tmp_path)
+    refused([*command, "ring.toml"], needle, tmp_path)
+
+
+def test_a_port_in_use_is_named_before_anything_starts(spec_folder):
+    import socket
+
+    tmp_path, text, base = spec_folder
+    (tmp_path / "ring.toml").write_text(text)
+    with socket.socket() as s:
+        s.bind(("127.0.0.2", base + 16))  # station 3's ring port
+        s.listen()
+        line = next(i for i, x in enumerate(text.splitlines(), 1) if x == f"ring = {base + 16}")
+        refused(["up", "--spec", "ring.toml"], f"ring.toml:{line}: stations.3.ring: 127.0.0.2 "
+                f"port {base + 16} is in use here", tmp_path)

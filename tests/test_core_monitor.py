@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ringemu.core.messages import FREE_TOKEN, Frame, Purge
 from ringemu.core.monitor import PurgeRequest, SnapshotMonitor
 from ringemu.core.snapshot import LocalSnapshot
@@ -190,3 +192,39 @@ def test_result_round_trips_through_json():
     d = json.loads(json.dumps(r.to_json()))
     assert d["verdict"] == "DUPLICATE" and d["held"] == {"1": 1}
     assert SnapshotResult.from_json(d) == r
+
+
+def _finish(mon, sid, n, now, holder=0):
+    """Every station's part of ``sid`` arrives at ``now`` (one token, at ``holder``)."""
+    events = []
+    for node in range(n):
+        events += mon.on_report(part(sid, node, 1 if node == holder else 0,
+                                     upstream=(node - 1) % n, at=now), now)
+    return events
+
+
+def test_snapshots_under_way_while_the_ring_is_broken_do_not_stretch_the_deadline():
+    """A partition holds markers up: snapshots under way then finish late, once it heals.
+    Their completion times are not what a snapshot of this ring takes, so the deadline of the
+    next ones stays what healthy snapshots say: those begun while an alarm stood, and those
+    under way when an INCOMPLETE verdict came, are left out."""
+    mon = SnapshotMonitor(range(3), recovery=False, min_deadline=0.05)
+    t = 0.0
+    for _ in range(4):  # healthy: 10 ms each
+        sid, _ = mon.begin(t)
+        _finish(mon, sid, 3, t + 0.01)
+        t += 0.1
+    healthy = mon.deadline()
+    assert healthy == pytest.approx(max(0.05, mon.deadline_factor * 0.01))
+    sid, _ = mon.begin(t)  # the ring breaks: only station 0 answers
+    mon.on_report(part(sid, 0, 1, upstream=2, at=t), t)
+    assert results(mon.poll(t + 0.1)) == []  # late, not yet broken: a grace
+    across = [mon.begin(t + 0.15 + 0.005 * i)[0] for i in range(6)]
+    (verdict,) = results(mon.poll(t + 0.2))
+    assert verdict.verdict is INCOMPLETE and verdict.snapshot_id == sid
+    assert mon.alarms.active and all(mon.deadline_of(s) is not None for s in across)
+    during = [mon.begin(t + 0.21 + 0.001 * i)[0] for i in range(6)]  # while the alarm stands
+    for s in across + during:  # the ring heals: they all complete now, 60 to 70 ms late
+        _finish(mon, s, 3, t + 0.27)
+    assert not mon.alarms.active  # the first of them counted one and cleared it
+    assert mon.deadline() == pytest.approx(healthy)

@@ -200,9 +200,9 @@ def test_the_dashboard_in_a_browser_shows_the_ring_and_a_key_injects_a_fault(web
 
 
 def test_web_refuses_a_host_that_is_not_an_address(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "ringemu", "up", "--web", "--host",
+    done = subprocess.run([sys.executable, "-m", "ringemu", "up", "--web", "--bind",
                            "example.org"], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "RINGEMU_RUNS": str(tmp_path / "runs")})
-    assert done.returncode == 2 and "--host" in done.stderr
+    assert done.returncode == 2 and "--bind" in done.stderr
     assert shutil.which("true")  # nothing was started: no runs folder
     assert not (tmp_path / "runs").exists()

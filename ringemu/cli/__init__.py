@@ -27,12 +27,14 @@ def cli() -> None:
     Simulate:     ringemu sim --stations 16 --rotations 200 --inject lose@50
     Conformance:  ringemu conform TOP EVENTS --delays FILE
     Report:       ringemu report runs/latest -o report.html
+    Across hosts: ringemu keys keys; ringemu spec --hosts A,B -o ring.toml;
+                  ringemu up --spec ring.toml [--ssh]
     """
 
 
 def _register() -> None:
     from ringemu.cli import (capture_cmd, check_cmd, conform_cmd, control_cmds, dashboard_cmd,
-                             report_cmd, run_cmd, sim_cmd, up_cmd)
+                             report_cmd, run_cmd, sim_cmd, spec_cmds, up_cmd)
 
     cli.add_command(up_cmd.up)
     cli.add_command(control_cmds.inject)
@@ -46,6 +48,11 @@ def _register() -> None:
     cli.add_command(report_cmd.report)
     cli.add_command(check_cmd.check)
     cli.add_command(capture_cmd.capture)
+    cli.add_command(spec_cmds.spec)
+    cli.add_command(spec_cmds.keys)
+    cli.add_command(spec_cmds.station)
+    cli.add_command(spec_cmds.monitor)
+    cli.add_command(spec_cmds.end_groups_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,6 +2,10 @@
 
 On a terminal it opens the dashboard; with ``--no-dashboard`` it prints a live text view, and
 with ``--no-dashboard --json`` one JSON event per line (the monitor's event stream).
+
+With ``--spec FILE`` it starts this host's parts of a ring across hosts (``ringemu.live.spec``),
+or with ``--ssh`` every host's over ssh (``ringemu.live.remote``); ``ringemu station`` and
+``ringemu monitor`` start one part. A host without the monitor shows only its own stations.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from ringemu.cli.signals import StopRequested, stop_on_signals
 from ringemu.errors import ConfigError, RingFailed
 from ringemu.live.client import RingUnreachable, follow
 from ringemu.live.paths import read_events
-from ringemu.live.launcher import LaunchError, LiveRing, RingConfig
+from ringemu.live.launcher import LaunchError, LiveRing, RingConfig, RingStopped
+from ringemu.live.remote import LaunchFailed
 
 QUIET_EVENTS = {"stations", "snapshot", "station_up", "fault_fired", "first_snapshot"}
 
@@ -32,37 +37,93 @@ QUIET_EVENTS = {"stations", "snapshot", "station_up", "fault_fired", "first_snap
                    "address to open, with the ring's token in it.")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, metavar="PORT",
               help="With --web: the port to listen on (default 8000).")
-@click.option("--host", default=None, metavar="ADDR",
+@click.option("--bind", default=None, metavar="ADDR",
               help="With --web: the address to listen on (default 127.0.0.1).")
-def up(no_dashboard: bool, as_json: bool, web: bool, port: int | None, host: str | None,
+@click.option("--spec", "spec_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Start this host's parts of the ring FILE describes ('ringemu spec'): its "
+                   "monitor and stations, at the spec's addresses, with its keys. The ring's "
+                   "options come from the spec.")
+@click.option("--host", metavar="NAME",
+              help="With --spec: start the parts of this host of the spec (default: every host "
+                   "whose address is this machine's).")
+@click.option("--ssh", is_flag=True,
+              help="With --spec: start every host's parts over ssh from here (the system's ssh "
+                   "with your own keys and config) and watch the ring from here.")
+@click.option("--remote", is_flag=True, hidden=True,
+              help="Run as one host's launcher of 'up --ssh': records and events as JSON lines "
+                   "on stdout, stop when stdin ends.")
+@click.pass_context
+def up(ctx: click.Context, no_dashboard: bool, as_json: bool, web: bool, port: int | None,
+       bind: str | None, spec_file: str | None, host: str | None, ssh: bool, remote: bool,
        **kw) -> int:
     """Launch a live ring of station processes and its snapshot monitor.
 
     Runs until Ctrl-C, or 'ringemu down' from another shell; every process it started is ended
     then. Inject faults from another shell with 'ringemu inject'. The run is recorded in
-    runs/<id>/ (runs/latest links to it).
+    runs/<id>/ (runs/latest links to it). With --spec, a ring across hosts: see 'ringemu spec'.
     """
-    cfg = build(RingConfig, kw)
-    if not web and (port is not None or host is not None):
-        raise click.UsageError("--port and --host are for --web")
-    if web and (no_dashboard or as_json):
+    if not web and (port is not None or bind is not None):
+        raise click.UsageError("--port and --bind are for --web")
+    if web and (no_dashboard or as_json or remote):
         raise click.UsageError("--web serves the dashboard; it goes without --no-dashboard "
                                "and --json")
+    web_at = None
     if web:
         from ringemu.webview import check_host
 
-        host = check_host(host or "127.0.0.1")
+        bind = check_host(bind or "127.0.0.1")
         port = 8000 if port is None else port
-        check_port_free(port, "--port", host)
+        check_port_free(port, "--port", bind)
+        web_at = (bind, port)
+    if spec_file is None:
+        if host or ssh or remote:
+            raise click.UsageError("--host, --ssh and --remote need --spec")
+        cfg = build(RingConfig, kw)
+        check_outputs(cfg)
+        return serve(LiveRing(cfg), no_dashboard, as_json, web=web_at)
+    from ringemu.cli.spec_run import load, parts_for, spec_config
+
+    if ssh and (host or remote):
+        raise click.UsageError("--ssh starts every host's parts: no --host or --remote with it")
+    spec = load(spec_file)
+    cfg = spec_config(ctx, spec, kw)
     check_outputs(cfg)
-    use_dashboard = not web and not no_dashboard and not as_json and sys.stdout.isatty()
+    if ssh:
+        from ringemu.live.remote import SshRing
+
+        if cfg.pcap:
+            raise click.UsageError("--pcap with --ssh: each host's stations capture on their "
+                                   "own host; start that host with 'up --spec' to capture")
+        spec.check_keys(False, [], operator=True)
+
+        return serve(SshRing(spec, cfg.runs_dir), no_dashboard, as_json, web=web_at)
+    parts = parts_for(spec, host)
+    return serve(LiveRing(cfg, spec, parts), no_dashboard, as_json or remote, remote=remote,
+                 web=web_at)
+
+
+def serve(ring, no_dashboard: bool, as_json: bool, remote: bool = False,
+          web: tuple[str, int] | None = None) -> int:
+    """Start ``ring`` (a ``LiveRing``, or an ``SshRing``), show it until it ends or is asked
+    to stop, and end it. A ring without its monitor on this host shows its own stations;
+    ``web`` (address, port) serves the dashboard to browsers instead of this terminal."""
+    from ringemu.cli.spec_run import parts_view, remote_launcher
+
+    has_monitor = getattr(ring, "parts", None) is None or ring.parts.monitor
+    use_dashboard = (web is None and not no_dashboard and not as_json and sys.stdout.isatty()
+                     and has_monitor)
     printed = [float("-inf")]
     failure: str | None = None
-    with stop_on_signals(), LiveRing(cfg) as ring:
+    ended: str | None = None
+    with stop_on_signals(), ring:
         try:
+            if remote:
+                remote_launcher(ring)
             info = ring.start()
-            if web:
-                failure = _serve_web(ring, host, port)  # type: ignore[arg-type]
+            if not has_monitor:
+                parts_view(ring, quiet=remote or as_json)
+            elif web is not None:
+                failure = _serve_web(ring, *web)
             elif use_dashboard:
                 from ringemu.dashboard.app import run_dashboard
 
@@ -70,25 +131,27 @@ def up(no_dashboard: bool, as_json: bool, web: bool, port: int | None, host: str
             elif as_json:
                 _json_stream(ring, printed)
             else:
-                click.echo(f"ring {info.run_id}: {cfg.stations} stations up in "
+                click.echo(f"ring {info.run_id}: {info.stations} stations up in "
                            f"{ring.up_s:.2f} s; records in {info.run_dir}")
                 click.echo("inject faults with 'ringemu inject lose|dup|corrupt|kill|pause', "
                            "stop with Ctrl-C or 'ringemu down'")
                 _text_view(ring)
         except (KeyboardInterrupt, StopRequested):
             pass
-        except (LaunchError, RingUnreachable) as e:
+        except RingStopped as e:
+            ended = str(e)
+        except (LaunchError, LaunchFailed, RingUnreachable) as e:
             failure = f"the ring failed: {e}"
         finally:
             if failure is not None:
                 ring.record_error(failure)  # the monitor cannot say it any more
             ring.stop()
-            if as_json:
+            if as_json and has_monitor and not remote:
                 _json_tail(ring, printed[0])
     if failure is not None:
         raise RingFailed(failure)
     if not as_json:
-        click.echo(f"ring stopped; records in {ring.run_dir}", err=use_dashboard)
+        click.echo(f"{ended or 'ring stopped'}; records in {ring.run_dir}", err=use_dashboard)
     return 0
 
 
@@ -102,7 +165,7 @@ def _serve_web(ring: LiveRing, host: str, port: int) -> str | None:
     cfg = ring.cfg
     click.echo(f"ring {ring.run_id}: {cfg.stations} stations up in {ring.up_s:.2f} s; "
                f"records in {ring.run_dir}")
-    if cfg.metrics_port is not None:
+    if getattr(cfg, "metrics_port", None) is not None:
         click.echo(f"metrics at http://127.0.0.1:{cfg.metrics_port}/metrics")
 
     def ready() -> None:

@@ -68,9 +68,10 @@ class PurgeRequest:
 
 
 class _Pending:
-    __slots__ = ("sid", "initiator", "started", "deadline", "parts", "graced")
+    __slots__ = ("sid", "initiator", "started", "deadline", "parts", "graced", "typical")
 
-    def __init__(self, sid: int, initiator: int, started: float, deadline: float) -> None:
+    def __init__(self, sid: int, initiator: int, started: float, deadline: float,
+                 typical: bool = True) -> None:
         self.sid = sid
         self.initiator = initiator
         self.started = started
@@ -78,6 +79,11 @@ class _Pending:
         self.parts: dict[int, LocalSnapshot] = {}
         self.graced = 0.0
         """Extra time given because every silent station was alive and running."""
+        self.typical = typical
+        """Begun while no alarm stood, and no INCOMPLETE verdict came while it was under way:
+        its completion time says how long snapshots of this ring take. One under way while
+        the ring was broken (a partition holding its markers up) completes only once the ring
+        is whole again, seconds later, and must not stretch the deadlines of the next ones."""
 
 
 MonitorEvent = SnapshotResult | AlarmEvent | PurgeRequest | RollbackRequest
@@ -158,14 +164,16 @@ class SnapshotMonitor:
             raise LocalProtocolError(f"unknown station {initiator}")
         sid = self._next_sid
         self._next_sid += 1
-        self._pending[sid] = _Pending(sid, initiator, now, now + self.deadline())
+        self._pending[sid] = _Pending(sid, initiator, now, now + self.deadline(),
+                                      typical=not self.alarms.active)
         return sid, initiator
 
     def deadline(self) -> float:
         """How long a snapshot may take before silent stations are reported.
 
         Scales with the median of recent completion times, so one snapshot slowed by a paused
-        station does not stretch the deadline of the next ones.
+        station does not stretch the deadline of the next ones; snapshots begun while an alarm
+        stood are not counted (``_Pending.typical``).
         """
         if not self._recent:
             return self.min_deadline
@@ -277,7 +285,8 @@ class SnapshotMonitor:
             count.held, count.in_transit, states, stale=stale,
         )
         self.completed += 1
-        self._recent.append(result.duration)
+        if pending.typical:
+            self._recent.append(result.duration)
         if verdict is Verdict.OK and not stale:
             self.last_good, self.last_good_id = dict(pending.parts), pending.sid
         return self._conclude(result, now)
@@ -291,6 +300,8 @@ class SnapshotMonitor:
         if suspect is None:
             suspect = next((s for s in silent if s in down), silent[0] if silent else None)
         cause = Cause.DOWN if suspect in down else Cause.LATE
+        for other in self._pending.values():  # under way across a verdict that the ring is
+            other.typical = False  # broken: what they take says nothing of a whole ring
         result = SnapshotResult(
             pending.sid, pending.initiator, pending.started, now, Verdict.INCOMPLETE,
             states={p.node: p.state for p in pending.parts.values()},

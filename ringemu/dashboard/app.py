@@ -397,7 +397,7 @@ def run_dashboard(ring=None, info=None, replay: Path | None = None, speed: float
 
 def _log_path(ring, info) -> Path:
     run_dir = getattr(ring, "run_dir", None) or (info.run_dir if info is not None else None)
-    if run_dir is not None:
+    if run_dir is not None and Path(run_dir).is_dir():  # not for a ring on another host
         return Path(run_dir) / "dashboard.log"
     fd, name = tempfile.mkstemp(prefix="ringemu-dashboard-", suffix=".log")
     os.close(fd)

@@ -19,6 +19,10 @@ Over ipc the 0700 runtime folder already keeps other users out (``connect`` fail
 without one a stranger's bytes reach ``recv()`` through the old ZMTP fallback
 (``../shared/notes/zeromq-and-faults.md``).
 
+A tcp ring on one machine also admits only peers from 127.0.0.1. A ring across hosts (a ring
+spec, ``ringemu.live.spec``) admits peers from any address: there the keys alone decide, as they
+must for a dashboard attached from another host with the operator key.
+
 Most refusals never reach the ZAP handler: a peer without CURVE, with the wrong server key or
 sending random bytes fails the handshake first. ``HandshakeWatch`` therefore counts, per role,
 every connection that never completed its handshake, from the socket's own monitor events;
@@ -65,6 +69,7 @@ class ZapHandler:
 
     ``allow`` maps each role this process binds to the Z85 public keys admitted there, and
     ``names`` names keys for the logs and for the User-Id ZeroMQ attaches to each message.
+    ``anywhere``: admit admitted keys from any address, not only 127.0.0.1 (a spec ring).
 
     Why not ``zmq.auth.thread.ThreadAuthenticator``: in pyzmq 27 it runs an asyncio loop whose
     thread wakes with the process's socket activity, which cut a ring's hop rate several times
@@ -76,8 +81,9 @@ class ZapHandler:
 
     def __init__(self, ctx: zmq.Context, transport: str,
                  allow: dict[Role, Iterable[str]] | None = None,
-                 names: dict[str, str] | None = None) -> None:
+                 names: dict[str, str] | None = None, anywhere: bool = False) -> None:
         self.transport = transport
+        self.anywhere = anywhere
         self.allow = {role: frozenset(z85.decode(k) for k in keys)
                       for role, keys in (allow or {}).items()}
         self.names = {z85.decode(k): name for k, name in (names or {}).items()}
@@ -139,7 +145,7 @@ class ZapHandler:
             return "", "no such socket here"
         if self.transport != "tcp":
             return ("", None) if mechanism == b"NULL" else ("", "ipc takes NULL peers")
-        if address.decode(errors="replace") != LOOPBACK:
+        if not self.anywhere and address.decode(errors="replace") != LOOPBACK:
             return "", "not from 127.0.0.1"
         if mechanism != b"CURVE" or len(credentials) != 1:
             return "", "tcp takes CURVE peers only"

@@ -25,10 +25,28 @@ class RingUnreachable(RingemuError):
 
 
 def operator_keys(info: RingInfo) -> ClientKeys | None:
-    """The operator's keys of a tcp ring (from its runtime folder); None for an ipc ring."""
+    """The operator's keys of a tcp ring (from its runtime folder, or for a spec ring from the
+    spec's key folder); None for an ipc ring."""
+    if info.spec:
+        from ringemu.live.sockets import permit
+        from ringemu.live.spec import load_spec
+
+        spec = load_spec(info.spec)
+        permit(frozenset(spec.addresses()))
+        return spec.operator_keys()
     if not any(str(e).startswith("tcp://") for e in info.endpoints.values()):
         return None
     return RunKeys.load(Path(info.runtime_dir)).for_operator()
+
+
+def info_for_spec(spec) -> RingInfo:
+    """A ring known only by its spec (``--spec FILE``): the monitor's endpoints, the operator
+    key from the spec's key folder; it may run on another host (its launcher is not known
+    here)."""
+    return RingInfo(run_id=f"of {spec.path.name}", runtime_dir="",
+                    run_dir=f"(on host {spec.monitor.host})", stations=len(spec.stations),
+                    endpoints=spec.monitor.endpoints(), launcher={}, processes=[],
+                    started=0.0, spec=str(spec.path), host=None)
 
 
 def _connect(sock: zmq.Socket, endpoint: str, keys: ClientKeys | None) -> None:

@@ -11,6 +11,11 @@ unsafe); only afterwards does it open its own control client.
 Over tcp it makes the run's CURVE keys first (``ringemu.live.keys``): each child gets its part
 in memory, the tools find them in ``keys.json`` in the 0700 runtime folder. The launcher writes
 ``ring.json`` there right after forking; the monitor takes the pids it may signal from it.
+
+With a ring spec (``ringemu.live.spec``) it starts only the parts that belong on this host
+(``Parts``: the monitor, some stations, or both) at the spec's addresses, with the keys of the
+spec's key folder; ``ring.json`` records the spec. Without the monitor here it has no control
+client: it runs its stations until they end or it is told to stop.
 """
 
 from __future__ import annotations
@@ -23,14 +28,16 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from ringemu.errors import ConfigError, RingemuError
 from ringemu.live import monitor as monitor_mod
 from ringemu.live.client import ControlClient, EventStream, RingUnreachable
 from ringemu.live.keys import RunKeys
-from ringemu.live.paths import (RingInfo, ensure_runtime_root, new_run_id, proc_start_time,
-                                runs_root, runtime_root)
+from ringemu.live.paths import (RingInfo, ensure_runtime_root, link_latest, new_run_id,
+                                proc_start_time, runs_root, runtime_root)
 from ringemu.live.procutil import end_groups, fork_child, reap
+from ringemu.live.spec import RingSpec
 from ringemu.params import RingParams, check_finite
 from stations import station as station_mod
 
@@ -43,6 +50,27 @@ IPC_PATH_MAX = 107
 
 class LaunchError(RingemuError):
     """The ring could not be brought up."""
+
+
+class RingStopped(LaunchError):
+    """A spec ring's monitor ended cleanly without this launcher asking (``ringemu down
+    --spec`` from another host stopped the ring)."""
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The parts of a spec ring one launcher starts."""
+
+    monitor: bool
+    stations: tuple[int, ...]
+    host: str | None = None
+    """The spec's name of this host, when the parts are one host's."""
+
+    def describe(self) -> str:
+        what = (["the monitor"] if self.monitor else []) + (
+            [f"station{'s' if len(self.stations) > 1 else ''} "
+             + ", ".join(map(str, self.stations))] if self.stations else [])
+        return " and ".join(what) or "nothing"
 
 
 @dataclass
@@ -78,9 +106,14 @@ class RingConfig(RingParams):
 class LiveRing:
     """One running ring; see the module docstring."""
 
-    def __init__(self, cfg: RingConfig) -> None:
+    def __init__(self, cfg: RingConfig, spec: RingSpec | None = None,
+                 parts: Parts | None = None) -> None:
         cfg.validate()
         self.cfg = cfg
+        self.spec = spec
+        self.parts = parts if parts is not None else Parts(True, tuple(range(cfg.stations)))
+        if spec is not None and cfg.transport != "tcp":
+            raise ConfigError("a ring spec needs the tcp transport")
         self.run_id = new_run_id()
         self.runs = runs_root(cfg.runs_dir)
         self.run_dir = self.runs / self.run_id
@@ -97,6 +130,8 @@ class LiveRing:
         self.report_endpoint = ""
         self.captured = 0
         self._stopped = False
+        self.on_forked: Callable[[RingInfo], None] | None = None
+        """Called once every process is forked and recorded, before waiting for the ring."""
 
     # -- context manager ----------------------------------------------------------------------
     def __enter__(self) -> "LiveRing":
@@ -128,41 +163,51 @@ class LiveRing:
         (self.run_dir / "config.json").write_text(json.dumps(
             {"run_id": self.run_id, **asdict(cfg), **cfg.to_json(),
              "launcher_pid": os.getpid()}, indent=1))
-        if cfg.transport == "tcp":
+        if cfg.transport == "tcp" and self.spec is None:
             self.keys = RunKeys.generate(cfg.stations)
             self.keys.save(self.runtime_dir)
         gc.freeze()  # children share the launcher's objects instead of copying them on first GC
-        endpoints = self._fork_monitor()
+        if self.parts.monitor:
+            endpoints = self._fork_monitor()
+        else:
+            assert self.spec is not None
+            endpoints = self.spec.monitor.endpoints()
         self._fork_stations(endpoints["report"])
         self.info = RingInfo(
             run_id=self.run_id, runtime_dir=str(self.runtime_dir), run_dir=str(self.run_dir),
             stations=cfg.stations, endpoints=endpoints,
             launcher={"pid": os.getpid(), "start_time": proc_start_time(os.getpid())},
             processes=self.records, started=time.time(),
+            spec=None if self.spec is None else str(self.spec.path),
+            host=self.parts.host,
         )
         self.info.save()
+        if self.on_forked is not None:
+            self.on_forked(self.info)
+        if not self.parts.monitor:
+            self.up_s = time.monotonic() - self.started
+            return self.info
         self.client = ControlClient(endpoints["control"], keys=self.operator_keys)
-        self._wait_up(timeout if timeout is not None else 10.0 + 0.05 * cfg.stations)
+        if timeout is None:
+            timeout = (10.0 + 0.05 * cfg.stations if self.spec is None
+                       else self.spec.startup_timeout + 5.0)
+        self._wait_up(timeout)
         return self.info
 
     def _link_latest(self) -> None:
-        latest = self.runs / "latest"
-        tmp = self.runs / f".latest-{os.getpid()}"
-        try:
-            if tmp.is_symlink():
-                tmp.unlink()
-            tmp.symlink_to(self.run_id)
-            tmp.replace(latest)
-        except OSError as e:
-            log.warning("cannot update %s: %s", latest, e)
+        link_latest(self.runs, self.run_id)
 
     def _fork_monitor(self) -> dict:
         cfg = self.cfg
+        spec = self.spec
         mcfg = monitor_mod.MonitorConfig(
             params=cfg.ring_params(), runtime_dir=str(self.runtime_dir),
             run_dir=str(self.run_dir),
-            keys=None if self.keys is None else self.keys.for_monitor(),
+            keys=(spec.keys.for_monitor() if spec is not None
+                  else None if self.keys is None else self.keys.for_monitor()),
             metrics_port=cfg.metrics_port,
+            placement=None if spec is None else spec.placement(frozenset(self.parts.stations)),
+            startup_timeout=0.0 if spec is None else spec.startup_timeout,
         )
         read_fd, write_fd = os.pipe()
         log_file = str(self.run_dir / "monitor.log")
@@ -190,13 +235,13 @@ class LiveRing:
         if self.cfg.capture:
             import ringemu.frames.capture  # noqa: F401  - load scapy once, before forking
         self.report_endpoint = report_endpoint
-        for i in range(self.cfg.stations):
+        for i in self.parts.stations:
             self._fork_station(i)
 
     def _fork_station(self, i: int) -> dict:
         """Start station ``i``'s process (again, for a restart: it resumes from its journal)
         and record it."""
-        cfg = self.cfg
+        cfg, spec = self.cfg, self.spec
         incarnation = sum(1 for r in self.records if r.get("index") == i)
         capture = None
         if cfg.capture:
@@ -207,8 +252,10 @@ class LiveRing:
             runtime_dir=str(self.runtime_dir),
             cpu=min(os.sched_getaffinity(0)) if cfg.pin == "one" else None,
             capture=capture, log_file=str(self.run_dir / "stations" / f"station-{i}.log"),
-            keys=None if self.keys is None else self.keys.for_station(i),
+            keys=(spec.keys.for_station(i) if spec is not None
+                  else None if self.keys is None else self.keys.for_station(i)),
             journal=str(self.run_dir / "stations" / f"station-{i}.journal"),
+            placement=None if spec is None else spec.placement(frozenset(self.parts.stations)),
         )
         rec = {"role": "station", "index": i,
                **fork_child(lambda: station_mod.run(scfg), scfg.log_file)}
@@ -266,6 +313,8 @@ class LiveRing:
     @property
     def operator_keys(self):
         """The tools' keys for this ring (None over ipc)."""
+        if self.spec is not None:
+            return self.spec.operator_keys()
         return None if self.keys is None else self.keys.for_operator()
 
     def events(self) -> EventStream:
@@ -288,15 +337,19 @@ class LiveRing:
                 gone.append((r["index"], status))
                 if self.cfg.restart:
                     self.restarts_due[r["index"]] = now + self.cfg.restart_delay
+                if self.client is None:
+                    continue  # the monitor is on another host: it sees the goodbye or silence
                 try:
                     self.request({"cmd": "station_exit", "station": r["index"],
                                   "status": status}, timeout=1.0)
                 except RingUnreachable:
                     pass
-        try:
-            asked = self.request({"cmd": "restarts"}, timeout=1.0).get("stations") or []
-        except RingUnreachable:
-            asked = []
+        asked = []
+        if self.client is not None:
+            try:
+                asked = self.request({"cmd": "restarts"}, timeout=1.0).get("stations") or []
+            except RingUnreachable:
+                pass
         for i in asked:
             if type(i) is int:
                 self.restarts_due.setdefault(i, now)
@@ -307,14 +360,25 @@ class LiveRing:
         return gone
 
     def _check_monitor(self) -> None:
+        if not self.parts.monitor:
+            return
         rec = self.records[0]
         if rec.get("exit") is None:
             status = reap(rec["pid"])
             if status is not None:
                 rec["exit"] = status
+        if rec.get("exit") == 0 and self.spec is not None and not self._stopped:
+            raise RingStopped("the ring was stopped (its monitor ended cleanly: 'ringemu down' "
+                              "from another host)")
         if rec.get("exit") is not None:
             raise LaunchError(f"the monitor exited (status {rec['exit']}); "
                               f"see {self.run_dir / 'monitor.log'}")
+
+    def stations_running(self) -> list[int]:
+        """This launcher's stations whose process still runs (or will start again)."""
+        running = {r["index"] for r in self.records
+                   if r["role"] == "station" and r.get("exit") is None}
+        return sorted(running | set(self.restarts_due))
 
     def _reap_all(self) -> bool:
         """Collect every child that exited; True when none is left running."""
@@ -340,13 +404,15 @@ class LiveRing:
         if self._stopped:
             return
         self._stopped = True
-        if self.client is not None and self.records and self.records[0].get("exit") is None:
+        asked = False
+        if self.client is not None and self.parts.monitor and self.records[0].get("exit") is None:
             try:
                 self.request({"cmd": "stop"}, timeout=1.0)
+                asked = True
             except (RingUnreachable, LaunchError):
                 pass
         # stations and monitor leave on their own after "stop"; give them a moment
-        deadline = time.monotonic() + 1.0
+        deadline = time.monotonic() + (1.0 if asked else 0.0)
         while time.monotonic() < deadline and not self._reap_all():
             time.sleep(0.01)
         end_groups(self.records, grace=0.5)

@@ -20,6 +20,7 @@ Two places per ring:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 import time
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ringemu.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def runtime_root() -> Path:
@@ -69,6 +72,19 @@ def _check_private(root: Path) -> None:
 
 def runs_root(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get("RINGEMU_RUNS") or "runs")
+
+
+def link_latest(runs: Path, run_id: str) -> None:
+    """Point ``<runs>/latest`` at ``run_id`` (atomically: a reader never sees it missing)."""
+    latest = runs / "latest"
+    tmp = runs / f".latest-{os.getpid()}"
+    try:
+        if tmp.is_symlink():
+            tmp.unlink()
+        tmp.symlink_to(run_id)
+        tmp.replace(latest)
+    except OSError as e:
+        log.warning("cannot update %s: %s", latest, e)
 
 
 def new_run_id() -> str:
@@ -119,6 +135,13 @@ class RingInfo:
     launcher: dict
     processes: list[dict]
     started: float
+    spec: str | None = None
+    """The ring spec this launcher started its parts from (``ringemu.live.spec``)."""
+    host: str | None = None
+    """The spec's name of the host whose parts these are."""
+    remote: dict | None = None
+    """For a ring started over ssh (``ringemu.live.remote``): how to reach each host (its ssh
+    command and ringemu command), so ``ringemu down`` can end what was started there."""
 
     @property
     def path(self) -> Path:

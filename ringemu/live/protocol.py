@@ -180,6 +180,9 @@ class Hello(Report):
     cmd: str
     tap: str | None = None
     """Where copies of what the station receives are published for ``ringemu capture``."""
+    t: float | None = None
+    """The station's ``CLOCK_MONOTONIC`` when it said hello: a first estimate of its clock's
+    offset when it runs on another host."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,9 @@ the connecting process's pair and the server's public key (``ringemu.live.keys``
 sockets live in the user's 0700 runtime folder and use no keys. Sockets never linger on close,
 and senders never block on a dead peer (``send_nowait``): a token sent to a dead station is
 lost, which is exactly what a snapshot must then find.
+
+Connections go to loopback and ipc paths only, unless a ring spec names other addresses: a
+process that reads a spec permits exactly the spec's addresses (``permit``) and no other.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ def bind(sock: zmq.Socket, endpoint: str, role: Role, pair: KeyPair | None = Non
         if pair is None:
             raise ValueError(f"a tcp {role} socket needs the run's keys")
         pair.serve(sock)
+        sock.ipv6 = endpoint.startswith("tcp://[")
     if endpoint.startswith("ipc://"):
         path = endpoint[len("ipc://"):]
         if os.path.exists(path):
@@ -48,13 +52,32 @@ def bind(sock: zmq.Socket, endpoint: str, role: Role, pair: KeyPair | None = Non
     return sock.last_endpoint.decode()
 
 
+_PERMITTED: set[str] = set()
+"""Addresses besides loopback this process may connect to: those of the ring spec it runs."""
+
+
+def permit(addresses: set[str] | frozenset[str]) -> None:
+    """Allow connections to ``addresses`` (the addresses a ring spec names), and no others."""
+    _PERMITTED.update(addresses)
+
+
+def tcp_host(endpoint: str) -> str:
+    """The address of ``tcp://ADDRESS:PORT`` (brackets of an IPv6 address removed)."""
+    host = endpoint[len("tcp://"):].rsplit(":", 1)[0]
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
 def check_loopback(endpoint: str) -> None:
-    """Refuse to talk to anything but loopback or an ipc path (a hard rule of this project)."""
+    """Refuse to talk to anything but loopback, an ipc path, or an address the ring spec this
+    process runs names (a hard rule of this project)."""
     if endpoint.startswith("ipc://"):
         return
     if endpoint.startswith("tcp://127.") or endpoint.startswith("tcp://localhost:"):
         return
-    raise ValueError(f"refusing non-loopback endpoint {endpoint!r}")
+    if endpoint.startswith("tcp://") and tcp_host(endpoint) in _PERMITTED:
+        return
+    raise ValueError(f"refusing endpoint {endpoint!r}: neither loopback nor an address of "
+                     "the ring spec")
 
 
 def connect(sock: zmq.Socket, endpoint: str, pair: KeyPair | None = None,
@@ -66,6 +89,7 @@ def connect(sock: zmq.Socket, endpoint: str, pair: KeyPair | None = None,
         if pair is None or server_public is None:
             raise ValueError(f"connecting to {endpoint} needs the run's keys")
         pair.dial(sock, server_public)
+        sock.ipv6 = endpoint.startswith("tcp://[")
     sock.connect(endpoint)
 
 

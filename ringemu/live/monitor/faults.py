@@ -78,6 +78,9 @@ class LiveFaults:
         if st.state not in (ProcState.ALIVE, ProcState.PAUSED):
             return p.reply(False, f"station {station} is {st.state}")
         now = m.now()
+        if FAULTS[kind].actor is Actor.PROCESS and m.remote(st):
+            return p.reply(False, f"station {station} was started by another host's launcher; "
+                                  f"{kind.value} acts only on processes this host started")
         if FAULTS[kind].actor is Actor.STATION:  # a paused one finds it when it goes on
             if not m.command(st, p.Inject(kind.value)):
                 return p.reply(False, f"station {station} is not accepting commands")

@@ -18,6 +18,13 @@ The monitor signals (kill, pause, resume) only the processes the launcher record
 ``ring.json``, checked by kernel start time right before the signal; the pid in a hello is only
 compared with that record.
 
+A ring from a spec (``ringemu.live.spec``) binds the spec's addresses, connects to those alone,
+and knows each station's endpoints from the spec: a hello naming others is refused. Stations
+its own launcher did not start (another host's, or ``ringemu station``'s) are never signalled:
+their pid is unknown here (kill and pause are refused for them), a clean exit is known by their
+goodbye, a restart by their second hello, and their clocks are moved onto the monitor's by an
+offset estimated from each exchange (``ClockOffset``).
+
 All times given to the core and written in events are seconds since the monitor started
 (``t``); every process reads the same ``CLOCK_MONOTONIC``, so the times stations report can be
 compared with the monitor's.
@@ -30,6 +37,7 @@ import logging
 import os
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -53,11 +61,12 @@ from ringemu.live.monitor import control
 from ringemu.live.monitor.faults import LiveFaults
 from ringemu.live.monitor.linkwatch import LinkWatch
 from ringemu.live.monitor.schedule import deadline_floor
+from ringemu.live.monitor.stations import (ClockOffset, Launched, ProcState, StationRecord,
+                                           StationTable, process_down)
 from ringemu.live.monitor.taps import TapLeases
-from ringemu.live.monitor.stations import (Launched, ProcState, StationRecord, StationTable,
-                                           process_down)
 from ringemu.live.paths import same_process
-from ringemu.live.sockets import bind, connect, endpoint_for, send_nowait
+from ringemu.live.sockets import bind, connect, endpoint_for, permit, send_nowait
+from ringemu.live.spec import Placement
 from ringemu.params import RingParams
 from ringemu.summary import summary as run_summary
 
@@ -70,6 +79,10 @@ TIMER_FLOOR = 0.010
 """The least any station timer may be: a live process can be held back that long for nothing."""
 TRAFFIC_INTERVAL = 0.5
 """Seconds between ``traffic`` events (the ring's counters, written to ``events.jsonl``)."""
+RATE_WINDOW = 10.0
+"""Seconds of rotation measurements the ring's rotation is taken from (their shortest): a ring
+that stalls (its token held up behind a partition, a stopped station on another host) must not
+stretch the snapshot deadlines and station timers that are to name it."""
 
 
 class Phase(StrEnum):
@@ -90,6 +103,8 @@ class MonitorConfig:
     """The monitor's CURVE keys (tcp only), handed over in memory by the launcher."""
     metrics_port: int | None = None
     """Serve Prometheus metrics on 127.0.0.1 at this port (``ringemu.live.monitor.metrics``)."""
+    placement: Placement | None = None
+    """A spec ring's addresses (see the module docstring); None: a ring on this machine."""
 
     def startup_limit(self) -> float:
         return self.startup_timeout or (10.0 + 0.05 * self.params.stations)
@@ -106,7 +121,11 @@ class MonitorProcess:
         self.keys = keys
         self.own = keys.own if keys is not None else None
         self.ctx = zmq.Context(1)
-        self.auth = ZapHandler(self.ctx, params.transport, *_admitted(keys))
+        self.placement = cfg.placement
+        if self.placement is not None:
+            permit(self.placement.addresses)
+        self.auth = ZapHandler(self.ctx, params.transport, *_admitted(keys),
+                               anywhere=self.placement is not None)
         self.watch = HandshakeWatch(self.ctx)
         folder = Path(cfg.runtime_dir)
         self.report = self.ctx.socket(zmq.PULL)
@@ -117,8 +136,9 @@ class MonitorProcess:
         for role, sock in ((Role.REPORT, self.report), (Role.CONTROL, self.control),
                            (Role.EVENTS, self.pub)):
             self.watch.watch(sock, role)
-            self.endpoints[role.value] = bind(
-                sock, endpoint_for(params.transport, folder, role.value), role, self.own)
+            at = (endpoint_for(params.transport, folder, role.value) if self.placement is None
+                  else self.placement.monitor[role.value])
+            self.endpoints[role.value] = bind(sock, at, role, self.own)
         self.launched = Launched(cfg.runtime_dir)
         self.parked: list[p.Hello] = []
         """Hellos waiting for the launcher's record of their station (``ring.json``)."""
@@ -154,6 +174,8 @@ class MonitorProcess:
             from ringemu.live.monitor.metrics import RingMetrics
 
             self.metrics = RingMetrics(self, cfg.metrics_port)
+        self.rotations: deque[tuple[float, float]] = deque()
+        """Recent rotation measurements (time, seconds), ``RATE_WINDOW`` seconds of them."""
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -243,7 +265,8 @@ class MonitorProcess:
                     self.next_traffic = now + TRAFFIC_INTERVAL
                     self.record_traffic(now)
                 for s in self.stations.in_state(ProcState.ALIVE, ProcState.PAUSED):
-                    self.command(s, p.AskStats())  # stations have no timers of their own
+                    if self.command(s, p.AskStats()):  # stations have no timers of their own
+                        s.clock.asked(self.t0 + now)
             if self.metrics is not None:
                 self.metrics.tick(now)
         if self.pending_summary:
@@ -286,7 +309,12 @@ class MonitorProcess:
         elif t is p.Stats or t is p.Bye:
             st.took_stats(r)  # type: ignore[arg-type]
             st.stats_at = now
+            if t is p.Stats:  # an answer to a request (a goodbye answers none)
+                st.clock.answered(self.t0 + now, r.t)  # type: ignore[attr-defined]
             if t is p.Bye and st.state is not ProcState.DEAD:
+                if self.remote(st) and self.phase is Phase.RUNNING:
+                    self.history.station_exit(now, st.index, None, None)
+                    self.station_dead(st)  # its host's launcher ended it: bypass it
                 st.state = ProcState.EXITED
         elif t is p.EventReport:
             self._station_event(r.event)  # type: ignore[attr-defined]
@@ -299,9 +327,19 @@ class MonitorProcess:
 
     def _to_monitor_clock(self, part: LocalSnapshot) -> LocalSnapshot:
         """A part with its cut time on the monitor's clock (``t`` since the monitor started)."""
-        return replace(part, state=replace(part.state, at=part.state.at - self.t0))
+        st = self.stations.get(part.node)
+        offset = 0.0 if st is None else st.clock.offset
+        return replace(part, state=replace(part.state, at=part.state.at + offset - self.t0))
+
+    def remote(self, st: StationRecord) -> bool:
+        """Was station ``st`` started by another launcher than the monitor's (another host,
+        or ``ringemu station``)? Such a process is never signalled from here."""
+        return self.placement is not None and st.index not in self.placement.launched_here
 
     def _hello(self, st: StationRecord, r: p.Hello) -> None:
+        if self.remote(st):
+            self._remote_hello(st, r)
+            return
         restarted = st.state in (ProcState.DEAD, ProcState.EXITED)
         launched = self.launched.get(st.index, fresh=restarted)
         if launched is None or (restarted and launched[0] == st.pid):
@@ -314,6 +352,31 @@ class MonitorProcess:
         if st.state is not ProcState.STARTING and not restarted:
             raise RemoteProtocolError(f"a second hello from station {st.index}")
         st.pid, st.start_time = launched
+        self._station_said_hello(st, r, restarted)
+
+    def _remote_hello(self, st: StationRecord, r: p.Hello) -> None:
+        """A hello from a station another launcher started: its endpoints must be the spec's,
+        its pid is never taken. A second hello is a new process of it (its host restarted it):
+        the old one is bypassed, if it was not already, and the new one inserted."""
+        assert self.placement is not None
+        want = self.placement.stations[st.index]
+        if (r.endpoint, r.cmd) != want:
+            raise RemoteProtocolError(f"hello from station {st.index} names {r.endpoint} and "
+                                      f"{r.cmd}; the spec says {want[0]} and {want[1]}")
+        restarted = st.state is not ProcState.STARTING
+        if restarted and self.phase is not Phase.RUNNING:
+            raise RemoteProtocolError(f"a second hello from station {st.index} before the "
+                                      "ring is up")
+        if restarted and st.state is not ProcState.DEAD:
+            self.history.station_exit(self.now(), st.index, None, None)
+            self.station_dead(st)
+        st.pid, st.start_time = None, None
+        st.clock = ClockOffset(st.index in self.placement.same_clock)
+        if r.t is not None:
+            st.clock.hello(self.t0 + self.now(), r.t)
+        self._station_said_hello(st, r, restarted)
+
+    def _station_said_hello(self, st: StationRecord, r: p.Hello, restarted: bool) -> None:
         st.endpoint, st.cmd_endpoint, st.tap_endpoint = r.endpoint, r.cmd, r.tap
         st.state = ProcState.ALIVE
         if restarted:
@@ -357,7 +420,9 @@ class MonitorProcess:
         self.next_publish = now
 
     def _station_event(self, ev: StationEvent) -> None:
-        ev = replace(ev, t=ev.t - self.t0)
+        st = self.stations.get(ev.station)
+        offset = 0.0 if st is None else st.clock.offset
+        ev = replace(ev, t=ev.t + offset - self.t0)
         self.carry_out(self.supervisor.station_event(ev, self.now()))
 
     # -- what the supervisor decides --------------------------------------------------------------
@@ -490,6 +555,11 @@ class MonitorProcess:
             members = self.supervisor.ring.members
             rotation = self.stations.rotation(members)
             if rotation is not None:
+                self.rotations.append((now, rotation))
+            while self.rotations and self.rotations[0][0] < now - RATE_WINDOW:
+                self.rotations.popleft()
+            if self.rotations:
+                rotation = min(r for _, r in self.rotations)
                 self.core.min_deadline = deadline_floor(
                     self.cfg.params.snapshot_deadline, len(members), len(members) / rotation)
                 self.carry_out(self.supervisor.measured_rotation(rotation))
@@ -558,9 +628,10 @@ class MonitorProcess:
 
     def ask_summary(self, envelope: list[bytes], final: bool = False) -> None:
         """Answer with the summary once every live station sent fresh counters (or soon)."""
-        for s in self.stations:
-            self.command(s, p.AskStats())
         now = self.now()
+        for s in self.stations:
+            if self.command(s, p.AskStats()):
+                s.clock.asked(self.t0 + now)
         self.pending_summary.append((envelope, now, now + 0.3, final))
 
     def _answer_summaries(self, now: float) -> None:

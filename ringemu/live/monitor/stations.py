@@ -11,6 +11,7 @@ never from a message: the pid a station's hello carries is only compared with it
 from __future__ import annotations
 
 import logging
+from collections import deque
 from enum import StrEnum
 from pathlib import Path
 from typing import Iterable
@@ -42,12 +43,56 @@ def process_down(pid: int, start_time: int | None) -> bool:
     return proc_state(pid) in (None, "Z", "X", "T", "t")
 
 
+class ClockOffset:
+    """How far a station's ``CLOCK_MONOTONIC`` is from the monitor's (``offset`` = monitor's
+    minus station's), so its cut times and events land on the monitor's clock.
+
+    Processes on one machine share the clock: ``same`` stations keep 0. For a station on
+    another host the hello gives a first estimate (off by the one-way latency), then each
+    stats exchange gives one more the NTP way, the midpoint of the request and its answer
+    against the station's time; the exchange with the shortest round trip wins, and it is
+    retired after a minute, so a slowly drifting clock is followed.
+    """
+
+    __slots__ = ("same", "offset", "rtt", "at", "_asked")
+
+    KEEP = 60.0
+
+    def __init__(self, same: bool = True) -> None:
+        self.same = same
+        self.offset = 0.0
+        self.rtt = float("inf")
+        self.at = 0.0
+        self._asked: deque[float] = deque(maxlen=16)
+        """When each stats request still unanswered left (a station answers in order)."""
+
+    def hello(self, now: float, station_t: float) -> None:
+        if not self.same and self.rtt == float("inf"):
+            self.offset = now - station_t
+
+    def asked(self, now: float) -> None:
+        if not self.same:
+            self._asked.append(now)
+
+    def answered(self, now: float, station_t: float) -> None:
+        """Stats came (``now`` on the monitor's clock, ``station_t`` on the station's)."""
+        if self.same or not self._asked:
+            return
+        asked = self._asked.popleft()
+        if now < asked:
+            return
+        rtt = now - asked
+        if rtt <= self.rtt or now - self.at > self.KEEP:
+            self.offset = (asked + now) / 2 - station_t
+            self.rtt, self.at = rtt, now
+
+
 class StationRecord:
     """One station process as the monitor sees it."""
 
     __slots__ = ("index", "pid", "start_time", "endpoint", "cmd_endpoint", "cmd", "bell",
                  "state", "stats", "stats_at", "carried", "units_at", "unit_rate",
-                 "tap_endpoint", "tapping")
+                 "tap_endpoint", "tapping", "clock")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -73,6 +118,7 @@ class StationRecord:
         """Where the station publishes copies for live capture (``ringemu capture``)."""
         self.tapping = False
         """The monitor told this process to tap (and has not told it to stop)."""
+        self.clock = ClockOffset()
 
     def took_stats(self, r: Stats) -> None:
         units = r.counter("tokens") + r.counter("frames")
