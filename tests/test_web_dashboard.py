@@ -173,10 +173,14 @@ def test_the_dashboard_in_a_browser_shows_the_ring_and_a_key_injects_a_fault(web
 
             def ring_and_alarms(t: str) -> str | None:
                 """The ring panel drew every station, and the alarm log is there."""
-                drawn = all(re.search(rf"\[{k}\s*\]", t) for k in range(6))
+                drawn = all(re.search(rf"\[{k}A?\s*\]", t) for k in range(6))  # A: active monitor
                 return t if drawn and "token" in t and "alarms" in t else None
 
-            shown = wait_for(lambda: ring_and_alarms(screen.text()), sleep=pause)
+            try:
+                shown = wait_for(lambda: ring_and_alarms(screen.text()), sleep=pause)
+            except AssertionError:
+                raise AssertionError("the page's terminal never showed the ring:\n"
+                                     + screen.text()) from None
             print("the page's terminal:\n" + shown)
             assert "LOST" not in shown
             page.locator(".xterm-screen").click()  # focus the terminal, as a person would
