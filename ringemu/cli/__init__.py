@@ -22,6 +22,7 @@ def cli() -> None:
     \b
     Live ring:    ringemu up --stations 8          (Ctrl-C or 'ringemu down' to stop)
     Inject:       ringemu inject lose --station 3
+    Impair:       ringemu link 3 --delay 5ms --loss 1%   (ringemu inject cut --station 3)
     Scripted run: ringemu run -n 8 -d 10 --inject lose@3 --inject dup@6 --json
     Simulate:     ringemu sim --stations 16 --rotations 200 --inject lose@50
     Conformance:  ringemu conform TOP EVENTS --delays FILE
@@ -29,13 +30,15 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from ringemu.cli import conform_cmd, control_cmds, dashboard_cmd, run_cmd, sim_cmd, up_cmd
+    from ringemu.cli import (conform_cmd, control_cmds, dashboard_cmd, link_cmd, run_cmd,
+                             sim_cmd, up_cmd)
 
     cli.add_command(up_cmd.up)
     cli.add_command(control_cmds.inject)
     cli.add_command(control_cmds.down)
     cli.add_command(control_cmds.status)
     cli.add_command(control_cmds.restart)
+    cli.add_command(link_cmd.link)
     cli.add_command(dashboard_cmd.dashboard)
     cli.add_command(run_cmd.run)
     cli.add_command(sim_cmd.sim)

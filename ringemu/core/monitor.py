@@ -109,6 +109,9 @@ class SnapshotMonitor:
         """Stations the shell knows are dead or stopped: a snapshot waiting on one of them is
         concluded ``down_after`` seconds after it began, not at its deadline."""
         self.down_after = float("inf")
+        self.cuts: dict[int, int] = {}
+        """Links the shell cut, from -> to: a snapshot waiting on a station behind one is
+        concluded like one waiting on a down station, naming the link (cause ``cut``)."""
         self.last_good: dict[int, LocalSnapshot] = {}
         """The parts of the last snapshot of this epoch that counted exactly one."""
         self.last_good_id: int | None = None
@@ -182,9 +185,24 @@ class SnapshotMonitor:
         return min((self._due(p) for p in self._pending.values()), default=None)
 
     def _due(self, p: _Pending) -> float:
-        if self.down and any(s in self.down and s not in p.parts for s in self.stations):
+        down = self.down | self.cut_off() if self.cuts else self.down
+        if down and any(s in down and s not in p.parts for s in self.stations):
             return min(p.deadline, p.started + self.down_after)
         return p.deadline
+
+    def cut_off(self) -> set[int]:
+        """Stations a cut link in use leads to (their markers cannot reach them). A cut link
+        out of use (a station at either end bypassed) blocks nothing."""
+        return {b for a, b in self.cut_links()}
+
+    def cut_links(self) -> list[tuple[int, int]]:
+        out = []
+        n = len(self.stations)
+        for a, b in self.cuts.items():
+            i = self._position.get(a)
+            if i is not None and self.stations[(i + 1) % n] == b:
+                out.append((a, b))
+        return out
 
     # -- inputs -------------------------------------------------------------------------------
     def on_report(self, part: LocalSnapshot, now: float) -> list[MonitorEvent]:
@@ -211,6 +229,8 @@ class SnapshotMonitor:
         """
         events: list[MonitorEvent] = []
         down_set = set(down) | self.down
+        if self.cuts:
+            down_set |= self.cut_off()
         for sid in [s for s, p in self._pending.items()
                     if p.deadline <= now or (down_set and p.started + self.down_after <= now)]:
             pending = self._pending[sid]
@@ -291,10 +311,15 @@ class SnapshotMonitor:
         if suspect is None:
             suspect = next((s for s in silent if s in down), silent[0] if silent else None)
         cause = Cause.DOWN if suspect in down else Cause.LATE
+        link = None
+        if suspect not in self.down:
+            link = next(((a, b) for a, b in self.cut_links() if b == suspect), None)
+            if link is not None:
+                cause = Cause.CUT
         result = SnapshotResult(
             pending.sid, pending.initiator, pending.started, now, Verdict.INCOMPLETE,
             states={p.node: p.state for p in pending.parts.values()},
-            silent=tuple(silent), suspect=suspect, cause=cause,
+            silent=tuple(silent), suspect=suspect, cause=cause, link=link,
         )
         return self._conclude(result, now)
 

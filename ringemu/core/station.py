@@ -50,7 +50,8 @@ come back after all it is stripped and replaced by the free token it was, so the
 token units never changes on the way.
 
 Recovery: the active monitor's ``start_purge`` sends a Ring Purge and absorbs everything it
-receives until that purge comes back; every other station that sees the purge drops what it holds
+receives until that purge comes back (it sends the same purge again each valid-transmission time
+it does not: a link may lose it); every other station that sees the purge drops what it holds
 and forgets a frame it was awaiting. When the purge returns the monitor releases one fresh token,
 so exactly one token exists afterwards. The active monitor also sets the M bit of frames it
 repeats and treats a frame seen twice as orphaned (removed, then a purge), as 802.5 does.
@@ -152,7 +153,7 @@ class Station:
         "outbox", "payloads", "purge_number", "timers", "claiming", "_claim_at", "_suspected_at",
         "_stats", "_tokens", "_frames", "_recording", "_countdown", "_tx", "_tx_started",
         "_lose", "_dup", "_corrupt", "_armed", "_other", "_last_seen", "_last_unit", "_too_soon",
-        "_resend", "_amp_at",
+        "_resend", "_amp_at", "_purge_at",
         "_max_pending",
     )
 
@@ -213,6 +214,7 @@ class Station:
         self._too_soon = 0.0  # the too-soon gap (0: off), kept here for the hot path
         self._resend: tuple = _EMPTY
         self._amp_at = float("-inf")
+        self._purge_at = float("-inf")  # when the purge under way was last sent
 
     # -- the hot path -----------------------------------------------------------------------
     def on_receive(self, msg: Token | Frame | Marker | Purge | Claim, now: float) -> tuple:
@@ -324,6 +326,8 @@ class Station:
             else:  # the next AMP, or the next suspicion
                 watch = min(max(seen, self._amp_at) + t.valid_transmission,
                             self._suspected_at + REPEAT_SUSPICION * t.valid_transmission)
+            if self.mode is PURGING:  # the purge is sent again if it does not come back
+                watch = min(watch, self._purge_at + t.valid_transmission)
         elif self.claiming:
             watch = self._claim_at + t.claim_retry
         else:
@@ -345,6 +349,9 @@ class Station:
         seen = max(self._last_seen, self._last_unit)
         silent = now - seen
         if self.is_active_monitor:
+            if self.mode is PURGING and now - self._purge_at >= t.valid_transmission:
+                self._purge_at = now  # the purge was lost on a link (or is very late)
+                out = out + (Purge(self.index, self.purge_number),)
             if silent >= t.valid_transmission and (
                     self._suspected_at < seen
                     or now - self._suspected_at >= REPEAT_SUSPICION * t.valid_transmission):
@@ -389,6 +396,7 @@ class Station:
         self._reset(now)
         self.mode = PURGING
         self.purge_number += 1
+        self._purge_at = now
         self.outbox.append(PurgeStarted(self.index, now, self.purge_number))
         return (Purge(self.index, self.purge_number),)
 

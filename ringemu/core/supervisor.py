@@ -12,6 +12,10 @@ station dies, stops, comes back or acknowledges a new epoch, is decided here, on
 - a stopped station is named within a few rotations: a snapshot that waits on it is concluded
   early, and if none is under way one is begun for it;
   when every member has the new epoch, the active monitor purges, or the standbys elect one;
+- a cut link (``link_cut``) is named by an INCOMPLETE verdict within a few rotations (cause
+  ``cut``, the link in the snapshot event) and the ring stays broken, as a real ring with a
+  broken trunk does, until the link is healed (``link_healed``): the ring manager then makes a
+  new epoch of the same members, the active monitor purges and releases one token;
 - recovery after a LOST or DUPLICATE verdict is a purge or a rollback, as the core monitor asks;
 - station timers follow the measured rotation.
 
@@ -183,12 +187,35 @@ class Supervisor:
             orders += self.begin(now, down)  # a snapshot that waits on it names it
         return orders + self.tick(now)
 
+    def link_cut(self, k: int, now: float) -> list[Order]:
+        """Station ``k``'s outgoing link (to its downstream neighbour now) was cut: a snapshot
+        that waits on the station behind it concludes early, naming the link; with none under
+        way one is begun (at ``k``: its marker meets the cut at once)."""
+        if k not in self.ring.members:
+            return []
+        _, to = self.ring.current.neighbours(k)
+        self.snapshots.cuts[k] = to
+        orders: list[Order] = []
+        if not self.snapshots.busy and self.ring.steady:
+            orders += self.begin(now, k)
+        return orders + self.tick(now)
+
+    def link_healed(self, k: int, now: float) -> list[Order]:
+        """Station ``k``'s cut link is up again: the ring is rebuilt (same members, a new
+        epoch), purged, and counted once it is steady."""
+        if self.snapshots.cuts.pop(k, None) is None:
+            return []
+        if self.snapshots.cut_links():
+            return []  # still broken elsewhere: rebuild when the last cut heals
+        return self._change(self.ring.heal(), now)
+
     def station_up(self, k: int, now: float) -> list[Order]:
         """Station ``k`` goes on (a pause ended) or came back (restarted: inserted again)."""
         orders: list[Order] = []
         self.down.discard(k)
         self.snapshots.down = set(self.down)
         if k in self.ring.bypassed:
+            self.snapshots.cuts.pop(k, None)  # a restarted station's link layer is new
             orders += self._change(self.ring.insert(k), now)
         return orders
 

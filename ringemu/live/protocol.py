@@ -12,9 +12,10 @@ Three families, told apart by their key:
   part), ``event`` (a core ``StationEvent``), ``stats``, ``bye``;
 - monitor -> station commands (``cmd``, on the station's command socket, which admits the
   monitor alone; a one-octet doorbell on the ring link says one is waiting): ``link``, ``go``,
-  ``snapshot``, ``purge``, ``inject``, ``send``, ``stats``, ``stop``;
+  ``snapshot``, ``purge``, ``inject``, ``send``, ``stats``, ``stop``, ``impair``;
 - tool -> monitor control requests (``cmd``, on the control socket): ``inject``, ``snapshot``,
-  ``status``, ``summary``, ``station_exit``, ``send``, ``stop``, ``ping``, ``interval``; the
+  ``status``, ``summary``, ``station_exit``, ``send``, ``stop``, ``ping``, ``interval``,
+  ``link``; the
   monitor answers each with one JSON object (``ok``, and ``error`` when not ok).
 """
 
@@ -197,6 +198,8 @@ class Stats(Report):
     """Connections to the station's sockets refused in the handshake, by socket role."""
     zap_denied: int = 0
     """Of those, the ones its ZAP handler said no to (a CURVE key not admitted there)."""
+    link: dict = field(default_factory=dict)
+    """The station's outgoing link layer: its counters (``LinkStats``) and copies waiting."""
 
     def counter(self, name: str) -> int:
         v = self.stats.get(name, 0)
@@ -390,6 +393,15 @@ class Install(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class Impair(Command):
+    """Impair the station's outgoing link from now on (``Impairment.to_json``; None: no
+    impairment)."""
+
+    tag: ClassVar[str] = "impair"
+    impairment: dict | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StopTraffic(Command):
     """Generate no more payloads (the run drains)."""
 
@@ -403,7 +415,7 @@ class Resume(Command):
 
 
 COMMANDS = _family(Link, Go, StartSnapshot, StartPurge, Inject, Send, AskStats, Stop,
-                   SetTimers, Install, Resume, StopTraffic)
+                   SetTimers, Install, Resume, StopTraffic, Impair)
 
 
 def decode_command(data: bytes) -> Command:
@@ -499,9 +511,19 @@ class RestartsRequest(Request):
     tag: ClassVar[str] = "restarts"
 
 
+@dataclass(frozen=True, slots=True)
+class LinkRequest(Request):
+    """Impair link ``station`` (station ``station``'s outgoing link; None: every link) from
+    now on with ``impairment`` (``Impairment.to_json``; None: clear it)."""
+
+    tag: ClassVar[str] = "link"
+    station: int | None = None
+    impairment: dict | None = None
+
+
 REQUESTS = _family(InjectRequest, SnapshotRequest, StatusRequest, SummaryRequest, StationExit,
                    SendRequest, StopRequest, Ping, IntervalRequest, RestartRequest,
-                   RestartsRequest, DrainRequest)
+                   RestartsRequest, DrainRequest, LinkRequest)
 
 
 def decode_request(data: bytes) -> Request:

@@ -1,9 +1,10 @@
 """Carrying out injected faults in a live ring, as the fault registry says.
 
 A fault the core station carries out (``Actor.STATION``) becomes an ``inject`` command to that
-station; a process fault is the shell's: ``kill`` is SIGKILL, ``pause`` is SIGSTOP now and
-SIGCONT after its length. Either way the run history records the injection, and for a process
-fault also its taking effect, at once.
+station, and so does a partition (``Actor.LINK``: ``cut``, ``heal``), which the station's link
+layer carries out and the supervisor is told of at once; a process fault is the shell's:
+``kill`` is SIGKILL, ``pause`` is SIGSTOP now and SIGCONT after its length. Either way the
+run history records the injection, and for a process fault also its taking effect, at once.
 """
 
 from __future__ import annotations
@@ -50,7 +51,18 @@ class LiveFaults:
         if st.state is not ProcState.ALIVE:
             return p.reply(False, f"station {station} is {st.state}")
         now = m.now()
-        if FAULTS[kind].actor is Actor.STATION:
+        if FAULTS[kind].actor is Actor.LINK:
+            cut = station in m.supervisor.snapshots.cuts
+            if cut == (kind == FaultKind.CUT):
+                return p.reply(False, f"link {station} is {'already' if cut else 'not'} cut")
+            if not cut and station not in m.supervisor.ring.members:
+                return p.reply(False, f"station {station} is not in the ring now")
+            if not m.command(st, p.Inject(kind.value)):
+                return p.reply(False, f"station {station} is not accepting commands")
+            record = m.history.inject(now, kind, station, arg, at)
+            m.carry_out(m.supervisor.link_cut(station, now) if kind == FaultKind.CUT
+                        else m.supervisor.link_healed(station, now))
+        elif FAULTS[kind].actor is Actor.STATION:
             if not m.command(st, p.Inject(kind.value)):
                 return p.reply(False, f"station {station} is not accepting commands")
             record = m.history.inject(now, kind, station, arg, at)

@@ -38,6 +38,7 @@ import zmq
 
 from ringemu.checker import judge
 from ringemu.core.history import RunHistory
+from ringemu.core.impairments import Impairment
 from ringemu.core.membership import Install, Resume
 from ringemu.core.snapshot import LocalSnapshot
 from ringemu.core.station_events import StationEvent
@@ -131,6 +132,9 @@ class MonitorProcess:
         self.restart_wanted: set[int] = set()
         """Dead stations the launcher should start again (``ringemu restart``)."""
         self.faults = LiveFaults(self, params.seed)
+        self.link_settings: dict[int, Impairment] = {
+            k: params.impairment_for(k) for k in range(params.stations)}
+        """What each station's outgoing link does now (``ringemu link`` changes it)."""
         self.phase = Phase.STARTING
         self.running = True
         self.linked: set[int] = set()
@@ -163,7 +167,12 @@ class MonitorProcess:
         poller.register(self.report, zmq.POLLIN)
         poller.register(self.control, zmq.POLLIN)
         poller.register(self.links.socket, zmq.POLLIN)
-        self.history.ring_starting(self.now(), self.cfg.params.stations, self.endpoints)
+        params = self.cfg.params
+        self.history.ring_starting(self.now(), params.stations, self.endpoints)
+        if params.impairment.active:
+            self.history.impairment(self.now(), None, params.impairment)
+        for k, imp in sorted(params.link_impairments.items()):
+            self.history.impairment(self.now(), k, imp)
         startup_deadline = self.cfg.startup_limit()
         while self.running:
             now = self.now()
@@ -306,6 +315,9 @@ class MonitorProcess:
         self.history.station_up(self.now(), st.index, st.pid, st.endpoint)
         if restarted:
             self.restart_wanted.discard(st.index)
+            imp = self.link_settings[st.index]
+            if imp != self.cfg.params.impairment_for(st.index):  # changed while it ran
+                self.command(st, p.Impair(imp.to_json() if imp.active else None))
             self.carry_out(self.supervisor.station_up(st.index, self.now()))
             return
         if self.phase is Phase.STARTING and self.stations.all_said_hello():
@@ -396,6 +408,26 @@ class MonitorProcess:
                         "waits for the next one", cmd.tag, st.index)
         return True
 
+    def impair(self, k: int | None, imp: Impairment | None) -> str | None:
+        """Impair link ``k`` (every link when None) with ``imp`` (None: clear) from now on;
+        the reason when it cannot be."""
+        if not self.running_ring():
+            return "ring is not up yet"
+        if k is not None:
+            st = self.stations.get(k)
+            if st is None:
+                return f"no link {k} (links are named by their sending station, " \
+                       f"0..{len(self.stations) - 1})"
+            if st.state in (ProcState.DEAD, ProcState.EXITED):
+                return f"station {k} is {st.state}: its link is gone"
+        targets = list(self.stations) if k is None else [self.stations[k]]
+        wire = p.Impair(None if imp is None or not imp.active else imp.to_json())
+        for st in targets:
+            self.link_settings[st.index] = imp or Impairment()
+            self.command(st, wire)  # a dead one gets it when it is started again (hello)
+        self.history.impairment(self.now(), k, imp)
+        return None
+
     def want_restart(self, k: int) -> str | None:
         """Ask the launcher to start dead station ``k`` again; the reason when it cannot be."""
         st = self.stations.get(k)
@@ -480,6 +512,10 @@ class MonitorProcess:
             "hello_mismatch": self.hello_mismatch,
             "payloads_in_flight": self.history.ledger.account(self.history.gone,
                                                               final=False)["in_flight"],
+            "impairments": {str(k): imp.describe() for k, imp in self.link_settings.items()
+                            if imp.active},
+            "cuts": [list(c) for c in sorted(self.core.cuts.items())],
+            "link": self.stations.link_totals(),
             **self.refusals(),
         }
 

@@ -138,6 +138,16 @@ class StationTable:
                     out[str(role)] = out.get(str(role), 0) + s.stats.refused_on(role)
         return out
 
+    def link_totals(self) -> dict[str, int]:
+        """The stations' link-layer counters, summed (``LinkStats``: dropped, duplicated...)."""
+        out: dict[str, int] = {}
+        for s in self.all:
+            if s.stats is not None:
+                for name, v in s.stats.link.items():
+                    if type(v) is int and v >= 0:
+                        out[str(name)] = out.get(str(name), 0) + v
+        return out
+
     def zap_denied(self) -> int:
         return sum(max(0, s.stats.zap_denied) for s in self.all if s.stats is not None)
 
