@@ -353,7 +353,7 @@ def _judge_process_fault(f: FaultRecord, h: RunHistory) -> FaultOutcome:
     start, end = _down(f, h)
     outlived = False
     for r in h.results:
-        if r.finished <= start or r.started >= end:
+        if r.finished < start or r.started >= end:
             continue
         if r.verdict is Verdict.INCOMPLETE and r.suspect == f.station:
             return FaultOutcome(f, Outcome.DETECTED, r.snapshot_id, r.finished)
@@ -420,5 +420,7 @@ def _account(alarm: Alarm, r: SnapshotResult | None, cut: Cut | None,
 
 
 def _overlaps(window: tuple[float, float], r: SnapshotResult) -> bool:
+    """Was ``r`` under way while the window was open? A snapshot the monitor concludes at the
+    very instant a station goes down (it learnt of it then) was."""
     start, end = window
-    return start < r.finished and end > r.started
+    return start <= r.finished and end > r.started

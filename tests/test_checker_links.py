@@ -149,3 +149,15 @@ def test_without_reordering_a_wrong_count_says_nothing_of_it():
     (defect,) = j.defects
     assert "reordering" not in defect.describe() and j.reordering == []
     assert run.events[-2]["event"] == "snapshot" and j.alarms[0].alarm.kind is Verdict.LOST
+
+
+def test_a_snapshot_concluded_the_instant_its_station_stopped_is_explained_by_it():
+    # slow links keep a snapshot under way long; the monitor concludes it when it learns of
+    # the pause, at that very instant (found by the impaired-link properties)
+    run = Run()
+    pause = run.fault("pause", 0, 6.0, 6.0, arg=1.0)
+    run.snap(0.5, 6.0, None, suspect=0)
+    j = run.judge()
+    (alarm,) = j.alarms
+    assert alarm.explained_by == [pause] and not alarm.false
+    assert outcome(j, pause) is Outcome.DETECTED

@@ -7,7 +7,10 @@ run in the same ``RunHistory``; only the shell differs (the heap instead of sock
 Same seed, same run: the event order, the verdicts and the capture are identical byte for byte.
 
 Time is in virtual seconds. A *rotation* is the nominal time for one trip round the ring: the sum
-of the mean link delays. Fault times, restarts and snapshot intervals are given in rotations.
+of the mean link delays (impairments' delays included). Fault times, restarts and snapshot
+intervals are given in rotations; over bandwidth-limited links the snapshot interval and
+deadlines count a rotation that carries the largest message (a marker, or a busy frame under
+load), so snapshots never queue up behind one another on a slow link.
 
 What the live ring does with processes, sockets and the kernel, the simulator does with its heap:
 
@@ -149,6 +152,11 @@ class RingSim:
         """Each station's outgoing link layer, where it is impaired or cut (else None)."""
         self.rotation = (sum(self.base) + n * c.jitter / 2
                          + sum(c.impairment_for(i).trip() for i in range(n)))
+        slow = self.rotation  # a rotation that carries the largest message (bandwidth limits)
+        if any(c.impairment_for(i).bandwidth for i in range(n)):
+            size = self._largest()
+            slow += sum(c.impairment_for(i).trip(size) - c.impairment_for(i).trip()
+                        for i in range(n))
         self.visit_p = visit_probability(c.load, n)
         self.stations = [self._station(i, 0) for i in range(n)]
         self.control_delay = c.link_delay
@@ -160,8 +168,8 @@ class RingSim:
         self.history = RunHistory(on_event)
         self.supervisor = Supervisor(
             self.history, stations=n, active_monitor=c.active_monitor, recovery=c.recovery,
-            interval=c.snapshot_every * self.rotation,
-            min_deadline=3 * self.rotation + 4 * self.control_delay,
+            interval=c.snapshot_every * slow,
+            min_deadline=3 * slow + 4 * self.control_delay,
             control_latency=self.control_delay, suspicions=c.suspicions)
         self.dead = [False] * n
         self.incarnation = [0] * n
@@ -220,6 +228,17 @@ class RingSim:
                 self.seq += 1
                 heapq.heappush(self.heap, (arr, self.seq, MALFORMED if type(m) is Garbled
                                            else DELIVER, nxt, m, epoch))
+
+    def _largest(self) -> int:
+        """Octets of the largest message a rotation carries: a marker, or under load a busy
+        frame. Snapshot deadlines leave room for a rotation over bandwidth-limited links
+        that carries one."""
+        from ringemu.core.messages import Frame, Marker
+
+        c = self.config
+        marker = self._size(Marker(0, 0))
+        return max(marker, self._size(Frame(0, 1, 1, bytes(c.payload_size)))) if c.load \
+            else marker
 
     @staticmethod
     def _size(m: object) -> int:
