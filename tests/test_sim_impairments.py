@@ -238,3 +238,14 @@ def test_the_sim_command_takes_the_impairment_options(tmp_path):
     warned = subprocess.run(cmd[:8] + ["--delay", "50us", "--reorder", "10%"],
                             capture_output=True, text=True, timeout=120)
     assert "ringemu: warning: reordering lets a marker overtake a token" in warned.stderr
+
+
+def test_a_cut_shorter_than_its_detection_time_is_still_named_when_it_heals():
+    cfg = SimConfig(stations=8, rotations=60, seed=3, faults=[
+        ScheduledFault(FaultKind.CUT, 20, 5), ScheduledFault(FaultKind.HEAL, 21, 5)])
+    out = RingSim(cfg).run()
+    cut, heal = out.judgement.faults
+    assert (cut.outcome.value, heal.outcome.value) == ("detected", "detected")
+    r = next(r for r in out.results if r.snapshot_id == cut.detected_by)
+    assert (r.cause, r.link) == (Cause.CUT, (5, 6))
+    assert out.judgement.valid is True

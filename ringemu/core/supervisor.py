@@ -202,12 +202,15 @@ class Supervisor:
 
     def link_healed(self, k: int, now: float) -> list[Order]:
         """Station ``k``'s cut link is up again: the ring is rebuilt (same members, a new
-        epoch), purged, and counted once it is steady."""
-        if self.snapshots.cuts.pop(k, None) is None:
+        epoch), purged, and counted once it is steady. A snapshot still waiting behind the cut
+        is concluded first, naming it (the rebuild would abandon it unseen)."""
+        if k not in self.snapshots.cuts:
             return []
+        orders = self._handle(self.snapshots.fail_cut(now), now)
+        del self.snapshots.cuts[k]
         if self.snapshots.cut_links():
-            return []  # still broken elsewhere: rebuild when the last cut heals
-        return self._change(self.ring.heal(), now)
+            return orders  # still broken elsewhere: rebuild when the last cut heals
+        return orders + self._change(self.ring.heal(), now)
 
     def station_up(self, k: int, now: float) -> list[Order]:
         """Station ``k`` goes on (a pause ended) or came back (restarted: inserted again)."""
