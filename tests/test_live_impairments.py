@@ -164,3 +164,30 @@ def test_a_cut_is_named_and_after_heal_the_ring_counts_one_again(ring_factory, e
         "cut", "detected", "heal", "detected")
     assert summary["wrong_counts"] == 0 and summary["false_alarms"] == 0
     assert not summary["alarms"][0]["false"]
+
+
+def test_both_shells_record_impairments_and_partitions_alike(env, tmp_path):
+    from ringemu.checker import judge
+    from ringemu.core.history import RunHistory, event_fields
+
+    common = ["-n", "5", "--seed", "3", "--loss", "2%", "--dup", "1%", "--json"]
+    sim_events = tmp_path / "sim.jsonl"
+    p = ringemu(env, "sim", *common, "-r", "300", "-q", "--events", str(sim_events),
+                "--inject", "cut@100:1", "--inject", "heal@150:1")
+    assert p.returncode in (0, 2), p.stderr
+    p = ringemu(env, "run", *common, "-d", "3", "--snapshot-interval", "50",
+                "--inject", "cut@1:1", "--inject", "heal@2:1")
+    assert p.returncode in (0, 2), p.stderr
+    run_dir = json.loads(p.stdout.strip().splitlines()[-1])["run_dir"]
+    both = {"sim": read_events(sim_events),
+            "live": read_events(os.path.join(run_dir, "events.jsonl"))}
+    fields = {shell: event_fields(events) for shell, events in both.items()}
+    for kind in ("impairment", "link_fault", "snapshot", "membership", "inject", "fault_fired"):
+        assert kind in fields["sim"] and kind in fields["live"], kind
+        assert fields["sim"][kind] == fields["live"][kind], kind
+    for shell, events in both.items():
+        j = judge(RunHistory.from_events(events))
+        assert [(o.fault.kind.value, o.outcome.value) for o in j.faults] == [
+            ("cut", "detected"), ("heal", "detected")], shell
+        assert j.false_alarms == [] and j.defects == [], shell
+        assert j.links["link_drops"] > 0, shell

@@ -19,7 +19,8 @@ from ringemu.live.client import RingUnreachable, follow
 from ringemu.live.paths import read_events
 from ringemu.live.launcher import LaunchError, LiveRing, RingConfig
 
-QUIET_EVENTS = {"stations", "snapshot", "station_up", "fault_fired", "first_snapshot"}
+QUIET_EVENTS = {"stations", "snapshot", "station_up", "fault_fired", "first_snapshot",
+                "link_fault"}
 
 
 @click.command()
@@ -142,6 +143,10 @@ def describe(e: dict) -> str:
         return f"{t} snapshot {e['id']}: {e['verdict']} ({e.get('count')} tokens)"
     if kind in ("purge_request", "purge_started", "purge_done"):
         return f"{t} {kind.replace('_', ' ')} (station {e.get('station')})"
+    if kind == "impairment":
+        which = "every link" if e.get("station") is None else f"link {e['station']}"
+        warning = f" (warning: {e['warning']})" if e.get("warning") else ""
+        return f"{t} {which}: {e.get('text')}{warning}"
     if kind == "station_exit":
         return f"{t} station {e['station']} exited (status {e.get('status')})"
     rest = {k: v for k, v in e.items() if k not in ("event", "t")}
