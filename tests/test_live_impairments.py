@@ -94,14 +94,14 @@ def test_run_with_lossy_links_is_valid_and_every_alarm_is_explained(env):
 
 
 def test_run_with_a_timed_cut_and_heal_detects_both(env):
-    p = ringemu(env, "run", "-n", "5", "-d", "3", "--snapshot-interval", "50",
+    p = ringemu(env, "run", "-n", "5", "-d", "3", "--snapshot-interval", "50", "--drain", "10",
                 "--inject", "cut@1:1", "--inject", "heal@2:1", "--json")
-    assert p.returncode == 0, p.stderr
     data = json.loads(p.stdout.strip().splitlines()[-1])
     assert [(f["kind"], f["station"], f["outcome"]) for f in data["faults"]] == [
-        ("cut", 1, "detected"), ("heal", 1, "detected")]
-    assert data["wrong_counts"] == 0 and data["false_alarms"] == 0 and data["valid"] is True
-    (alarm,) = data["alarms"]
+        ("cut", 1, "detected"), ("heal", 1, "detected")], data["faults"]
+    assert data["wrong_counts"] == 0 and data["false_alarms"] == 0, data["alarms"]
+    assert p.returncode == 0 and data["valid"] is True, p.stderr
+    alarm = data["alarms"][0]
     assert "link 1\u21922 is cut" in alarm["detail"] and alarm["cleared"] is not None
 
 
@@ -143,9 +143,13 @@ def test_a_cut_is_named_and_after_heal_the_ring_counts_one_again(ring_factory, e
     assert "link 2\u21923 is cut" in alarm["detail"] and s["cuts"] == [[2, 3]]
     named = [e for e in events(ring, "snapshot") if e["cause"] == "cut"]
     assert named and all(e["link"] == [2, 3] and e["suspect"] == 3 for e in named)
-    stalled = status(ring)["token_passes"]
-    time.sleep(0.6)
-    assert status(ring)["token_passes"] - stalled < 50  # the ring is broken
+
+    def stalled() -> bool:  # the ring is broken: the stations' counters stop (they lag a bit)
+        a = status(ring)["token_passes"]
+        time.sleep(0.5)
+        return status(ring)["token_passes"] - a < 20
+
+    assert wait_for(stalled, timeout=15)
     p = ringemu(env, "inject", "cut", "--station", "2", *run)
     assert p.returncode == 2 and "link 2 is already cut" in p.stderr, p.stderr
     p = ringemu(env, "inject", "heal", "--station", "2", *run)
