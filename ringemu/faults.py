@@ -199,9 +199,14 @@ def parse_kinds(text: str, shell: Shell) -> tuple[FaultKind, ...]:
     if not names:
         raise ConfigError("--chaos-kinds: name at least one fault kind")
     try:
-        return tuple(parse_kind(t, shell) for t in names)
+        kinds = tuple(parse_kind(t, shell) for t in names)
     except ConfigError as e:
         raise ConfigError(f"--chaos-kinds: {e}") from None
+    never = [k.value for k in kinds if not CHAOS_WEIGHTS.get(k)]
+    if never:
+        raise ConfigError(f"--chaos-kinds: chaos never draws {', '.join(never)} (a cut needs "
+                          "its heal: schedule them with --inject)")
+    return kinds
 
 
 def resolve_stations(specs: list[ScheduledFault], n_stations: int, rng: random.Random) -> None:

@@ -66,6 +66,7 @@ BAD = [
     (["sim", "--inject", "cut@1:99"], "no station 99"),
     (["sim", "--inject", "heal@nan:1"], "not a finite number"),
     (["sim", "--inject", "cut@1:2:3"], "too many"),
+    (["sim", "--chaos", "1", "--chaos-kinds", "lose,cut"], "chaos never draws cut"),
     # ringemu run
     (["run", "-d", "nan"], "--duration"),
     (["run", "-d", "inf"], "--duration"),
