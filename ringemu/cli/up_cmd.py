@@ -121,6 +121,10 @@ def status_line(s: dict) -> str:
     extra = f" | not alive: {', '.join(down)}" if down else ""
     if s.get("refused"):
         extra += f" | {s['refused']} connections refused"
+    if s.get("cuts"):
+        extra += " | cut: " + ", ".join(f"{a}\u2192{b}" for a, b in s["cuts"])
+    if s.get("impairments"):
+        extra += f" | {len(s['impairments'])} links impaired"
     return (f"[{s.get('up_s', 0):7.1f} s] snapshots {s.get('snapshots', 0)} "
             f"(last {s.get('last_verdict')}) | {s.get('hop_rate', 0):,.0f} hops/s | "
             f"alarms: {alarms}{extra}")
