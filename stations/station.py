@@ -45,6 +45,7 @@ from pathlib import Path
 
 import zmq
 
+from ringemu.core.impairments import Impairment
 from ringemu.core.messages import FREE_TOKEN
 from ringemu.core.snapshot import LocalSnapshot
 from ringemu.core.station import PASS_FREE, Station
@@ -63,7 +64,6 @@ from ringemu.live.keys import RunKeys, StationKeys
 from ringemu.live.logs import Throttle
 from ringemu.live.procutil import setup_logging
 from ringemu.live.sockets import bind, connect, endpoint_for, send_nowait
-from ringemu.core.impairments import Impairment
 from ringemu.params import RingParams
 from stations.link_layer import LinkLayer
 
@@ -253,6 +253,7 @@ class StationProcess:
             return False
         self._arm_timer()
         return True
+
     def decode(self, data: bytes, now: float):
         """The one decode path for anything but the free token: a ring message, or None for
         the doorbell (the waiting commands are carried out here) or for octets that fail

@@ -224,7 +224,7 @@ class RingSim:
                         arr = self.last[i]
                     self.last[i] = arr
                 if self.capture is not None:
-                    self.capture.write(m, leaves)
+                    self.capture.write(m, t)
                 self.seq += 1
                 heapq.heappush(self.heap, (arr, self.seq, MALFORMED if type(m) is Garbled
                                            else DELIVER, nxt, m, epoch))
