@@ -110,13 +110,14 @@ def test_ringemu_link_changes_the_hop_rate_at_runtime(ring_factory, env):
     wait_for(lambda: status(ring)["snapshots"] >= 3)
     before = passes_per_second(ring)
     run = ["--run", str(ring.run_dir)]
-    p = ringemu(env, "link", "all", "--delay", "2ms", *run)
-    assert p.returncode == 0 and "every link" in p.stdout and "delay 2ms" in p.stdout, p.stderr
+    p = ringemu(env, "link", "all", "--delay", "20ms", *run)
+    assert p.returncode == 0 and "every link" in p.stdout and "delay 20ms" in p.stdout, p.stderr
     slowed = passes_per_second(ring)
-    assert slowed < 500  # four links of 2 ms: at most 500 hops a second
-    assert slowed < before / 4, (before, slowed)
+    # one token, each hop 20 ms: at most 50 hops a second (the counters lag a little), far
+    # below what the ring did before even on a loaded machine
+    assert slowed < 55 and slowed < before / 4, (before, slowed)
     s = status(ring)
-    assert s["impairments"] == {str(k): "delay 2ms" for k in range(4)}
+    assert s["impairments"] == {str(k): "delay 20ms" for k in range(4)}
     assert s["link"]["delayed"] > 0
     p = ringemu(env, "link", "all", "--clear", *run)
     assert p.returncode == 0, p.stderr
@@ -126,7 +127,7 @@ def test_ringemu_link_changes_the_hop_rate_at_runtime(ring_factory, env):
     assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
     assert "ringemu: error: link refused: no link 9" in p.stderr
     imps = [(e["station"], e["text"]) for e in events(ring, "impairment")]
-    assert imps == [(None, "delay 2ms"), (None, "none")]
+    assert imps == [(None, "delay 20ms"), (None, "none")]
     summary = ring.request({"cmd": "summary"}, timeout=5.0)
     assert summary["wrong_counts"] == 0 and summary["false_alarms"] == 0
 

@@ -12,7 +12,8 @@ station dies, stops, comes back or acknowledges a new epoch, is decided here, on
 - a stopped station is named within a few rotations: a snapshot that waits on it is concluded
   early, and if none is under way one is begun for it;
   when every member has the new epoch, the active monitor purges, or the standbys elect one;
-- a cut link (``link_cut``) is named by an INCOMPLETE verdict within a few rotations (cause
+- a cut link (``link_cut``, when the station says its link layer cut it) is named by an
+  INCOMPLETE verdict within a few rotations (cause
   ``cut``, the link in the snapshot event) and the ring stays broken, as a real ring with a
   broken trunk does, until the link is healed (``link_healed``): the ring manager then makes a
   new epoch of the same members, the active monitor purges and releases one token;
@@ -31,7 +32,8 @@ from ringemu.core.history import RunHistory
 from ringemu.core.membership import Install, Membership, Purge, Resume, RingManager
 from ringemu.core.monitor import PurgeRequest, RollbackRequest, SnapshotMonitor
 from ringemu.core.snapshot import LocalSnapshot
-from ringemu.core.station_events import Elected, PurgeDone, StationEvent, Suspicion
+from ringemu.core.station_events import (Elected, FaultFired, PurgeDone, StationEvent,
+                                         Suspicion)
 from ringemu.core.timers import StationTimers
 from ringemu.params import Recovery
 
@@ -169,6 +171,10 @@ class Supervisor:
             self.snapshots.set_active_monitor(ev.station)
         elif t is Suspicion and self.suspicions and not self.snapshots.busy:
             orders += self.begin(now)
+        elif t is FaultFired and ev.fault == "cut":  # type: ignore[attr-defined]
+            orders += self.link_cut(ev.station, now)
+        elif t is FaultFired and ev.fault == "heal":  # type: ignore[attr-defined]
+            orders += self.link_healed(ev.station, now)
         return orders
 
     def station_down(self, k: int, now: float, dead: bool) -> list[Order]:

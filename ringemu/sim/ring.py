@@ -537,7 +537,8 @@ class RingSim:
 
     def _link_fault(self, spec: ScheduledFault, j: int, t: float) -> None:
         """Cut station ``j``'s outgoing link, or heal it; a cut of a cut link, or a heal of
-        one that is not cut, does nothing (a live ring refuses them)."""
+        one that is not cut, does nothing (a live ring refuses them). The monitor learns of it
+        from the station's report that it took effect, as in a live ring."""
         link = self.links[j]
         if link is None:
             link = self.links[j] = LinkState.seeded(self.config.seed, j)
@@ -547,13 +548,10 @@ class RingSim:
                 return
             self.history.inject(t, spec.kind, j, spec.arg, scheduled=spec.at)
             link.cut(st, t)
-            self._drain(j, t)
-            self._orders(self.supervisor.link_cut(j, t), t)
         elif link.cut_to is not None:
             self.history.inject(t, spec.kind, j, spec.arg, scheduled=spec.at)
             link.heal(st, t)
-            self._drain(j, t)
-            self._orders(self.supervisor.link_healed(j, t), t)
+        self._drain(j, t)  # its report tells the monitor (``Supervisor.station_event``)
 
     def _restart(self, j: int, t: float) -> None:
         """Station ``j`` starts again, from its journal, and says hello."""

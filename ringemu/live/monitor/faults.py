@@ -2,9 +2,9 @@
 
 A fault the core station carries out (``Actor.STATION``) becomes an ``inject`` command to that
 station, and so does a partition (``Actor.LINK``: ``cut``, ``heal``), which the station's link
-layer carries out and the supervisor is told of at once; a process fault is the shell's:
-``kill`` is SIGKILL, ``pause`` is SIGSTOP now and SIGCONT after its length. Either way the
-run history records the injection, and for a process fault also its taking effect, at once.
+layer carries out and reports (the supervisor acts on that report); a process fault is the
+shell's: ``kill`` is SIGKILL, ``pause`` is SIGSTOP now and SIGCONT after its length. Either way
+the run history records the injection, and for a process fault also its taking effect, at once.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ class LiveFaults:
         self.rng = random.Random(f"ringemu-monitor/{seed}")
         self.resumes: dict[int, float] = {}
         """Paused stations and when to continue them."""
+        self.cut: set[int] = set()
+        """Stations whose outgoing link was cut (and not healed since). The supervisor hears
+        of a cut or heal when the station reports it took effect."""
 
     def inject(self, kind_text: str, station: int | None, arg: float | None = None,
                at: float | None = None) -> dict:
@@ -52,7 +55,7 @@ class LiveFaults:
             return p.reply(False, f"station {station} is {st.state}")
         now = m.now()
         if FAULTS[kind].actor is Actor.LINK:
-            cut = station in m.supervisor.snapshots.cuts
+            cut = station in self.cut
             if cut == (kind == FaultKind.CUT):
                 return p.reply(False, f"link {station} is {'already' if cut else 'not'} cut")
             if not cut and station not in m.supervisor.ring.members:
@@ -60,8 +63,7 @@ class LiveFaults:
             if not m.command(st, p.Inject(kind.value)):
                 return p.reply(False, f"station {station} is not accepting commands")
             record = m.history.inject(now, kind, station, arg, at)
-            m.carry_out(m.supervisor.link_cut(station, now) if kind == FaultKind.CUT
-                        else m.supervisor.link_healed(station, now))
+            (self.cut.add if kind == FaultKind.CUT else self.cut.discard)(station)
         elif FAULTS[kind].actor is Actor.STATION:
             if not m.command(st, p.Inject(kind.value)):
                 return p.reply(False, f"station {station} is not accepting commands")

@@ -315,6 +315,7 @@ class MonitorProcess:
         self.history.station_up(self.now(), st.index, st.pid, st.endpoint)
         if restarted:
             self.restart_wanted.discard(st.index)
+            self.faults.cut.discard(st.index)  # its link layer is new: not cut
             imp = self.link_settings[st.index]
             if imp != self.cfg.params.impairment_for(st.index):  # changed while it ran
                 self.command(st, p.Impair(imp.to_json() if imp.active else None))
@@ -422,11 +423,21 @@ class MonitorProcess:
                 return f"station {k} is {st.state}: its link is gone"
         targets = list(self.stations) if k is None else [self.stations[k]]
         wire = p.Impair(None if imp is None or not imp.active else imp.to_json())
+        before = self._link_trips()
         for st in targets:
             self.link_settings[st.index] = imp or Impairment()
             self.command(st, wire)  # a dead one gets it when it is started again (hello)
         self.history.impairment(self.now(), k, imp)
+        rotation = self.supervisor.rotation
+        self.last_passes = None  # measure the hop rate again from now on
+        if rotation is not None:  # rescale the timers now, not when the hop rate shows it
+            self.carry_out(self.supervisor.measured_rotation(
+                max(rotation + self._link_trips() - before, rotation / 10)))
         return None
+
+    def _link_trips(self) -> float:
+        """What the members' links add to a rotation, by their impairments."""
+        return sum(self.link_settings[m].trip() for m in self.supervisor.ring.members)
 
     def want_restart(self, k: int) -> str | None:
         """Ask the launcher to start dead station ``k`` again; the reason when it cannot be."""
