@@ -616,7 +616,7 @@ class Station:
                 return self._send((FREE_TOKEN,), now)
             return _EMPTY  # a stale purge of ours: it has done its work
         if self.is_active_monitor:  # another active monitor purges: there can be only one
-            self.is_active_monitor = False
+            self._resign()
         self.claiming = False
         self._reset(now)
         return (purge,)
@@ -630,7 +630,7 @@ class Station:
             self.outbox.append(Elected(self.index, now))
             return self.start_purge(now)
         if self.is_active_monitor:  # someone thinks no monitor is left: take part like all
-            self.is_active_monitor = False
+            self._resign()
         if claim.src > self.index:
             self.claiming = False  # a higher address: it wins, pass its claim on
             return (claim,)
@@ -639,6 +639,13 @@ class Station:
         self.claiming = True
         self.outbox.append(ClaimStarted(self.index, now))
         return self._claim(now)
+
+    def _resign(self) -> None:
+        """Stop being the active monitor; a purge of ours still going round is abandoned (it
+        would otherwise keep absorbing every token, the new monitor's too)."""
+        self.is_active_monitor = False
+        if self.mode is PURGING:
+            self.mode = IDLE
 
     def _claim(self, now: float) -> tuple:
         self._claim_at = now
