@@ -249,3 +249,17 @@ def test_a_cut_shorter_than_its_detection_time_is_still_named_when_it_heals():
     r = next(r for r in out.results if r.snapshot_id == cut.detected_by)
     assert (r.cause, r.link) == (Cause.CUT, (5, 6))
     assert out.judgement.valid is True
+
+
+def test_a_snapshot_whose_marker_a_link_dropped_is_concluded_at_once_naming_the_link():
+    cfg = SimConfig(stations=6, rotations=300, seed=5, impairment=Impairment(loss=0.02))
+    ring = RingSim(cfg)
+    out = ring.run()
+    dropped = [r for r in out.results if r.cause is Cause.DROPPED]
+    markers = {f.sid: f for f in out.history.link_faults if f.what == "marker"}
+    assert dropped, "2% loss over 300 rotations drops some marker"
+    for r in dropped:
+        fact = markers[r.snapshot_id]
+        assert r.link == (fact.station, fact.to) and r.suspect == fact.to
+        assert r.finished <= fact.fired_at + 2 * ring.control_delay  # as soon as it is told
+    assert out.judgement.false_alarms == [] and out.judgement.defects == []

@@ -266,6 +266,20 @@ class SnapshotMonitor:
             events.extend(self._incomplete(pending, now, {station}, suspect=station))
         return events
 
+    def marker_dropped(self, sid: int, link: tuple[int, int], now: float
+                       ) -> list[MonitorEvent]:
+        """A link reported it dropped a marker of snapshot ``sid`` (a lossy or cut link): the
+        snapshot can never complete, so it is concluded INCOMPLETE now, naming the station
+        the marker was for and the link, instead of at its deadline (meanwhile a suspicion
+        could not start another)."""
+        pending = self._pending.get(sid)
+        if pending is None or link[1] in pending.parts or link[1] not in self._position:
+            return []
+        del self._pending[sid]
+        cut = link in self.cut_links()
+        return self._incomplete(pending, now, set(), suspect=link[1],
+                                cause=Cause.CUT if cut else Cause.DROPPED, link=link)
+
     def fail_cut(self, now: float) -> list[MonitorEvent]:
         """A cut link is about to be healed by a rebuild, which abandons the snapshots under
         way: those that wait on a station behind the cut (their marker was dropped there) are
@@ -314,19 +328,20 @@ class SnapshotMonitor:
         return self._conclude(result, now)
 
     def _incomplete(self, pending: _Pending, now: float, down: set[int],
-                    suspect: int | None = None) -> list[MonitorEvent]:
+                    suspect: int | None = None, cause: Cause | None = None,
+                    link: tuple[int, int] | None = None) -> list[MonitorEvent]:
         order = self._ring_from(pending.initiator)
         if not pending.parts:  # nobody answered: the initiator never started
             order = [order[-1]] + order[:-1]
         silent = [s for s in order if s not in pending.parts]
         if suspect is None:
             suspect = next((s for s in silent if s in down), silent[0] if silent else None)
-        cause = Cause.DOWN if suspect in down else Cause.LATE
-        link = None
-        if suspect not in self.down:
-            link = next(((a, b) for a, b in self.cut_links() if b == suspect), None)
-            if link is not None:
-                cause = Cause.CUT
+        if cause is None:
+            cause = Cause.DOWN if suspect in down else Cause.LATE
+            if suspect not in self.down:
+                link = next(((a, b) for a, b in self.cut_links() if b == suspect), None)
+                if link is not None:
+                    cause = Cause.CUT
         result = SnapshotResult(
             pending.sid, pending.initiator, pending.started, now, Verdict.INCOMPLETE,
             states={p.node: p.state for p in pending.parts.values()},

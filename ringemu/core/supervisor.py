@@ -17,6 +17,8 @@ station dies, stops, comes back or acknowledges a new epoch, is decided here, on
   ``cut``, the link in the snapshot event) and the ring stays broken, as a real ring with a
   broken trunk does, until the link is healed (``link_healed``): the ring manager then makes a
   new epoch of the same members, the active monitor purges and releases one token;
+- a snapshot whose marker a link reported it dropped is concluded INCOMPLETE at once (cause
+  ``dropped``, the link named), not at its deadline;
 - recovery after a LOST or DUPLICATE verdict is a purge or a rollback, as the core monitor asks;
 - station timers follow the measured rotation.
 
@@ -32,8 +34,8 @@ from ringemu.core.history import RunHistory
 from ringemu.core.membership import Install, Membership, Purge, Resume, RingManager
 from ringemu.core.monitor import PurgeRequest, RollbackRequest, SnapshotMonitor
 from ringemu.core.snapshot import LocalSnapshot
-from ringemu.core.station_events import (Elected, FaultFired, PurgeDone, StationEvent,
-                                         Suspicion)
+from ringemu.core.station_events import (Elected, FaultFired, LinkFault, PurgeDone,
+                                         StationEvent, Suspicion)
 from ringemu.core.timers import StationTimers
 from ringemu.params import Recovery
 
@@ -171,6 +173,9 @@ class Supervisor:
             self.snapshots.set_active_monitor(ev.station)
         elif t is Suspicion and self.suspicions and not self.snapshots.busy:
             orders += self.begin(now)
+        elif t is LinkFault and ev.what == "marker":  # type: ignore[attr-defined]
+            orders += self._handle(self.snapshots.marker_dropped(
+                ev.sid, (ev.station, ev.to), now), now)  # type: ignore[attr-defined]
         elif t is FaultFired and ev.fault == "cut":  # type: ignore[attr-defined]
             orders += self.link_cut(ev.station, now)
         elif t is FaultFired and ev.fault == "heal":  # type: ignore[attr-defined]

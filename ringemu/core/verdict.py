@@ -51,6 +51,8 @@ class Cause(StrEnum):
     """It is alive and running, yet stayed silent through the deadline and a grace."""
     CUT = "cut"
     """The link into it is cut (``ringemu inject cut``): its marker cannot reach it."""
+    DROPPED = "dropped"
+    """A link dropped its marker (a lossy link reported it): it will never record."""
 
 
 class SpotKind(StrEnum):
@@ -165,7 +167,8 @@ class SnapshotResult:
     cause: Cause | None = None
     """For INCOMPLETE: whether the suspect was known down, cut off or only late."""
     link: tuple[int, int] | None = None
-    """For cause ``cut``: the cut link (from, to) that kept the marker from the suspect."""
+    """For causes ``cut`` and ``dropped``: the link (from, to) that kept the marker from the
+    suspect."""
 
     @property
     def duration(self) -> float:
@@ -358,6 +361,8 @@ def _describe(kind: Verdict, r: SnapshotResult) -> tuple[int | None, str]:
                    r.cause, "")  # type: ignore[arg-type]
         if r.cause is Cause.CUT and r.link is not None:
             why = f": link {r.link[0]}\u2192{r.link[1]} is cut"
+        elif r.cause is Cause.DROPPED and r.link is not None:
+            why = f": link {r.link[0]}\u2192{r.link[1]} dropped its marker"
         return r.suspect, f"no report from station {r.suspect}{more}{why}"
     if kind is Verdict.LOST:
         return None, f"snapshot {r.snapshot_id} counted 0 tokens"

@@ -30,6 +30,7 @@ import logging
 import os
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -65,6 +66,8 @@ log = logging.getLogger("ringemu.monitor")
 
 CONTROL_LATENCY = 0.001
 """A command's way to a station and its report's way back, as the supervisor assumes."""
+RATE_WINDOWS = 8
+"""Publish intervals (a quarter second each) over which the fastest hop rate is the ring's."""
 TIMER_FLOOR = 0.005
 """The least any station timer may be: a live process can be held back that long for nothing."""
 
@@ -144,6 +147,8 @@ class MonitorProcess:
         self.pending_summary: list[tuple[list[bytes], float, float]] = []
         self.last_passes: tuple[float, int] | None = None
         self.hop_rate = 0.0
+        self.recent_rates: deque[float] = deque(maxlen=RATE_WINDOWS)
+        """The hop rates of the last few publish intervals (the fastest sets the rotation)."""
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -430,6 +435,7 @@ class MonitorProcess:
         self.history.impairment(self.now(), k, imp)
         rotation = self.supervisor.rotation
         self.last_passes = None  # measure the hop rate again from now on
+        self.recent_rates.clear()
         if rotation is not None:  # rescale the timers now, not when the hop rate shows it
             self.carry_out(self.supervisor.measured_rotation(
                 max(rotation + self._link_trips() - before, rotation / 10)))
@@ -483,11 +489,16 @@ class MonitorProcess:
         passes = self.stations.token_passes()
         if self.last_passes is not None and now > self.last_passes[0]:
             self.hop_rate = (passes - self.last_passes[1]) / (now - self.last_passes[0])
-            if self.hop_rate > 0:
+            self.recent_rates.append(self.hop_rate)
+            # the ring's speed while it turns: a window in which the token was lost (a lossy
+            # link, a fault) must not make the timers and deadlines long, or recovery slows
+            # down in turn (a lost purge waited out a valid-transmission time of seconds)
+            turning = max(self.recent_rates)
+            if turning > 0:
                 members = len(self.supervisor.ring.members)
                 self.core.min_deadline = deadline_floor(
-                    self.cfg.params.snapshot_deadline, members, self.hop_rate)
-                self.carry_out(self.supervisor.measured_rotation(members / self.hop_rate))
+                    self.cfg.params.snapshot_deadline, members, turning)
+                self.carry_out(self.supervisor.measured_rotation(members / turning))
         self.last_passes = (now, passes)
         self._publish_only({
             "event": "stations", "t": round(now, 6),
