@@ -490,14 +490,15 @@ class MonitorProcess:
         if self.last_passes is not None and now > self.last_passes[0]:
             self.hop_rate = (passes - self.last_passes[1]) / (now - self.last_passes[0])
             self.recent_rates.append(self.hop_rate)
-            # the ring's speed while it turns: a window in which the token was lost (a lossy
-            # link, a fault) must not make the timers and deadlines long, or recovery slows
-            # down in turn (a lost purge waited out a valid-transmission time of seconds)
+            members = len(self.supervisor.ring.members)
+            if self.hop_rate > 0:  # deadlines: as slow as the ring is now (a loaded machine)
+                self.core.min_deadline = deadline_floor(
+                    self.cfg.params.snapshot_deadline, members, self.hop_rate)
+            # timers: the ring's speed while it turns. A window in which the token was lost (a
+            # lossy link, a fault) must not stretch them, or recovery slows down in turn (a
+            # lost purge waited out a valid-transmission time of seconds)
             turning = max(self.recent_rates)
             if turning > 0:
-                members = len(self.supervisor.ring.members)
-                self.core.min_deadline = deadline_floor(
-                    self.cfg.params.snapshot_deadline, members, turning)
                 self.carry_out(self.supervisor.measured_rotation(members / turning))
         self.last_passes = (now, passes)
         self._publish_only({
