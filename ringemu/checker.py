@@ -34,6 +34,10 @@ The rules
   a token unit a link dropped before the cut passed its sender is gone from that cut, one it
   duplicated is there twice. They are not judged as faults (nobody asked for them; a drop that
   another cancels is no failure of the ring), but they explain the alarms they cause.
+- A token unit a purge absorbed is gone once that purge completes (the completed purge sets the
+  truth to one anyway). A purge that never completes (its frame lost on a link, its monitor
+  giving up the role to an election) leaves those units gone too: each absorption outside a
+  completed purge counts -1, like a fault at that station.
 - A kill or pause is **detected** by an INCOMPLETE verdict naming that station (its suspect) from
   a snapshot that was waiting while the station was down; a pause that every snapshot outlived
   is **masked** (too short to see). Process faults never excuse a count.
@@ -105,8 +109,9 @@ class AlarmAccount:
     alarm: Alarm
     explained_by: list[int] = field(default_factory=list)
     reason: str = ""
-    links: list[LinkRecord] = field(default_factory=list)
-    """The link drops, duplicates or cuts among its causes."""
+    links: list = field(default_factory=list)
+    """The link drops and duplicates (and units an unfinished purge absorbed) among its
+    causes."""
 
     @property
     def false(self) -> bool:
@@ -157,9 +162,9 @@ class Cut:
 
     lo: int
     hi: int
-    included: tuple[FaultRecord | LinkRecord, ...]
+    included: tuple[Fact, ...]
     """Faults (and link facts) surely inside the cut whose effect no purge has undone."""
-    edge: tuple[FaultRecord | LinkRecord, ...]
+    edge: tuple[Fact, ...]
     """Faults that may be on either side (equal times, or during a purge)."""
     tied: frozenset[int] = frozenset()
     """Ids of the edge faults that fired at the very time the cut passed their station (a
@@ -186,10 +191,40 @@ def effect_range(kind: FaultKind) -> tuple[int, int]:
     return (-1, 0) if effect is None else (effect, effect)
 
 
-def _effects(f: FaultRecord | LinkRecord) -> tuple[int, int]:
-    if type(f) is LinkRecord:
-        return f.effect, f.effect
+@dataclass(frozen=True, slots=True)
+class Absorption:
+    """A token unit a purge absorbed at ``station`` (on its clock), a purge that never came
+    back: -1 from then on, until a completed purge or rollback resets the truth."""
+
+    number: int
+    station: int
+    fired_at: float
+    fired_step: int | None = None
+    effect: int = -1
+
+    @property
+    def fault_id(self) -> int:
+        return -1_000_000 - self.number  # apart from faults and link facts
+
+    def describe(self) -> str:
+        return f"station {self.station} absorbed a token unit in a purge that never completed"
+
+
+Fact = FaultRecord | LinkRecord | Absorption
+
+
+def _effects(f: Fact) -> tuple[int, int]:
+    if type(f) is LinkRecord or type(f) is Absorption:
+        return f.effect, f.effect  # type: ignore[union-attr]
     return effect_range(f.kind)  # type: ignore[union-attr]
+
+
+def stray_absorptions(h: RunHistory) -> list[Absorption]:
+    """The absorptions no completed purge covers (see the module docstring)."""
+    spans = [(p.started, p.done) for p in h.purges if p.done is not None]
+    spans += [(b.started, b.done) for b in h.rollbacks if b.done is not None]
+    return [Absorption(i, station, t) for i, (station, t) in enumerate(h.absorbed, 1)
+            if not any(a <= t <= b for a, b in spans)]
 
 
 class Truth:
@@ -200,6 +235,7 @@ class Truth:
         fired: list[FaultRecord | LinkRecord] = [f for f in history.faults
                                                  if f.fired_at is not None]
         fired += [f for f in history.link_faults if f.effect]
+        fired += stray_absorptions(history)
         self.fired = sorted(fired, key=lambda f: f.fired_at)  # type: ignore[arg-type, return-value]
         self.purges = [p for p in history.purges if p.done is not None]
         self.rollbacks = [b for b in history.rollbacks if b.done is not None]
@@ -248,7 +284,7 @@ class Truth:
         return Cut(max(lo, 0), max(hi, 0), tuple(included), tuple(edge), frozenset(tied))
 
 
-def _side(f: FaultRecord | LinkRecord, cut: tuple[float, int]) -> int:
+def _side(f: Fact, cut: tuple[float, int]) -> int:
     """-1 when ``f`` fired before the cut passed its station, +1 after, 0 when the records
     cannot tell. The station's clock decides; when both read the same instant (the simulator's
     virtual time can), the station's logical step does (it counts one station process's inputs,
@@ -416,7 +452,7 @@ def _account(alarm: Alarm, r: SnapshotResult | None, cut: Cut | None,
     faults = cut.included + cut.edge
     return AlarmAccount(alarm, [f.fault_id for f in faults if type(f) is FaultRecord],
                         "" if faults else "no fault in its cut",
-                        [f for f in faults if type(f) is LinkRecord])
+                        [f for f in faults if type(f) is not FaultRecord])
 
 
 def _overlaps(window: tuple[float, float], r: SnapshotResult) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ringemu.checker import Outcome
 from ringemu.core.impairments import Impairment
-from ringemu.core.station_events import FaultFired, LinkFault
+from ringemu.core.station_events import FaultFired, LinkFault, PurgeStarted
 from ringemu.core.verdict import Verdict
 from tests.test_checker import Run, outcome, step
 
@@ -161,3 +161,22 @@ def test_a_snapshot_concluded_the_instant_its_station_stopped_is_explained_by_it
     (alarm,) = j.alarms
     assert alarm.explained_by == [pause] and not alarm.false
     assert outcome(j, pause) is Outcome.DETECTED
+
+
+def test_tokens_absorbed_by_a_purge_that_never_came_back_are_gone():
+    # a lossy link ate the purge and its monitor resigned to an election: what it absorbed
+    # is gone, though no purge completed to set the truth to one (found by the properties)
+    from ringemu.core.station_events import Absorbed
+
+    run = Run()
+    link_fact(run, 2, 1.0, action="dup", cause="dup")  # two tokens now
+    run.h.station_event(PurgeStarted(0, 1.2, 1))
+    run.h.station_event(Absorbed(0, 1.3, "token"))
+    run.h.station_event(Absorbed(0, 1.4, "token"))
+    run.snap(2.0, 2.1, 0)  # the purge never completed: truth 0
+    run.purge(2.5, 2.6, 2)
+    run.snap(3.0, 3.1, 1)
+    run.h.station_event(Absorbed(0, 2.55, "token"))  # inside a completed purge: no effect
+    j = run.judge()
+    assert j.defects == [], [d.describe() for d in j.defects]
+    assert not j.alarms[0].false

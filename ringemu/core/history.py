@@ -23,8 +23,8 @@ from typing import Any, Callable, Iterable
 from ringemu.core.monitor import PurgeRequest, RollbackRequest
 from ringemu.core.payloads import PayloadDelivered, PayloadSent
 from ringemu.core.impairments import Impairment
-from ringemu.core.station_events import (FaultFired, LinkFault, PurgeDone, PurgeStarted,
-                                         StationEvent, station_event_from_json)
+from ringemu.core.station_events import (Absorbed, FaultFired, LinkFault, PurgeDone,
+                                         PurgeStarted, StationEvent, station_event_from_json)
 from ringemu.core.state import wire_float, wire_int
 from ringemu.core.verdict import (Alarm, AlarmAction, AlarmEvent, SnapshotResult, Verdict)
 from ringemu.errors import RemoteProtocolError
@@ -183,6 +183,8 @@ class RunHistory:
         self.ledger = Ledger()
         self.link_faults: list[LinkRecord] = []
         """Every token unit or marker a link dropped or duplicated."""
+        self.absorbed: list[tuple[int, float]] = []
+        """(station, time) of every token unit a purge or a rebuild removed."""
         self.impairments: list[tuple[float, int | None, Impairment | None]] = []
         """(time, link or None for all, impairment or None for none) of every setting."""
         self.steadies: list[tuple[float, int]] = []
@@ -321,6 +323,8 @@ class RunHistory:
         t = type(ev)
         if t is LinkFault:
             self._link_fault(ev)  # type: ignore[arg-type]
+        elif t is Absorbed:
+            self.absorbed.append((ev.station, ev.t))
         elif t is PayloadSent:
             self.ledger.on_sent(ev.station, ev.dst, ev.seq)
         elif t is PayloadDelivered:
@@ -438,7 +442,7 @@ def _replay(h: RunHistory, e: dict, alarms: dict[int, Alarm]) -> None:
                 f.fired_at = t
                 f.fired_step = None if step is None else wire_int(step, "step")
     elif kind in ("purge_started", "purge_done", "payload_sent", "payload_delivered",
-                  "link_fault"):
+                  "link_fault", "absorbed"):
         ev = station_event_from_json(e)
         h.sink, sink = None, h.sink
         h.station_event(ev)
