@@ -280,17 +280,6 @@ class SnapshotMonitor:
         return self._incomplete(pending, now, set(), suspect=link[1],
                                 cause=Cause.CUT if cut else Cause.DROPPED, link=link)
 
-    def fail_cut(self, now: float) -> list[MonitorEvent]:
-        """A cut link is about to be healed by a rebuild, which abandons the snapshots under
-        way: those that wait on a station behind the cut (their marker was dropped there) are
-        concluded INCOMPLETE now, naming the link, so even a short cut is named."""
-        blocked = self.cut_off()
-        events: list[MonitorEvent] = []
-        for sid in [s for s, p in self._pending.items()
-                    if any(b not in p.parts for b in blocked)]:
-            events.extend(self._incomplete(self._pending.pop(sid), now, blocked))
-        return events
-
     def grace(self, load: float = 1.0) -> float:
         """The extra time a late snapshot of live stations gets: its deadline again, scaled up
         by the machine's load."""

@@ -213,15 +213,14 @@ class Supervisor:
 
     def link_healed(self, k: int, now: float) -> list[Order]:
         """Station ``k``'s cut link is up again: the ring is rebuilt (same members, a new
-        epoch), purged, and counted once it is steady. A snapshot still waiting behind the cut
-        is concluded first, naming it (the rebuild would abandon it unseen)."""
-        if k not in self.snapshots.cuts:
+        epoch), purged, and counted once it is steady. (A snapshot whose marker the cut
+        dropped was concluded when the station reported the drop; the rebuild abandons the
+        others.)"""
+        if self.snapshots.cuts.pop(k, None) is None:
             return []
-        orders = self._handle(self.snapshots.fail_cut(now), now)
-        del self.snapshots.cuts[k]
         if self.snapshots.cut_links():
-            return orders  # still broken elsewhere: rebuild when the last cut heals
-        return orders + self._change(self.ring.heal(), now)
+            return []  # still broken elsewhere: rebuild when the last cut heals
+        return self._change(self.ring.heal(), now)
 
     def station_up(self, k: int, now: float) -> list[Order]:
         """Station ``k`` goes on (a pause ended) or came back (restarted: inserted again)."""
