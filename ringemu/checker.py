@@ -29,6 +29,15 @@ The rules
   is **masked** when that cut's truth could be one (or of the other kind): another fault, or a
   purge before any cut could include it, cancelled its effect; the run is then ``unknown``, never
   a silent pass. It is **missed** when the truth surely shows its kind and the verdict did not.
+- A link's drops and duplicates (``ringemu.core.impairments``) are facts of the run, recorded
+  with the sending station's clock and step, and count in the truth exactly like a fault:
+  a token unit a link dropped before the cut passed its sender is gone from that cut, one it
+  duplicated is there twice. They are not judged as faults (nobody asked for them; a drop that
+  another cancels is no failure of the ring), but they explain the alarms they cause.
+- A token unit a purge absorbed is gone once that purge completes (the completed purge sets the
+  truth to one anyway). A purge that never completes (its frame lost on a link, its monitor
+  giving up the role to an election) leaves those units gone too: each absorption outside a
+  completed purge counts -1, like a fault at that station.
 - A kill or pause is **detected** by an INCOMPLETE verdict naming that station (its suspect) from
   a snapshot that was waiting while the station was down; a pause that every snapshot outlived
   is **masked** (too short to see). Process faults never excuse a count.
@@ -36,7 +45,15 @@ The rules
   leave the run ``unknown``.
 - Each alarm is **explained** by the faults whose net effect its snapshot counted (LOST and
   DUPLICATE: the count matches the truth, which is not one), or, for INCOMPLETE, by the kill or
-  pause of the station it names. Any other alarm is **false**.
+  pause of the station it names, by a marker of its snapshot a link dropped, or by a cut link
+  while it waited. Any other alarm is **false**.
+- A ``cut`` is **detected** by an INCOMPLETE verdict from a snapshot that waited while the link
+  was down; a ``heal`` by the first snapshot begun after it that counts exactly one (the ring
+  recovered). A cut healed before any snapshot could wait on it is **masked**.
+
+Reordering (``--reorder``) breaks the FIFO links Chandy-Lamport assumes: a marker may overtake a
+token, and the snapshot then counts wrong. The checker does not excuse it: such a count is a
+defect like any other, noted with the reordering links (``Judgement.reordering``).
 
 Payloads: every payload accepted must be delivered exactly once and in order (the ledger of
 ``payload_sent`` and ``payload_delivered`` events, read after the run drained); a payload to or
@@ -51,7 +68,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ringemu.core.history import FaultRecord, PurgeSpan, RollbackSpan, RunHistory
+from ringemu.core.history import FaultRecord, LinkRecord, PurgeSpan, RollbackSpan, RunHistory
 from ringemu.core.verdict import Alarm, SnapshotResult, Verdict
 from ringemu.faults import FAULTS, Actor, FaultKind
 
@@ -87,15 +104,18 @@ class FaultOutcome:
 
 @dataclass(slots=True)
 class AlarmAccount:
-    """One alarm and the faults that explain it (none: a false alarm)."""
+    """One alarm and the faults, or link facts, that explain it (none: a false alarm)."""
 
     alarm: Alarm
     explained_by: list[int] = field(default_factory=list)
     reason: str = ""
+    links: list = field(default_factory=list)
+    """The link drops and duplicates (and units an unfinished purge absorbed) among its
+    causes."""
 
     @property
     def false(self) -> bool:
-        return not self.explained_by
+        return not self.explained_by and not self.links
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +126,13 @@ class Defect:
     count: int
     truth: tuple[int, int]
 
+    note: str = ""
+
     def describe(self) -> str:
         lo, hi = self.truth
         truth = str(lo) if lo == hi else f"{lo}..{hi}"
-        return f"snapshot {self.snapshot_id} counted {self.count}, the truth was {truth}"
+        note = f" ({self.note})" if self.note else ""
+        return f"snapshot {self.snapshot_id} counted {self.count}, the truth was {truth}{note}"
 
 
 @dataclass(slots=True)
@@ -120,6 +143,10 @@ class Judgement:
     defects: list[Defect] = field(default_factory=list)
     payloads: dict = field(default_factory=dict)
     """The payload ledger's account (``Ledger.account``)."""
+    links: dict = field(default_factory=dict)
+    """What the links did (``link_account``)."""
+    reordering: list = field(default_factory=list)
+    """Links (None: all) that were set to reorder: their wrong counts are expected."""
 
     @property
     def false_alarms(self) -> list[Alarm]:
@@ -135,9 +162,9 @@ class Cut:
 
     lo: int
     hi: int
-    included: tuple[FaultRecord, ...]
-    """Faults surely inside the cut whose effect no purge has undone."""
-    edge: tuple[FaultRecord, ...]
+    included: tuple[Fact, ...]
+    """Faults (and link facts) surely inside the cut whose effect no purge has undone."""
+    edge: tuple[Fact, ...]
     """Faults that may be on either side (equal times, or during a purge)."""
     tied: frozenset[int] = frozenset()
     """Ids of the edge faults that fired at the very time the cut passed their station (a
@@ -164,13 +191,52 @@ def effect_range(kind: FaultKind) -> tuple[int, int]:
     return (-1, 0) if effect is None else (effect, effect)
 
 
+@dataclass(frozen=True, slots=True)
+class Absorption:
+    """A token unit a purge absorbed at ``station`` (on its clock), a purge that never came
+    back: -1 from then on, until a completed purge or rollback resets the truth."""
+
+    number: int
+    station: int
+    fired_at: float
+    fired_step: int | None = None
+    effect: int = -1
+
+    @property
+    def fault_id(self) -> int:
+        return -1_000_000 - self.number  # apart from faults and link facts
+
+    def describe(self) -> str:
+        return f"station {self.station} absorbed a token unit in a purge that never completed"
+
+
+Fact = FaultRecord | LinkRecord | Absorption
+
+
+def _effects(f: Fact) -> tuple[int, int]:
+    if type(f) is LinkRecord or type(f) is Absorption:
+        return f.effect, f.effect  # type: ignore[union-attr]
+    return effect_range(f.kind)  # type: ignore[union-attr]
+
+
+def stray_absorptions(h: RunHistory) -> list[Absorption]:
+    """The absorptions no completed purge covers (see the module docstring)."""
+    spans = [(p.started, p.done) for p in h.purges if p.done is not None]
+    spans += [(b.started, b.done) for b in h.rollbacks if b.done is not None]
+    return [Absorption(i, station, t) for i, (station, t) in enumerate(h.absorbed, 1)
+            if not any(a <= t <= b for a, b in spans)]
+
+
 class Truth:
     """Rebuilds the true token count at any cut of a run (see the module docstring)."""
 
     def __init__(self, history: RunHistory) -> None:
         self.h = history
-        self.fired = sorted((f for f in history.faults if f.fired_at is not None),
-                            key=lambda f: f.fired_at)  # type: ignore[arg-type, return-value]
+        fired: list[FaultRecord | LinkRecord] = [f for f in history.faults
+                                                 if f.fired_at is not None]
+        fired += [f for f in history.link_faults if f.effect]
+        fired += stray_absorptions(history)
+        self.fired = sorted(fired, key=lambda f: f.fired_at)  # type: ignore[arg-type, return-value]
         self.purges = [p for p in history.purges if p.done is not None]
         self.rollbacks = [b for b in history.rollbacks if b.done is not None]
 
@@ -205,7 +271,7 @@ class Truth:
                 continue  # after the cut passed its station
             if base is not None and t < base.started:
                 continue  # the purge absorbed it
-            e_lo, e_hi = effect_range(f.kind)
+            e_lo, e_hi = _effects(f)
             during_purge = base is not None and base.done is not None and t <= base.done
             if side == 0 or during_purge:
                 lo, hi = lo + min(e_lo, 0), hi + max(e_hi, 0)
@@ -218,7 +284,7 @@ class Truth:
         return Cut(max(lo, 0), max(hi, 0), tuple(included), tuple(edge), frozenset(tied))
 
 
-def _side(f: FaultRecord, cut: tuple[float, int]) -> int:
+def _side(f: Fact, cut: tuple[float, int]) -> int:
     """-1 when ``f`` fired before the cut passed its station, +1 after, 0 when the records
     cannot tell. The station's clock decides; when both read the same instant (the simulator's
     virtual time can), the station's logical step does (it counts one station process's inputs,
@@ -234,6 +300,11 @@ def judge(history: RunHistory, final: bool = True) -> Judgement:
     """Judge a run; see the module docstring. ``final`` false judges a run still going: a
     payload not delivered yet is in flight, not lost."""
     truth = Truth(history)
+    reordering = history.reordering
+    reorder_note = "" if not reordering else (
+        "reordering was on (links: " + ", ".join("all" if k is None else str(k)
+                                                 for k in reordering)
+        + "): a marker may have overtaken a token")
     counted: list[tuple[SnapshotResult, Cut]] = []
     defects: list[Defect] = []
     for r in history.results:
@@ -244,7 +315,7 @@ def judge(history: RunHistory, final: bool = True) -> Judgement:
             continue
         counted.append((r, cut))
         if not cut.holds(r.count):
-            defects.append(Defect(r.snapshot_id, r.count, (cut.lo, cut.hi)))
+            defects.append(Defect(r.snapshot_id, r.count, (cut.lo, cut.hi), reorder_note))
     outcomes = [_judge_fault(f, history, counted) for f in history.faults]
     cuts = {r.snapshot_id: cut for r, cut in counted}
     results = {r.snapshot_id: r for r in history.results}
@@ -259,7 +330,19 @@ def judge(history: RunHistory, final: bool = True) -> Judgement:
         valid = "unknown"
     else:
         valid = True
-    return Judgement(valid, outcomes, accounts, defects, payloads)
+    return Judgement(valid, outcomes, accounts, defects, payloads, link_account(history),
+                     reordering)
+
+
+def link_account(h: RunHistory) -> dict:
+    """What the links did to token units and markers: drops and duplicates, by cause."""
+    by: dict[str, int] = {}
+    for f in h.link_faults:
+        key = f"{f.action} {f.what} ({f.cause})"
+        by[key] = by.get(key, 0) + 1
+    return {"link_drops": sum(1 for f in h.link_faults if f.action == "drop"),
+            "link_dups": sum(1 for f in h.link_faults if f.action == "dup"),
+            "link_facts": dict(sorted(by.items()))}
 
 
 def _judge_fault(f: FaultRecord, h: RunHistory,
@@ -268,6 +351,8 @@ def _judge_fault(f: FaultRecord, h: RunHistory,
         return FaultOutcome(f, Outcome.NOT_FIRED, note="it never took effect")
     if FAULTS[f.kind].actor is Actor.PROCESS:
         return _judge_process_fault(f, h)
+    if FAULTS[f.kind].actor is Actor.LINK:
+        return _judge_link_fault(f, h)
     expected = FAULTS[f.kind].verdict
     for r, cut in counted:
         edge = f in cut.edge
@@ -318,6 +403,35 @@ def _judge_process_fault(f: FaultRecord, h: RunHistory) -> FaultOutcome:
     return FaultOutcome(f, Outcome.UNOBSERVED, note="no snapshot waited on the station")
 
 
+def cut_window(f: FaultRecord, h: RunHistory) -> tuple[float, float]:
+    """When cut ``f`` kept its link down: from its firing to the next heal of that link."""
+    assert f.fired_at is not None
+    heals = [g.fired_at for g in h.faults if g.kind == FaultKind.HEAL and g.station == f.station
+             and g.fired_at is not None and g.fired_at >= f.fired_at]
+    return f.fired_at, min(heals, default=float("inf"))
+
+
+def _judge_link_fault(f: FaultRecord, h: RunHistory) -> FaultOutcome:
+    assert f.fired_at is not None
+    if f.kind == FaultKind.HEAL:
+        for r in h.results:
+            if r.started >= f.fired_at and r.verdict is Verdict.OK and not r.stale:
+                return FaultOutcome(f, Outcome.DETECTED, r.snapshot_id, r.finished,
+                                    note="the ring counted one again")
+        return FaultOutcome(f, Outcome.UNOBSERVED, note="no snapshot counted one after it")
+    window = cut_window(f, h)
+    seen = False
+    for r in h.results:
+        if not _overlaps(window, r):
+            continue
+        seen = True
+        if r.verdict is Verdict.INCOMPLETE:
+            return FaultOutcome(f, Outcome.DETECTED, r.snapshot_id, r.finished)
+    if not seen and window[1] < float("inf"):
+        return FaultOutcome(f, Outcome.MASKED, note="healed before any snapshot waited on it")
+    return FaultOutcome(f, Outcome.UNOBSERVED, note="no snapshot waited while it was cut")
+
+
 def _account(alarm: Alarm, r: SnapshotResult | None, cut: Cut | None,
              h: RunHistory) -> AlarmAccount:
     if alarm.kind is Verdict.INCOMPLETE:
@@ -326,17 +440,24 @@ def _account(alarm: Alarm, r: SnapshotResult | None, cut: Cut | None,
         ids = [f.fault_id for f in h.faults
                if FAULTS[f.kind].actor is Actor.PROCESS and f.station == r.suspect
                and f.fired_at is not None and _overlaps(_down(f, h), r)]
-        return AlarmAccount(alarm, ids, "" if ids else
-                            f"station {r.suspect} was neither dead nor paused")
+        ids += [f.fault_id for f in h.faults if f.kind == FaultKind.CUT
+                and f.fired_at is not None and _overlaps(cut_window(f, h), r)]
+        links = [f for f in h.link_faults if f.what == "marker" and f.sid == r.snapshot_id]
+        return AlarmAccount(alarm, ids, "" if ids or links else
+                            f"station {r.suspect} was neither dead nor paused, no link was cut "
+                            "and no marker was dropped", links)
     if r is None or cut is None or r.count is None:
         return AlarmAccount(alarm, reason="no truth for its snapshot")
     if not cut.holds(r.count) or alarm.kind not in cut.kinds():
         return AlarmAccount(alarm, reason=f"its count {r.count} is not the truth {_span(cut)}")
     faults = cut.included + cut.edge
-    return AlarmAccount(alarm, [f.fault_id for f in faults],
-                        "" if faults else "no fault in its cut")
+    return AlarmAccount(alarm, [f.fault_id for f in faults if type(f) is FaultRecord],
+                        "" if faults else "no fault in its cut",
+                        [f for f in faults if type(f) is not FaultRecord])
 
 
 def _overlaps(window: tuple[float, float], r: SnapshotResult) -> bool:
+    """Was ``r`` under way while the window was open? A snapshot the monitor concludes at the
+    very instant a station goes down (it learnt of it then) was."""
     start, end = window
     return start <= r.finished and end > r.started

@@ -28,6 +28,8 @@ class FaultKind(StrEnum):
     CORRUPT = "corrupt"
     KILL = "kill"
     PAUSE = "pause"
+    CUT = "cut"
+    HEAL = "heal"
 
 
 class Actor(StrEnum):
@@ -37,6 +39,8 @@ class Actor(StrEnum):
     """The core station itself (``Station.inject``): the same code in every shell."""
     PROCESS = "process"
     """The shell, on the station's process (SIGKILL, SIGSTOP; the simulator's equivalents)."""
+    LINK = "link"
+    """The station's link layer (``ringemu.core.impairments.LinkState``): a partition."""
 
 
 class Shell(StrEnum):
@@ -81,10 +85,17 @@ FAULTS: dict[FaultKind, FaultInfo] = {
                   "the station stops for ARG seconds (rotations in the simulator), then goes on "
                   "(SIGSTOP, SIGCONT in a live ring)", key="p", arg="SECONDS",
                   arg_default=1.0, arg_max=60.0),
+        FaultInfo(FaultKind.CUT, 0, Verdict.INCOMPLETE, Actor.LINK, BOTH,
+                  "the link from the station to its downstream neighbour goes down (a "
+                  "partition): everything sent on it is dropped until 'heal'"),
+        FaultInfo(FaultKind.HEAL, 0, Verdict.OK, Actor.LINK, BOTH,
+                  "the station's cut link comes back; the ring is rebuilt and counts one "
+                  "again"),
     )
 }
 
 STATION_FAULTS = frozenset(k for k, f in FAULTS.items() if f.actor is Actor.STATION)
+LINK_FAULTS = frozenset(k for k, f in FAULTS.items() if f.actor is Actor.LINK)
 
 
 def kinds_for(shell: Shell) -> tuple[FaultKind, ...]:
@@ -195,9 +206,14 @@ def parse_kinds(text: str, shell: Shell) -> tuple[FaultKind, ...]:
     if not names:
         raise ConfigError("--chaos-kinds: name at least one fault kind")
     try:
-        return tuple(parse_kind(t, shell) for t in names)
+        kinds = tuple(parse_kind(t, shell) for t in names)
     except ConfigError as e:
         raise ConfigError(f"--chaos-kinds: {e}") from None
+    never = [k.value for k in kinds if not CHAOS_WEIGHTS.get(k)]
+    if never:
+        raise ConfigError(f"--chaos-kinds: chaos never draws {', '.join(never)} (a cut needs "
+                          "its heal: schedule them with --inject)")
+    return kinds
 
 
 def resolve_stations(specs: list[ScheduledFault], n_stations: int, rng: random.Random) -> None:

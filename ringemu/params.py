@@ -11,10 +11,11 @@ naming the option, before anything starts.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
+from ringemu.core.impairments import NONE, Impairment
 from ringemu.errors import ConfigError
 
 MAX_STATIONS = 4096
@@ -60,6 +61,15 @@ class RingParams:
     """Stations keep a short trace of their recent messages, and the first snapshot that
     counted and every alarming one are traced (``ringemu.core.trace``): ``ringemu report``
     draws them as space-time diagrams."""
+    impairment: Impairment = NONE
+    """What every ring link does (``ringemu.core.impairments``): ``--delay``, ``--loss``..."""
+    link_impairments: dict[int, Impairment] = field(default_factory=dict)
+    """Links (by sending station) with an impairment of their own (``--impair K:...``), in
+    place of ``impairment``."""
+
+    def impairment_for(self, station: int) -> Impairment:
+        """What station ``station``'s outgoing link does."""
+        return self.link_impairments.get(station, self.impairment)
 
     def validate(self) -> None:
         """Check every field; ConfigError names the option (``--snapshot-interval``...)."""
@@ -74,14 +84,32 @@ class RingParams:
         _float(self, "holding_time", 0.0, 60.0, low_open=False)
         self.recovery = _enum(self, "recovery", Recovery)
         self.transport = _enum(self, "transport", Transport)
+        if not isinstance(self.impairment, Impairment):
+            raise ConfigError(f"the link impairment must be an Impairment, not "
+                              f"{self.impairment!r}"[:200])
+        for k, imp in self.link_impairments.items():
+            if type(k) is not int or not 0 <= k < self.stations:
+                raise ConfigError(f"--impair {k}: no link {k} in a ring of {self.stations} "
+                                  f"(links are named by their sending station, 0..."
+                                  f"{self.stations - 1})")
+            if not isinstance(imp, Impairment):
+                raise ConfigError(f"--impair {k}: not an impairment")
+
+    @property
+    def impaired(self) -> bool:
+        """Does any link do anything?"""
+        return self.impairment.active or any(i.active for i in self.link_impairments.values())
 
     def ring_params(self) -> RingParams:
         """Just the ring's parameters (what a station or the monitor is handed)."""
         return RingParams(**{f.name: getattr(self, f.name) for f in fields(RingParams)})
 
     def to_json(self) -> dict[str, Any]:
-        return {k: (v.value if isinstance(v, StrEnum) else v)
-                for k, v in asdict(self.ring_params()).items()}
+        d = {k: (v.value if isinstance(v, StrEnum) else v)
+             for k, v in asdict(self.ring_params()).items()}
+        d["impairment"] = self.impairment.to_json()
+        d["link_impairments"] = {str(k): v.to_json() for k, v in self.link_impairments.items()}
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> RingParams:
@@ -90,6 +118,16 @@ class RingParams:
         unknown = sorted(set(d) - names)
         if unknown:
             raise ConfigError(f"unknown ring parameter(s): {', '.join(unknown)}")
+        d = dict(d)
+        try:
+            if "impairment" in d:
+                d["impairment"] = Impairment.from_json(d["impairment"])
+            links = d.get("link_impairments", {})
+            if not isinstance(links, dict):
+                raise ValueError("link_impairments must be an object")
+            d["link_impairments"] = {int(k): Impairment.from_json(v) for k, v in links.items()}
+        except ValueError as e:
+            raise ConfigError(f"bad link impairment: {e}") from None
         params = RingParams(**d)
         params.validate()
         return params

@@ -53,6 +53,8 @@ def summary(
         "epochs": len(history.memberships),
         "refused": list(history.refused),
         **judgement.payloads,
+        **judgement.links,
+        "reordering": judgement.reordering != [],
     }
 
 
@@ -69,15 +71,22 @@ def alarm_dict(account: AlarmAccount, to_unit: Callable[[float], float]) -> dict
         "detail": a.detail,
         "false": account.false,
         "explained_by": account.explained_by,
+        "explained_by_link": [f.describe() for f in account.links[:LINK_FACTS_SHOWN]]
+        + ([f"and {len(account.links) - LINK_FACTS_SHOWN} more"]
+           if len(account.links) > LINK_FACTS_SHOWN else []),
         "why_false": account.reason if account.false else None,
     }
+
+
+LINK_FACTS_SHOWN = 4
+"""Link facts named per alarm (the rest are counted)."""
 
 
 def fault_dict(o: FaultOutcome, to_unit: Callable[[float], float], unit_key: str,
                history: RunHistory) -> dict:
     f, latency = o.fault, o.latency
     recovered = counts_one = None
-    if f.fired_at is not None and f.kind == "kill":
+    if f.fired_at is not None and f.kind in ("kill", "heal"):
         steady = next((t for t, _ in history.steadies if t >= f.fired_at), None)
         if steady is not None:
             recovered = round(to_unit(steady - f.fired_at), 3)
@@ -119,6 +128,8 @@ def human_lines(data: dict, unit_key: str, unit_name: str) -> list[str]:
         for a in data["alarms"]:
             cleared = "still raised" if a["cleared"] is None else f"cleared at {a['cleared']:g}"
             flag = f"  FALSE ALARM: {a['why_false']}" if a["false"] else ""
+            if a.get("explained_by_link") and not a["explained_by"]:
+                flag = f"  ({'; '.join(a['explained_by_link'])})"
             lines.append(
                 f"  {a['kind']:<10} raised at {a['raised']:g} by snapshot {a['snapshot']}, "
                 f"{cleared}: {a['detail']}{flag}"
@@ -139,6 +150,9 @@ def human_lines(data: dict, unit_key: str, unit_name: str) -> list[str]:
         lines.append(f"  ({counts})")
     for d in data["defects"]:
         lines.append(f"WRONG COUNT {d}")
+    if data.get("link_facts"):
+        facts = ", ".join(f"{v} {k}" for k, v in data["link_facts"].items())
+        lines.append(f"links      {facts}")
     lines.append(f"payloads   {data['payloads_sent']} sent, {data['payloads_delivered']} "
                  f"delivered, {data['duplicates']} duplicated, {data['lost']} lost, "
                  f"{data['out_of_order']} out of order"

@@ -47,6 +47,26 @@ BAD = [
     (["sim", "--pcap", "/nonexistent-dir/x.pcap"], "/nonexistent-dir/x.pcap"),
     (["sim", "--events", "/nonexistent-dir/x.jsonl"], "/nonexistent-dir/x.jsonl"),
     (["sim", "--nope"], "No such option"),
+    (["sim", "--delay", "5"], "--delay: '5' needs a unit"),
+    (["sim", "--delay", "nanms"], "--delay"),
+    (["sim", "--jitter", "-1ms"], "--jitter"),
+    (["sim", "--loss", "nan"], "--loss"),
+    (["sim", "--loss", "150%"], "--loss"),
+    (["sim", "--dup", "inf"], "--dup"),
+    (["sim", "--reorder", "-0.5"], "--reorder"),
+    (["sim", "--bandwidth", "inf"], "--bandwidth"),
+    (["sim", "--bandwidth", "10 furlongs"], "--bandwidth"),
+    (["sim", "--burst-loss", "1%"], "--burst-loss"),
+    (["sim", "--burst-loss", "1%/nan"], "--burst-loss"),
+    (["sim", "--impair", "9:delay=1ms"], "no link 9"),
+    (["sim", "--impair", "3:lose=1%"], "unknown impairment key 'lose'"),
+    (["sim", "--impair", "3:delay"], "is not KEY=VALUE"),
+    (["sim", "--impair", "x:delay=1ms"], "--impair"),
+    (["sim", "--impair", "3:loss=nan"], "--impair"),
+    (["sim", "--inject", "cut@1:99"], "no station 99"),
+    (["sim", "--inject", "heal@nan:1"], "not a finite number"),
+    (["sim", "--inject", "cut@1:2:3"], "too many"),
+    (["sim", "--chaos", "1", "--chaos-kinds", "lose,cut"], "chaos never draws cut"),
     # ringemu run
     (["run", "-d", "nan"], "--duration"),
     (["run", "-d", "inf"], "--duration"),
@@ -70,6 +90,10 @@ BAD = [
     (["run", "-d", "1", "--metrics-port", "0"], "--metrics-port"),
     (["run", "-d", "1", "--metrics-port", "70000"], "--metrics-port"),
     (["run", "-d", "1", "--metrics-port", "nan"], "--metrics-port"),
+    (["run", "-d", "1", "--delay", "infms"], "--delay"),
+    (["run", "-d", "1", "--loss", "2"], "--loss"),
+    (["run", "-d", "1", "--impair", "4:jitter=1s", "-n", "4"], "no link 4"),
+    (["run", "-d", "1", "--inject", "cut@0.5:8"], "no station 8"),
     # ringemu up
     (["up", "--snapshot-interval", "nan"], "--snapshot-interval"),
     (["up", "--metrics-port", "x"], "--metrics-port"),
@@ -83,6 +107,8 @@ BAD = [
     (["up", "--load", "inf"], "--load"),
     (["up", "--pcap", "/nonexistent-dir/x.pcap"], "--pcap"),
     (["up", "--runs-dir", "/dev/null/x"], "--runs-dir"),
+    (["up", "--delay", "5 parsecs"], "--delay"),
+    (["up", "--bandwidth", "nan"], "--bandwidth"),
     # acting on a ring
     (["inject", "boom"], "boom"),
     (["inject", "pause", "inf"], "SECONDS"),
@@ -133,6 +159,17 @@ BAD = [
     (["up", "--host", "a"], "need --spec"),
     (["up", "--spec", "nope.toml"], "no such spec file"),
     (["end-groups", "not json"], "end-groups"),
+    (["inject", "cut", "5"], "only valid for 'pause'"),
+    (["inject", "heal"], "no running ring"),
+    (["link", "3", "--delay", "5ms"], "no running ring"),
+    (["link", "x", "--delay", "5ms"], "K must be a link number or 'all'"),
+    (["link", "-1", "--delay", "5ms"], "No such option"),
+    (["link", "3"], "give an impairment"),
+    (["link", "3", "--clear", "--loss", "1%"], "--clear takes no"),
+    (["link", "3", "--loss", "nan"], "--loss"),
+    (["link", "3", "--delay", "5"], "needs a unit"),
+    (["link", "all", "--jitter", "inf"], "--jitter"),
+    (["link", "3", "--delay", "5ms", "--run", "no-such-run"], "no ring found"),
     # dashboard and conformance
     (["dashboard", "--speed", "nan", "/nonexistent-dir"], "--speed"),
     (["dashboard", "/nonexistent-dir"], "no events.jsonl"),
@@ -230,7 +267,7 @@ def test_the_table_covers_every_command():
     commands = {args[0] for args, _ in BAD}
     assert commands == {"sim", "run", "up", "inject", "status", "down", "dashboard", "conform",
                         "report", "capture", "check", "keys", "spec", "station", "monitor",
-                        "end-groups"}
+                        "end-groups", "link"}
 
 
 # A spec with one thing wrong, through the commands that read specs: the error names the file

@@ -286,3 +286,25 @@ def test_a_duplicate_anywhere_in_the_ring_raises_a_too_soon_suspicion(spacing):
     _feed_gaps(st, [0.0002 * spacing, 0.0002 * (1 - spacing)] * 3)
     (s,) = _suspicions(st)
     assert "usual gap, twice" in s.reason
+def test_a_lost_purge_is_sent_again_and_a_resigning_monitor_stops_purging():
+    """A lossy link may eat the purge: the active monitor sends it again each valid-
+    transmission time; and an active monitor that gives up its role (a claim, another's purge)
+    abandons its purge, or it would absorb the new monitor's token for ever."""
+    from ringemu.core.messages import Claim
+    from ringemu.core.state import Mode
+    from ringemu.core.timers import StationTimers
+
+    am = Station(0, 4, active_monitor=True)
+    am.set_timers(StationTimers.for_rotation(0.001, 0.005))
+    assert am.start_purge(0.0) == (Purge(0, 1),)
+    assert am.next_timer() == pytest.approx(0.005)
+    assert Purge(0, 1) in am.on_timer(0.005)  # the same purge, again
+    assert am.mode is Mode.PURGING
+    assert am.on_receive(Claim(3), 0.01) == (Claim(3),)
+    assert am.mode is Mode.IDLE and not am.is_active_monitor
+    assert am.on_receive(FREE_TOKEN, 0.02) == (FREE_TOKEN,)  # passed on, not absorbed
+    other = Station(1, 4, active_monitor=True)
+    other.set_timers(StationTimers.for_rotation(0.001, 0.005))
+    other.start_purge(0.0)
+    other.on_receive(Purge(3, 7), 0.01)
+    assert other.mode is Mode.IDLE and not other.is_active_monitor

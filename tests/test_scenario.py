@@ -8,7 +8,6 @@ that failed, and the line finder behind every message.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -129,22 +128,19 @@ def test_an_option_in_the_wrong_table_is_refused_with_a_hint(tmp_path):
             "ringemu run: put it under [run])") in p.stderr
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ringemu.core.impairments") is not None,
-                    reason="this ringemu has link impairments: the table is taken")
-def test_impairments_are_refused_until_the_ring_has_them(tmp_path):
-    path = tmp_path / "s.toml"
-    path.write_text('[sim]\nrotations = 10\n\n[impairments]\ndelay = "1ms"\n')
-    p = ringemu("sim", "--scenario", str(path))
-    assert p.returncode == 2
-    assert f"{path}:4: impairments: this ringemu has no link impairments yet" in p.stderr
-
-
-@pytest.mark.skipif(importlib.util.find_spec("ringemu.core.impairments") is None,
-                    reason="no link impairments in this ringemu yet")
 def test_impairments_reach_the_impairment_options(tmp_path):
+    """The [impairments] table sets every link, and ``links`` one link alone: a lossy link 2
+    drops messages on link 2->3 and nowhere else, and the run's summary says so."""
     path = tmp_path / "s.toml"
-    path.write_text('[sim]\nrotations = 50\n\n[impairments]\ndelay = "100us"\n')
-    assert ringemu("sim", "--scenario", str(path), "-q").returncode in (0, 2)
+    path.write_text('[sim]\nrotations = 50\nstations = 4\n\n[impairments]\ndelay = "1ms"\n'
+                    'links = { 2 = { loss = "50%" } }\n')
+    p = ringemu("sim", "--scenario", str(path), "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["link_drops"] > 0 and out["wrong_counts"] == 0
+    assert out["rotation_us"] > 4000  # four links of 1 ms each
+    why = [a["explained_by_link"] for a in out["alarms"] if a["explained_by_link"]]
+    assert why and all("link 2\u21923" in x for w in why for x in w)
     path.write_text('[sim]\nrotations = 50\n\n[impairments]\ndelay = "-5ms"\n')
     p = ringemu("sim", "--scenario", str(path), "-q")
     assert p.returncode == 2 and f"{path}:4: impairments:" in p.stderr

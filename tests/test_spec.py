@@ -100,12 +100,14 @@ BROKEN = [
      ("seed = = 1", None)),
     ("no keys folder", lambda t: t.replace('dir = "keys"', 'dir = "nokeys"'), "no folder",
      ("dir = ", None)),
-    ("impairments (not in this version)", lambda t: t + "\n[links.2]\ndelay = 5\n",
-     "link impairments", ("[links.2]", None)),
+    ("a link's time without its unit", lambda t: t + "\n[links.2]\ndelay = 5\n",
+     "links.2: delay: 5 needs a unit", ("delay = 5", "[links.2]")),
     ("a link of no station", lambda t: t + "\n[links.9]\ndelay = 5\n", "unknown station '9'",
      ("[links.9]", None)),
-    ("NaN in an impairment", lambda t: t + "\n[impairments]\nloss = nan\n", "",
-     ("[impairments]", None)),
+    ("NaN in an impairment", lambda t: t + "\n[impairments]\nloss = nan\n",
+     "impairments.loss must be a finite number, not nan", ("loss = nan", "[impairments]")),
+    ("an unknown impairment key", lambda t: t + '\n[impairments]\nlatency = "5ms"\n',
+     "unknown impairment key 'latency'", ("latency", "[impairments]")),
 ]
 
 
@@ -120,14 +122,30 @@ def test_a_broken_spec_is_one_error_naming_file_and_line(tmp_path, keys, spec_te
     message = str(err.value)
     want = line_of(text, *where)
     assert message.startswith(f"{path}:"), message
-    if why == "impairments (not in this version)" or why == "NaN in an impairment":
-        # the impairments table is found; what it says depends on whether this ringemu has
-        # link impairments (the hook) or not
-        assert message.split(":")[1].isdigit()
-        return
     assert message.startswith(f"{path}:{want}: "), (message, want)
     assert needle in message, message
     assert "\n" not in message
+
+
+def test_a_specs_impairments_reach_every_link_and_one_link_on_top(tmp_path, keys, spec_text):
+    """[impairments] sets every link; [links.K] puts its keys on top of those for link K
+    alone, as --impair K:... does on the command line."""
+    from ringemu.cli.spec_run import spec_config
+
+    text = spec_text + '\n[impairments]\ndelay = "2ms"\n\n[links.3]\nloss = "1%"\n'
+    spec = load_spec(write(tmp_path, keys, text))
+    cfg = spec_config(_Ctx(), spec, {})
+    assert cfg.impairment_for(0).delay == pytest.approx(0.002) and cfg.impairment_for(0).loss == 0
+    three = cfg.impairment_for(3)
+    assert (three.delay, three.loss) == (pytest.approx(0.002), pytest.approx(0.01))
+    assert cfg.to_json()["link_impairments"] == {"3": three.to_json()}
+
+
+class _Ctx:
+    """No option came from the command line."""
+
+    def get_parameter_source(self, name):
+        return None
 
 
 def test_missing_and_unsafe_key_files_are_named(tmp_path, spec_text):

@@ -23,6 +23,7 @@ def cli() -> None:
     Live ring:    ringemu up --stations 8          (Ctrl-C or 'ringemu down' to stop)
     Inject:       ringemu inject lose --station 3
     Capture:      ringemu capture -w - | tshark -i -
+    Impair:       ringemu link 3 --delay 5ms --loss 1%   (ringemu inject cut --station 3)
     Scripted run: ringemu run -n 8 -d 10 --inject lose@3 --inject dup@6 --json
     Simulate:     ringemu sim --stations 16 --rotations 200 --inject lose@50
     Conformance:  ringemu conform TOP EVENTS --delays FILE
@@ -34,13 +35,14 @@ def cli() -> None:
 
 def _register() -> None:
     from ringemu.cli import (capture_cmd, check_cmd, conform_cmd, control_cmds, dashboard_cmd,
-                             report_cmd, run_cmd, sim_cmd, spec_cmds, up_cmd)
+                             link_cmd, report_cmd, run_cmd, sim_cmd, spec_cmds, up_cmd)
 
     cli.add_command(up_cmd.up)
     cli.add_command(control_cmds.inject)
     cli.add_command(control_cmds.down)
     cli.add_command(control_cmds.status)
     cli.add_command(control_cmds.restart)
+    cli.add_command(link_cmd.link)
     cli.add_command(dashboard_cmd.dashboard)
     cli.add_command(run_cmd.run)
     cli.add_command(sim_cmd.sim)

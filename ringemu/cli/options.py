@@ -16,6 +16,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
+from ringemu.core.impairments import NONE, Impairment
 from ringemu.errors import ConfigError
 from ringemu.params import MAX_STATIONS, Recovery, RingParams, Transport
 
@@ -47,6 +48,78 @@ class Finite(click.ParamType):
         if hi is not None and (v >= hi if self.hi_open else v > hi):
             self.fail(f"{v:g} is not {'below' if self.hi_open else 'at most'} {hi:g}", param, ctx)
         return v * self.scale
+
+
+IMPAIRMENT_KEYS = ("delay", "jitter", "loss", "burst_loss", "dup", "reorder", "bandwidth")
+"""The impairment options' parameter names (``--burst-loss`` is ``burst_loss``)."""
+
+
+def impairment_options(what: str = "every ring link") -> list:
+    """``--delay``, ``--jitter``, ``--loss``, ``--burst-loss``, ``--dup``, ``--reorder`` and
+    ``--bandwidth`` (``ringemu.core.impairments``), for ``what``. Their values are read by
+    ``Impairment.from_mapping`` (units: 5ms, 200us, 1s; 1% or 0.01; 10mbit)."""
+    return [
+        click.option("--delay", metavar="TIME", default=None,
+                     help=f"Delay {what} adds to each message (5ms, 200us, 1s)."),
+        click.option("--jitter", metavar="TIME", default=None,
+                     help="Spread of that delay: each message waits --delay plus a uniform "
+                          "draw from [-TIME, +TIME] (links stay FIFO)."),
+        click.option("--loss", metavar="SHARE", default=None,
+                     help="Drop each message with this probability, independently (1% or "
+                          "0.01)."),
+        click.option("--burst-loss", "burst_loss", metavar="P/R[/LOSS]", default=None,
+                     help="Gilbert-Elliott burst loss: go bad with probability P per message, "
+                          "good again with R, and drop with LOSS (default 100%) while bad "
+                          "(1%/30%: bursts of about 3 messages)."),
+        click.option("--dup", metavar="SHARE", default=None,
+                     help="Send each message twice with this probability."),
+        click.option("--reorder", metavar="SHARE", default=None,
+                     help="Send each message at once, past those waiting out their delay, "
+                          "with this probability. Off by default: markers may then overtake "
+                          "tokens and snapshots count wrong (see docs/impairments.md)."),
+        click.option("--bandwidth", metavar="RATE", default=None,
+                     help="Bits per second the link carries (10mbit, 64kbit, 8000)."),
+    ]
+
+
+def impairment_from_options(kw: dict) -> Impairment | None:
+    """The impairment the options in ``kw`` give (taken out of it); None when none is given.
+    ConfigError names the option."""
+    given = {k.replace("_", "-"): kw.pop(k) for k in IMPAIRMENT_KEYS if k in kw}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return None
+    try:
+        return Impairment.from_mapping(given)
+    except ValueError as e:
+        raise ConfigError(f"--{e}") from None
+
+
+def parse_link_impairment(text: str, stations: int, base: dict[str, str]
+                          ) -> tuple[int, Impairment]:
+    """One ``--impair K:KEY=VALUE[,KEY=VALUE...]``: link K's impairment, the all-links options
+    (``base``) with these keys on top."""
+    link, colon, rest = text.partition(":")
+    try:
+        k = int(link)
+    except ValueError:
+        raise ConfigError(f"--impair {text!r}: expected LINK:KEY=VALUE[,KEY=VALUE...], "
+                          f"LINK a station number") from None
+    if not colon or not rest.strip():
+        raise ConfigError(f"--impair {text!r}: expected LINK:KEY=VALUE[,KEY=VALUE...]")
+    if not 0 <= k < stations:
+        raise ConfigError(f"--impair {text!r}: no link {k} in a ring of {stations} (links "
+                          f"are named by their sending station, 0..{stations - 1})")
+    mapping = dict(base)
+    for item in rest.split(","):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ConfigError(f"--impair {text!r}: {item!r} is not KEY=VALUE")
+        mapping[key.strip()] = value.strip()
+    try:
+        return k, Impairment.from_mapping(mapping)
+    except ValueError as e:
+        raise ConfigError(f"--impair {text!r}: {e}") from None
 
 
 def ring_options(live: bool, default_stations: int = 8) -> Callable:
@@ -121,7 +194,14 @@ def ring_options(live: bool, default_stations: int = 8) -> Callable:
                      help="Comma list of the fault kinds --chaos draws (default: every kind "
                           "this command supports)."),
     ]
-    options = common + chaos + (live_only if live else [])
+    impair = impairment_options() + [
+        click.option("--impair", "impair", multiple=True, metavar="K:KEY=VALUE[,...]",
+                     help="Link K (station K to its downstream neighbour) gets its own "
+                          "settings, on top of the options above; KEY is delay, jitter, loss, "
+                          "burst-loss, dup, reorder or bandwidth (repeatable: "
+                          "--impair 3:delay=5ms,loss=1%)."),
+    ]
+    options = common + chaos + impair + (live_only if live else [])
 
     def decorate(f: Callable) -> Callable:
         for option in reversed(options):
@@ -139,11 +219,24 @@ LIVE = ("snapshot_interval", "snapshot_deadline", "transport", "pin", "pcap", "r
 
 def build(cls: type[P], kw: dict, **extra: Any) -> P:
     """The parameter object from the shared options (taken out of ``kw``) and ``extra``;
-    validated, so a bad combination is a one-line ConfigError."""
+    validated, so a bad combination is a one-line ConfigError. A reordering link is warned
+    about on stderr (it may make snapshots count wrong)."""
     values = {name: kw.pop(name) for name in SHARED + LIVE if name in kw}
-    params = cls(**values, **extra)
+    base = {k.replace("_", "-"): kw[k] for k in IMPAIRMENT_KEYS if kw.get(k) is not None}
+    values["impairment"] = impairment_from_options(kw) or NONE
+    stations = values.get("stations", 8)
+    links = dict(parse_link_impairment(t, stations, base) for t in kw.pop("impair", ()))
+    params = cls(**values, link_impairments=links, **extra)
     params.validate()
+    warn_reordering([params.impairment, *params.link_impairments.values()])
     return params
+
+
+def warn_reordering(impairments: list[Impairment]) -> None:
+    """One line on stderr when any of ``impairments`` reorders messages."""
+    warning = next((i.warning() for i in impairments if i.warning()), None)
+    if warning:
+        click.echo(f"ringemu: warning: {warning}", err=True)
 
 
 def check_writable_file(path: str, option: str) -> None:

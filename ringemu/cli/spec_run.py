@@ -15,7 +15,8 @@ import time
 import click
 from click.core import ParameterSource
 
-from ringemu.cli.options import LIVE, SHARED
+from ringemu.cli.options import IMPAIRMENT_KEYS, LIVE, SHARED
+from ringemu.core.impairments import NONE
 from ringemu.errors import ConfigError
 from ringemu.live.launcher import LiveRing, Parts, RingConfig
 from ringemu.live.paths import proc_start_time
@@ -44,8 +45,16 @@ def spec_config(ctx: click.Context, spec: RingSpec, kw: dict) -> RingConfig:
             flag = "--" + name.replace("_", "-")
             raise click.UsageError(f"{flag}: with --spec the ring's options come from "
                                    f"{spec.path} ([ring]); set them there")
+    for name in ("impair", *IMPAIRMENT_KEYS):
+        if name in kw and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            raise click.UsageError(f"--{name.replace('_', '-')}: with --spec the links' "
+                                   f"impairments come from {spec.path} ([impairments], "
+                                   "[links.K]); set them there, or change them at runtime "
+                                   "with ringemu link")
+    links = {k: v for k, v in spec.impairments.items() if k is not None}
     cfg = RingConfig(stations=len(spec.stations), transport="tcp", runs_dir=kw.get("runs_dir"),
-                     pcap=kw.get("pcap"), **spec.options)
+                     pcap=kw.get("pcap"), impairment=spec.impairments.get(None, NONE),
+                     link_impairments=links, **spec.options)
     cfg.validate()
     return cfg
 

@@ -24,7 +24,8 @@ from ringemu.live.paths import read_events
 from ringemu.live.launcher import LaunchError, LiveRing, RingConfig, RingStopped
 from ringemu.live.remote import LaunchFailed
 
-QUIET_EVENTS = {"stations", "snapshot", "station_up", "fault_fired", "first_snapshot"}
+QUIET_EVENTS = {"stations", "snapshot", "station_up", "fault_fired", "first_snapshot",
+                "link_fault"}
 
 
 @click.command()
@@ -234,6 +235,10 @@ def status_line(s: dict) -> str:
     extra = f" | not alive: {', '.join(down)}" if down else ""
     if s.get("refused"):
         extra += f" | {s['refused']} connections refused"
+    if s.get("cuts"):
+        extra += " | cut: " + ", ".join(f"{a}\u2192{b}" for a, b in s["cuts"])
+    if s.get("impairments"):
+        extra += f" | {len(s['impairments'])} links impaired"
     return (f"[{s.get('up_s', 0):7.1f} s] snapshots {s.get('snapshots', 0)} "
             f"(last {s.get('last_verdict')}) | {s.get('hop_rate', 0):,.0f} hops/s | "
             f"alarms: {alarms}{extra}")
@@ -256,6 +261,10 @@ def describe(e: dict) -> str:
         return f"{t} snapshot {e['id']}: {e['verdict']} ({e.get('count')} tokens)"
     if kind in ("purge_request", "purge_started", "purge_done"):
         return f"{t} {kind.replace('_', ' ')} (station {e.get('station')})"
+    if kind == "impairment":
+        which = "every link" if e.get("station") is None else f"link {e['station']}"
+        warning = f" (warning: {e['warning']})" if e.get("warning") else ""
+        return f"{t} {which}: {e.get('text')}{warning}"
     if kind == "station_exit":
         return f"{t} station {e['station']} exited (status {e.get('status')})"
     rest = {k: v for k, v in e.items() if k not in ("event", "t")}

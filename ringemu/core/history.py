@@ -22,8 +22,9 @@ from typing import Any, Callable, Iterable
 
 from ringemu.core.monitor import PurgeRequest, RollbackRequest
 from ringemu.core.payloads import PayloadDelivered, PayloadSent
-from ringemu.core.station_events import (FaultFired, PurgeDone, PurgeStarted, StationEvent,
-                                         station_event_from_json)
+from ringemu.core.impairments import Impairment
+from ringemu.core.station_events import (Absorbed, FaultFired, LinkFault, PurgeDone,
+                                         PurgeStarted, StationEvent, station_event_from_json)
 from ringemu.core.state import wire_float, wire_int
 from ringemu.core.trace import Trace
 from ringemu.core.verdict import (Alarm, AlarmAction, AlarmEvent, SnapshotResult, Verdict)
@@ -61,6 +62,36 @@ class FaultRecord:
         at = self.scheduled if self.scheduled is not None else self.injected_at
         s = f"{self.kind}@{at:g}:{self.station}"
         return s + (f":{self.arg:g}" if self.arg is not None else "")
+
+
+@dataclass(slots=True)
+class LinkRecord:
+    """One message a link dropped or duplicated (``ringemu.core.impairments``): a fact of the
+    run, placed against every cut like a fault (on the sending station's clock and logical
+    step). Only token units and markers are recorded; ``effect`` is the change in token units.
+    """
+
+    number: int
+    station: int
+    """The sending station (the link is its outgoing one)."""
+    to: int
+    action: str
+    what: str
+    cause: str
+    fired_at: float
+    fired_step: int
+    effect: int
+    sid: int | None = None
+
+    @property
+    def fault_id(self) -> int:
+        """Negative, so it never meets an injected fault's id in the checker's sets."""
+        return -self.number
+
+    def describe(self) -> str:
+        what = self.what if self.sid is None else f"marker of snapshot {self.sid}"
+        verb = "dropped" if self.action == "drop" else "duplicated"
+        return f"link {self.station}\u2192{self.to} {verb} a {what} ({self.cause})"
 
 
 @dataclass(slots=True)
@@ -154,6 +185,12 @@ class RunHistory:
         self.rollbacks: list[RollbackSpan] = []
         self.memberships: list[tuple[float, dict]] = []
         self.ledger = Ledger()
+        self.link_faults: list[LinkRecord] = []
+        """Every token unit or marker a link dropped or duplicated."""
+        self.absorbed: list[tuple[int, float]] = []
+        """(station, time) of every token unit a purge or a rebuild removed."""
+        self.impairments: list[tuple[float, int | None, Impairment | None]] = []
+        """(time, link or None for all, impairment or None for none) of every setting."""
         self.steadies: list[tuple[float, int]] = []
         """(time, epoch) of every rebuilt or recovered ring that had its one token again."""
         self.gone: set[int] = set()
@@ -236,6 +273,20 @@ class RunHistory:
         self.gone.discard(station)
         self.emit({"event": "restart", "t": t, "station": station})
 
+    def impairment(self, t: float, station: int | None, imp: Impairment | None) -> None:
+        """Link ``station``'s impairment (None: every link's) is ``imp`` from now on (None:
+        none). A warning goes with one that reorders (see ``Impairment.warning``)."""
+        self.impairments.append((t, station, imp))
+        self.emit({"event": "impairment", "t": t, "station": station,
+                   "impairment": None if imp is None else imp.to_json(),
+                   "text": "none" if imp is None else imp.describe(),
+                   "warning": None if imp is None else imp.warning()})
+
+    @property
+    def reordering(self) -> list[int | None]:
+        """The links (None: all) that were ever set to reorder messages."""
+        return [k for _, k, imp in self.impairments if imp is not None and imp.reorder > 0]
+
     def interval(self, t: float, seconds: float) -> None:
         self.emit({"event": "interval", "t": t, "seconds": seconds})
 
@@ -298,6 +349,10 @@ class RunHistory:
         t = type(ev)
         if t is Trace:
             self.traces.setdefault(ev.snapshot, {})[ev.station] = ev
+        elif t is LinkFault:
+            self._link_fault(ev)  # type: ignore[arg-type]
+        elif t is Absorbed:
+            self.absorbed.append((ev.station, ev.t))
         elif t is PayloadSent:
             self.ledger.on_sent(ev.station, ev.dst, ev.seq)
         elif t is PayloadDelivered:
@@ -312,6 +367,11 @@ class RunHistory:
             else:
                 self.purges.append(PurgeSpan(ev.station, ev.number, ev.t, ev.t))
         self.emit(ev.to_json())
+
+    def _link_fault(self, ev: LinkFault) -> None:
+        self.link_faults.append(LinkRecord(
+            len(self.link_faults) + 1, ev.station, ev.to, ev.action, ev.what, ev.cause, ev.t,
+            ev.step, ev.effect, ev.sid))
 
     def monitor_event(self, ev: SnapshotResult | AlarmEvent | PurgeRequest | RollbackRequest
                       ) -> None:
@@ -409,13 +469,18 @@ def _replay(h: RunHistory, e: dict, alarms: dict[int, Alarm]) -> None:
             if f.fault_id == fid:
                 f.fired_at = t
                 f.fired_step = None if step is None else wire_int(step, "step")
-    elif kind in ("purge_started", "purge_done", "payload_sent", "payload_delivered"):
+    elif kind in ("purge_started", "purge_done", "payload_sent", "payload_delivered",
+                  "link_fault", "absorbed"):
         ev = station_event_from_json(e)
         h.sink, sink = None, h.sink
         h.station_event(ev)
         h.sink = sink
     elif kind == "inject_refused":
         h.refused.append({"spec": str(e.get("spec")), "error": str(e.get("error"))})
+    elif kind == "impairment":
+        imp, station = e.get("impairment"), e.get("station")
+        h.impairments.append((t, None if station is None else wire_int(station, "station"),
+                              None if imp is None else Impairment.from_json(imp)))
     elif kind == "resumed":
         h.resumes.append((wire_int(e.get("station"), "station"), t))
     elif kind == "rollback":

@@ -5,7 +5,9 @@ station that dies, and the station's upstream neighbour then feeds its downstrea
 station that comes back is inserted again between its neighbours. The ring manager is that
 concentrator, sans-I/O, run by the snapshot monitor (live, or in the simulator):
 
-- ``remove(k)`` (bypass), ``insert(k)`` (reinsertion) and ``rollback(parts)`` each make a new
+- ``remove(k)`` (bypass), ``insert(k)`` (reinsertion), ``heal()`` (a cut link came back: the
+  same members again, so nothing stuck behind the cut is counted) and ``rollback(parts)``
+  each make a new
   ``Membership`` with the next *epoch* and return one ``Install`` per member: its neighbours,
   whether it is the active monitor, and for a rollback the state to take again and the messages
   to send again. Every ring message carries the epoch its sender was in; a station drops (and
@@ -38,6 +40,7 @@ class Reason(StrEnum):
     BYPASS = "bypass"
     INSERT = "insert"
     ROLLBACK = "rollback"
+    HEAL = "heal"
 
 
 class RingPhase(StrEnum):
@@ -148,6 +151,15 @@ class RingManager:
         members = tuple(sorted((*self.current.members, k)))
         return self._install(Membership(self.current.epoch + 1, members,
                                         self.current.active_monitor, Reason.INSERT))
+
+    def heal(self) -> list[Action]:
+        """A cut link is up again: the same members in a new epoch, so whatever the cut
+        left behind (claims, a half-done purge, old snapshots) is dropped as stale, and the
+        active monitor purges and releases one token."""
+        m = self.current
+        if len(m.members) < 2:
+            return []
+        return self._install(Membership(m.epoch + 1, m.members, m.active_monitor, Reason.HEAL))
 
     def rollback(self, parts: dict[int, LocalSnapshot]) -> list[Action]:
         """Roll the ring back to a snapshot of the current members (``parts``: each member's

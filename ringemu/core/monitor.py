@@ -115,6 +115,9 @@ class SnapshotMonitor:
         """Stations the shell knows are dead or stopped: a snapshot waiting on one of them is
         concluded ``down_after`` seconds after it began, not at its deadline."""
         self.down_after = float("inf")
+        self.cuts: dict[int, int] = {}
+        """Links the shell cut, from -> to: a snapshot waiting on a station behind one is
+        concluded like one waiting on a down station, naming the link (cause ``cut``)."""
         self.last_good: dict[int, LocalSnapshot] = {}
         """The parts of the last snapshot of this epoch that counted exactly one."""
         self.last_good_id: int | None = None
@@ -190,9 +193,24 @@ class SnapshotMonitor:
         return min((self._due(p) for p in self._pending.values()), default=None)
 
     def _due(self, p: _Pending) -> float:
-        if self.down and any(s in self.down and s not in p.parts for s in self.stations):
+        down = self.down | self.cut_off() if self.cuts else self.down
+        if down and any(s in down and s not in p.parts for s in self.stations):
             return min(p.deadline, p.started + self.down_after)
         return p.deadline
+
+    def cut_off(self) -> set[int]:
+        """Stations a cut link in use leads to (their markers cannot reach them). A cut link
+        out of use (a station at either end bypassed) blocks nothing."""
+        return {b for a, b in self.cut_links()}
+
+    def cut_links(self) -> list[tuple[int, int]]:
+        out = []
+        n = len(self.stations)
+        for a, b in self.cuts.items():
+            i = self._position.get(a)
+            if i is not None and self.stations[(i + 1) % n] == b:
+                out.append((a, b))
+        return out
 
     # -- inputs -------------------------------------------------------------------------------
     def on_report(self, part: LocalSnapshot, now: float) -> list[MonitorEvent]:
@@ -219,6 +237,8 @@ class SnapshotMonitor:
         """
         events: list[MonitorEvent] = []
         down_set = set(down) | self.down
+        if self.cuts:
+            down_set |= self.cut_off()
         for sid in [s for s, p in self._pending.items()
                     if p.deadline <= now or (down_set and p.started + self.down_after <= now)]:
             pending = self._pending[sid]
@@ -253,6 +273,20 @@ class SnapshotMonitor:
             pending = self._pending.pop(sid)
             events.extend(self._incomplete(pending, now, {station}, suspect=station))
         return events
+
+    def marker_dropped(self, sid: int, link: tuple[int, int], now: float
+                       ) -> list[MonitorEvent]:
+        """A link reported it dropped a marker of snapshot ``sid`` (a lossy or cut link): the
+        snapshot can never complete, so it is concluded INCOMPLETE now, naming the station
+        the marker was for and the link, instead of at its deadline (meanwhile a suspicion
+        could not start another)."""
+        pending = self._pending.get(sid)
+        if pending is None or link[1] in pending.parts or link[1] not in self._position:
+            return []
+        del self._pending[sid]
+        cut = link in self.cut_links()
+        return self._incomplete(pending, now, set(), suspect=link[1],
+                                cause=Cause.CUT if cut else Cause.DROPPED, link=link)
 
     def grace(self, load: float = 1.0) -> float:
         """The extra time a late snapshot of live stations gets: its deadline again, scaled up
@@ -292,20 +326,26 @@ class SnapshotMonitor:
         return self._conclude(result, now)
 
     def _incomplete(self, pending: _Pending, now: float, down: set[int],
-                    suspect: int | None = None) -> list[MonitorEvent]:
+                    suspect: int | None = None, cause: Cause | None = None,
+                    link: tuple[int, int] | None = None) -> list[MonitorEvent]:
         order = self._ring_from(pending.initiator)
         if not pending.parts:  # nobody answered: the initiator never started
             order = [order[-1]] + order[:-1]
         silent = [s for s in order if s not in pending.parts]
         if suspect is None:
             suspect = next((s for s in silent if s in down), silent[0] if silent else None)
-        cause = Cause.DOWN if suspect in down else Cause.LATE
+        if cause is None:
+            cause = Cause.DOWN if suspect in down else Cause.LATE
+            if suspect not in self.down:
+                link = next(((a, b) for a, b in self.cut_links() if b == suspect), None)
+                if link is not None:
+                    cause = Cause.CUT
         for other in self._pending.values():  # under way across a verdict that the ring is
             other.typical = False  # broken: what they take says nothing of a whole ring
         result = SnapshotResult(
             pending.sid, pending.initiator, pending.started, now, Verdict.INCOMPLETE,
             states={p.node: p.state for p in pending.parts.values()},
-            silent=tuple(silent), suspect=suspect, cause=cause,
+            silent=tuple(silent), suspect=suspect, cause=cause, link=link,
         )
         return self._conclude(result, now)
 

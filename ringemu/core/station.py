@@ -50,7 +50,8 @@ come back after all it is stripped and replaced by the free token it was, so the
 token units never changes on the way.
 
 Recovery: the active monitor's ``start_purge`` sends a Ring Purge and absorbs everything it
-receives until that purge comes back; every other station that sees the purge drops what it holds
+receives until that purge comes back (it sends the same purge again each valid-transmission time
+it does not: a link may lose it); every other station that sees the purge drops what it holds
 and forgets a frame it was awaiting. When the purge returns the monitor releases one fresh token,
 so exactly one token exists afterwards. The active monitor also sets the M bit of frames it
 repeats and treats a frame seen twice as orphaned (removed, then a purge), as 802.5 does.
@@ -153,7 +154,7 @@ class Station:
         "_stats", "_tokens", "_frames", "_recording", "_countdown", "_tx", "_tx_started",
         "_lose", "_dup", "_corrupt", "_armed", "_other", "_last_seen", "_last_unit", "_gap",
         "_short_within", "_short_at",
-        "_resend", "_amp_at",
+        "_resend", "_amp_at", "_purge_at",
         "_max_pending",
     )
 
@@ -216,6 +217,7 @@ class Station:
         self._short_at = float("-inf")  # when the last short gap ended
         self._resend: tuple = _EMPTY
         self._amp_at = float("-inf")
+        self._purge_at = float("-inf")  # when the purge under way was last sent
 
     # -- the hot path -----------------------------------------------------------------------
     def on_receive(self, msg: Token | Frame | Marker | Purge | Claim, now: float) -> tuple:
@@ -323,6 +325,8 @@ class Station:
             else:  # the next AMP, or the next suspicion
                 watch = min(max(seen, self._amp_at) + t.valid_transmission,
                             self._suspected_at + REPEAT_SUSPICION * t.valid_transmission)
+            if self.mode is PURGING:  # the purge is sent again if it does not come back
+                watch = min(watch, self._purge_at + t.valid_transmission)
         elif self.claiming:
             watch = self._claim_at + t.claim_retry
         else:
@@ -344,6 +348,9 @@ class Station:
         seen = max(self._last_seen, self._last_unit)
         silent = now - seen
         if self.is_active_monitor:
+            if self.mode is PURGING and now - self._purge_at >= t.valid_transmission:
+                self._purge_at = now  # the purge was lost on a link (or is very late)
+                out = out + (Purge(self.index, self.purge_number),)
             if silent >= t.valid_transmission and (
                     self._suspected_at < seen
                     or now - self._suspected_at >= REPEAT_SUSPICION * t.valid_transmission):
@@ -388,6 +395,7 @@ class Station:
         self._reset(now)
         self.mode = PURGING
         self.purge_number += 1
+        self._purge_at = now
         self.outbox.append(PurgeStarted(self.index, now, self.purge_number))
         return (Purge(self.index, self.purge_number),)
 
@@ -607,7 +615,7 @@ class Station:
                 return self._send((FREE_TOKEN,), now)
             return _EMPTY  # a stale purge of ours: it has done its work
         if self.is_active_monitor:  # another active monitor purges: there can be only one
-            self.is_active_monitor = False
+            self._resign()
         self.claiming = False
         self._reset(now)
         return (purge,)
@@ -621,7 +629,7 @@ class Station:
             self.outbox.append(Elected(self.index, now))
             return self.start_purge(now)
         if self.is_active_monitor:  # someone thinks no monitor is left: take part like all
-            self.is_active_monitor = False
+            self._resign()
         if claim.src > self.index:
             self.claiming = False  # a higher address: it wins, pass its claim on
             return (claim,)
@@ -630,6 +638,13 @@ class Station:
         self.claiming = True
         self.outbox.append(ClaimStarted(self.index, now))
         return self._claim(now)
+
+    def _resign(self) -> None:
+        """Stop being the active monitor; a purge of ours still going round is abandoned (it
+        would otherwise keep absorbing every token, the new monitor's too)."""
+        self.is_active_monitor = False
+        if self.mode is PURGING:
+            self.mode = IDLE
 
     def _claim(self, now: float) -> tuple:
         self._claim_at = now

@@ -91,8 +91,46 @@ class Malformed(StationEvent):
     kind: ClassVar[str] = "malformed"
 
 
+@dataclass(frozen=True, slots=True)
+class LinkFault(StationEvent):
+    """The station's outgoing link (to ``to``) dropped or duplicated a message
+    (``ringemu.core.impairments``): ``action`` ``drop`` or ``dup``, ``what`` ``token``,
+    ``frame`` or ``marker`` (of snapshot ``sid``), ``cause`` ``loss``, ``burst``, ``cut`` or
+    ``dup``, ``effect`` the change in token units, ``step`` the station's logical clock (the
+    message left after the input of that step)."""
+
+    to: int
+    action: str
+    what: str
+    cause: str
+    effect: int
+    step: int
+    sid: int | None = None
+    kind: ClassVar[str] = "link_fault"
+
+    ACTIONS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "drop": ("loss", "burst", "cut"), "dup": ("dup",)}
+    WHAT: ClassVar[tuple[str, ...]] = ("token", "frame", "marker")
+
+    def __post_init__(self) -> None:
+        """Only the facts a link can state (a station's report is checked here too), with
+        the effect that follows from them."""
+        causes = self.ACTIONS.get(self.action)
+        if causes is None or self.cause not in causes or self.what not in self.WHAT:
+            raise RemoteProtocolError(f"link_fault: no such fact {self.action} {self.what} "
+                                      f"by {self.cause}"[:200])
+        unit = self.what != "marker"
+        want = (-1 if self.action == "drop" else 1) if unit else 0
+        if self.effect != want or (not unit and self.action != "drop"):
+            raise RemoteProtocolError(f"link_fault: {self.action} of a {self.what} cannot "
+                                      f"change the count by {self.effect}")
+        if (self.sid is None) == (self.what == "marker"):
+            raise RemoteProtocolError("link_fault: sid is for dropped markers alone")
+
+
 EVENT_TYPES: dict[str, type[StationEvent]] = {
-    c.kind: c for c in (FaultFired, PurgeStarted, PurgeDone, Absorbed, Orphan, Stray, Malformed)
+    c.kind: c for c in (FaultFired, PurgeStarted, PurgeDone, Absorbed, Orphan, Stray, Malformed,
+                        LinkFault)
 }
 
 
@@ -113,6 +151,8 @@ def station_event_from_json(d: dict, clock_offset: float = 0.0) -> StationEvent:
             values["t"] = wire_float(v, "t") - clock_offset
         elif f.type in ("int", int):
             values[f.name] = wire_int(v, f.name)
+        elif f.type == "int | None":
+            values[f.name] = None if v is None else wire_int(v, f.name)
         elif isinstance(v, str) and len(v) <= 200:
             values[f.name] = v
         else:

@@ -12,6 +12,13 @@ station dies, stops, comes back or acknowledges a new epoch, is decided here, on
 - a stopped station is named within a few rotations: a snapshot that waits on it is concluded
   early, and if none is under way one is begun for it;
   when every member has the new epoch, the active monitor purges, or the standbys elect one;
+- a cut link (``link_cut``, when the station says its link layer cut it) is named by an
+  INCOMPLETE verdict within a few rotations (cause
+  ``cut``, the link in the snapshot event) and the ring stays broken, as a real ring with a
+  broken trunk does, until the link is healed (``link_healed``): the ring manager then makes a
+  new epoch of the same members, the active monitor purges and releases one token;
+- a snapshot whose marker a link reported it dropped is concluded INCOMPLETE at once (cause
+  ``dropped``, the link named), not at its deadline;
 - recovery after a LOST or DUPLICATE verdict is a purge or a rollback, as the core monitor asks;
 - station timers follow the measured rotation;
 - the snapshots worth drawing (the first that counted, and each that raised an alarm, up to
@@ -29,7 +36,8 @@ from ringemu.core.history import RunHistory
 from ringemu.core.membership import Install, Membership, Purge, Resume, RingManager
 from ringemu.core.monitor import PurgeRequest, RollbackRequest, SnapshotMonitor
 from ringemu.core.snapshot import LocalSnapshot
-from ringemu.core.station_events import Elected, PurgeDone, StationEvent, Suspicion
+from ringemu.core.station_events import (Elected, FaultFired, LinkFault, PurgeDone,
+                                         StationEvent, Suspicion)
 from ringemu.core.timers import StationTimers
 from ringemu.core.verdict import SnapshotResult, Verdict
 from ringemu.params import Recovery
@@ -192,6 +200,13 @@ class Supervisor:
             self.snapshots.set_active_monitor(ev.station)
         elif t is Suspicion and self.suspicions and not self.snapshots.busy:
             orders += self.begin(now)
+        elif t is LinkFault and ev.what == "marker":  # type: ignore[attr-defined]
+            orders += self._handle(self.snapshots.marker_dropped(
+                ev.sid, (ev.station, ev.to), now), now)  # type: ignore[attr-defined]
+        elif t is FaultFired and ev.fault == "cut":  # type: ignore[attr-defined]
+            orders += self.link_cut(ev.station, now)
+        elif t is FaultFired and ev.fault == "heal":  # type: ignore[attr-defined]
+            orders += self.link_healed(ev.station, now)
         return orders
 
     def station_down(self, k: int, now: float, dead: bool) -> list[Order]:
@@ -210,12 +225,37 @@ class Supervisor:
             orders += self.begin(now, down)  # a snapshot that waits on it names it
         return orders + self.tick(now)
 
+    def link_cut(self, k: int, now: float) -> list[Order]:
+        """Station ``k``'s outgoing link (to its downstream neighbour now) was cut: a snapshot
+        that waits on the station behind it concludes early, naming the link; with none under
+        way one is begun (at ``k``: its marker meets the cut at once)."""
+        if k not in self.ring.members:
+            return []
+        _, to = self.ring.current.neighbours(k)
+        self.snapshots.cuts[k] = to
+        orders: list[Order] = []
+        if not self.snapshots.busy and self.ring.steady:
+            orders += self.begin(now, k)
+        return orders + self.tick(now)
+
+    def link_healed(self, k: int, now: float) -> list[Order]:
+        """Station ``k``'s cut link is up again: the ring is rebuilt (same members, a new
+        epoch), purged, and counted once it is steady. (A snapshot whose marker the cut
+        dropped was concluded when the station reported the drop; the rebuild abandons the
+        others.)"""
+        if self.snapshots.cuts.pop(k, None) is None:
+            return []
+        if self.snapshots.cut_links():
+            return []  # still broken elsewhere: rebuild when the last cut heals
+        return self._change(self.ring.heal(), now)
+
     def station_up(self, k: int, now: float) -> list[Order]:
         """Station ``k`` goes on (a pause ended) or came back (restarted: inserted again)."""
         orders: list[Order] = []
         self.down.discard(k)
         self.snapshots.down = set(self.down)
         if k in self.ring.bypassed:
+            self.snapshots.cuts.pop(k, None)  # a restarted station's link layer is new
             orders += self._change(self.ring.insert(k), now)
         return orders
 

@@ -49,6 +49,10 @@ class Cause(StrEnum):
     """The shell knows it is dead or stopped."""
     LATE = "late"
     """It is alive and running, yet stayed silent through the deadline and a grace."""
+    CUT = "cut"
+    """The link into it is cut (``ringemu inject cut``): its marker cannot reach it."""
+    DROPPED = "dropped"
+    """A link dropped its marker (a lossy link reported it): it will never record."""
 
 
 class SpotKind(StrEnum):
@@ -161,7 +165,10 @@ class SnapshotResult:
     stale: bool = False
     """The cut predates the last completed purge, so it says nothing about the ring now."""
     cause: Cause | None = None
-    """For INCOMPLETE: whether the suspect was known down or only late."""
+    """For INCOMPLETE: whether the suspect was known down, cut off or only late."""
+    link: tuple[int, int] | None = None
+    """For causes ``cut`` and ``dropped``: the link (from, to) that kept the marker from the
+    suspect."""
 
     @property
     def duration(self) -> float:
@@ -200,6 +207,7 @@ class SnapshotResult:
             "suspect": self.suspect,
             "stale": self.stale,
             "cause": None if self.cause is None else self.cause.value,
+            "link": None if self.link is None else list(self.link),
         }
         return d
 
@@ -215,7 +223,9 @@ class SnapshotResult:
         states = d.get("states") or {}
         if not isinstance(held, dict) or not isinstance(states, dict):
             raise RemoteProtocolError("held and states must be objects")
-        suspect, cause = d.get("suspect"), d.get("cause")
+        suspect, cause, link = d.get("suspect"), d.get("cause"), d.get("link")
+        if link is not None and (not isinstance(link, list) or len(link) != 2):
+            raise RemoteProtocolError("link must be [from, to]")
         try:
             cause = None if cause is None else Cause(cause)
         except ValueError:
@@ -234,6 +244,7 @@ class SnapshotResult:
             suspect=None if suspect is None else wire_int(suspect, "suspect"),
             stale=bool(d.get("stale", False)),
             cause=cause,
+            link=None if link is None else (wire_int(link[0], "link"), wire_int(link[1], "link")),
         )
 
     def is_purging(self) -> bool:
@@ -348,6 +359,10 @@ def _describe(kind: Verdict, r: SnapshotResult) -> tuple[int | None, str]:
         why = {Cause.DOWN: ": it is down (dead or stopped)",
                Cause.LATE: ": alive, but silent past the deadline and a grace"}.get(
                    r.cause, "")  # type: ignore[arg-type]
+        if r.cause is Cause.CUT and r.link is not None:
+            why = f": link {r.link[0]}\u2192{r.link[1]} is cut"
+        elif r.cause is Cause.DROPPED and r.link is not None:
+            why = f": link {r.link[0]}\u2192{r.link[1]} dropped its marker"
         return r.suspect, f"no report from station {r.suspect}{more}{why}"
     if kind is Verdict.LOST:
         return None, f"snapshot {r.snapshot_id} counted 0 tokens"

@@ -12,10 +12,10 @@ Three families, told apart by their key:
   part), ``event`` (a core ``StationEvent``), ``stats``, ``bye``;
 - monitor -> station commands (``cmd``, on the station's command socket, which admits the
   monitor alone; a one-octet doorbell on the ring link says one is waiting): ``link``, ``go``,
-  ``snapshot``, ``purge``, ``inject``, ``send``, ``stats``, ``stop``, ``tap``;
+  ``snapshot``, ``purge``, ``inject``, ``send``, ``stats``, ``stop``, ``tap``, ``impair``;
 - tool -> monitor control requests (``cmd``, on the control socket): ``inject``, ``snapshot``,
   ``status``, ``summary``, ``station_exit``, ``send``, ``stop``, ``ping``, ``interval``,
-  ``capture``; the
+  ``capture``, ``link``; the
   monitor answers each with one JSON object (``ok``, and ``error`` when not ok).
 """
 
@@ -208,6 +208,8 @@ class Stats(Report):
     """Copies of received octets offered to live capture readers (``ringemu capture``)."""
     tap_dropped: int = 0
     """Of those, the ones dropped because a reader's queue was full (the ring never waits)."""
+    link: dict = field(default_factory=dict)
+    """The station's outgoing link layer: its counters (``LinkStats``) and copies waiting."""
 
     def counter(self, name: str) -> int:
         v = self.stats.get(name, 0)
@@ -401,6 +403,15 @@ class Install(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class Impair(Command):
+    """Impair the station's outgoing link from now on (``Impairment.to_json``; None: no
+    impairment)."""
+
+    tag: ClassVar[str] = "impair"
+    impairment: dict | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StopTraffic(Command):
     """Generate no more payloads (the run drains)."""
 
@@ -432,7 +443,7 @@ class Tap(Command):
 
 
 COMMANDS = _family(Link, Go, StartSnapshot, StartPurge, Inject, Send, AskStats, Stop,
-                   SetTimers, Install, Resume, StopTraffic, TraceRequest, Tap)
+                   SetTimers, Install, Resume, StopTraffic, TraceRequest, Tap, Impair)
 
 
 def decode_command(data: bytes) -> Command:
@@ -569,10 +580,19 @@ class CaptureRequest(Request):
     stations: list | None = None
 
 
+class LinkRequest(Request):
+    """Impair link ``station`` (station ``station``'s outgoing link; None: every link) from
+    now on with ``impairment`` (``Impairment.to_json``; None: clear it)."""
+
+    tag: ClassVar[str] = "link"
+    station: int | None = None
+    impairment: dict | None = None
+
+
 REQUESTS = _family(InjectRequest, ScheduleRequest, SnapshotRequest, StatusRequest, SummaryRequest,
                    StationExit,
                    SendRequest, StopRequest, Ping, IntervalRequest, RestartRequest,
-                   RestartsRequest, DrainRequest, CaptureRequest)
+                   RestartsRequest, DrainRequest, CaptureRequest, LinkRequest)
 
 
 def decode_request(data: bytes) -> Request:

@@ -28,8 +28,8 @@ and line (``ring.toml:14: ...``), raised by ``load_spec`` before anything starts
 gives values without positions, so ``TomlLines`` locates each key in the text.
 
 Link impairments (``[impairments]`` for every link, ``[links.K]`` for the link from station K
-to the next) are read in one place, ``RingSpec._impairments``, which hands each table to
-``ringemu.core.impairments.Impairment.from_mapping`` once that module exists.
+to the next, on top of ``[impairments]``) are read in one place, ``_Reader.impairments``, which
+hands each table to ``ringemu.core.impairments.Impairment.from_mapping``.
 """
 
 from __future__ import annotations
@@ -184,8 +184,7 @@ class RingSpec:
     keys: KeyDir
     ssh_options: tuple[str, ...] = ()
     impairments: dict[int | None, Any] = field(default_factory=dict)
-    """Link impairments by link (the station it leaves; None: every link), once the
-    impairments module provides them."""
+    """Link impairments by link (the station it leaves; None: every link)."""
     shown: str = ""
     """The file as the user named it, for messages (``path`` is absolute)."""
 
@@ -540,14 +539,15 @@ class _Reader:
         except ImportError:
             raise self.error("link impairments are not available in this version of ringemu",
                              *tables[0][2]) from None
+        every_link = every or {}
         for link, t, path in tables:
             for key, v in t.items():
                 if isinstance(v, float) and not math.isfinite(v):
                     raise self.error(f"{'.'.join(path)}.{key} must be a finite number, not "
                                      f"{_show(v)}", *path, key)
-            try:
-                out[link] = Impairment.from_mapping(t)
-            except ConfigError as e:
+            try:  # a link's own table goes on top of [impairments], as --impair does
+                out[link] = Impairment.from_mapping(t if link is None else {**every_link, **t})
+            except (ConfigError, ValueError) as e:
                 bad = next((k for k in t if str(k) in str(e)), None)
                 raise self.error(f"{'.'.join(path)}: {e}", *path,
                                  *(() if bad is None else (bad,))) from None

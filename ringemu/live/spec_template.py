@@ -92,8 +92,12 @@ def starting_spec(stations: int, hosts: list[str], keys: str = "keys", base: int
             "",
         ]
     out += [
-        "# Link impairments (when this ringemu has them): [impairments] for every link,",
-        "# [links.K] for the link from station K to the next, with keys such as delay, jitter",
-        "# and loss.",
+        "# Link impairments (docs/impairments.md): [impairments] for every link, [links.K]",
+        "# for the link from station K to the next (on top of [impairments]); keys: delay,",
+        "# jitter, loss, burst-loss, dup, reorder, bandwidth. For example:",
+        "# [impairments]",
+        "# delay = \"2ms\"",
+        "# [links.3]",
+        "# loss = \"1%\"",
     ]
     return "\n".join(out) + "\n"

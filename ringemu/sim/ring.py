@@ -7,7 +7,10 @@ run in the same ``RunHistory``; only the shell differs (the heap instead of sock
 Same seed, same run: the event order, the verdicts and the capture are identical byte for byte.
 
 Time is in virtual seconds. A *rotation* is the nominal time for one trip round the ring: the sum
-of the mean link delays. Fault times, restarts and snapshot intervals are given in rotations.
+of the mean link delays (impairments' delays included). Fault times, restarts and snapshot
+intervals are given in rotations; over bandwidth-limited links the snapshot interval and
+deadlines count a rotation that carries the largest message (a marker, or a busy frame under
+load), so snapshots never queue up behind one another on a slow link.
 
 What the live ring does with processes, sockets and the kernel, the simulator does with its heap:
 
@@ -19,7 +22,11 @@ What the live ring does with processes, sockets and the kernel, the simulator do
 - a paused station receives nothing until it resumes, when what arrived meanwhile is delivered
   in order (a stopped process finds its socket buffers full);
 - station timers are kept lazily: one pending timer event per station, armed again when it
-  fires, so a passing token costs no heap work.
+  fires, so a passing token costs no heap work;
+- a link with an impairment (``--delay``, ``--loss``...; ``ringemu.core.impairments``) or a cut
+  passes each message through its ``LinkState``, the model the live stations' link layer
+  runs: it may drop the message, send it twice, or hold it back, and it stays FIFO unless it
+  reorders. Its delay is part of the nominal rotation.
 
 After ``rotations`` of traffic and faults the run drains for ``drain`` rotations (no new traffic,
 no new faults), so the payloads still on their way are delivered and judged.
@@ -35,6 +42,7 @@ from typing import Callable
 
 from ringemu.checker import Judgement, judge
 from ringemu.core.history import TRAFFIC_COUNTERS, RunHistory
+from ringemu.core.impairments import LinkState
 from ringemu.core.membership import Install, Resume
 from ringemu.core.messages import Garbled
 from ringemu.core.payloads import JournalEntry
@@ -142,7 +150,17 @@ class RingSim:
         self.rng = random.Random(f"ringemu-sim/{c.seed}")
         self.base = [c.link_delay * self.rng.uniform(1 - c.link_spread, 1 + c.link_spread)
                      for _ in range(n)]
-        self.rotation = sum(self.base) + n * c.jitter / 2
+        self.links: list[LinkState | None] = [
+            LinkState.seeded(c.seed, i, c.impairment_for(i)) if c.impairment_for(i).active
+            else None for i in range(n)]
+        """Each station's outgoing link layer, where it is impaired or cut (else None)."""
+        self.rotation = (sum(self.base) + n * c.jitter / 2
+                         + sum(c.impairment_for(i).trip() for i in range(n)))
+        slow = self.rotation  # a rotation that carries the largest message (bandwidth limits)
+        if any(c.impairment_for(i).bandwidth for i in range(n)):
+            size = self._largest()
+            slow += sum(c.impairment_for(i).trip(size) - c.impairment_for(i).trip()
+                        for i in range(n))
         self.visit_p = visit_probability(c.load, n)
         self.stations = [self._station(i, 0) for i in range(n)]
         self.control_delay = c.link_delay
@@ -154,8 +172,8 @@ class RingSim:
         self.history = RunHistory(on_event)
         self.supervisor = Supervisor(
             self.history, stations=n, active_monitor=c.active_monitor, recovery=c.recovery,
-            interval=c.snapshot_every * self.rotation,
-            min_deadline=3 * self.rotation + 4 * self.control_delay,
+            interval=c.snapshot_every * slow,
+            min_deadline=3 * slow + 4 * self.control_delay,
             control_latency=self.control_delay, suspicions=c.suspicions,
             trace=c.trace and on_event is not None)
         self.traces = [HopTrace() for _ in range(n)] if self.supervisor.trace else None
@@ -200,19 +218,49 @@ class RingSim:
         heapq.heappush(self.heap, (t, self.seq, kind, a, b))
 
     def _send(self, i: int, out: tuple, t: float) -> None:
-        """Put ``out`` on link i -> next, keeping FIFO order (slow path; the loop inlines it)."""
-        nxt = self.stations[i].downstream
-        epoch = self.stations[i].epoch
+        """Put ``out`` on link i -> next, keeping FIFO order (slow path; the loop inlines it
+        for links with no impairment)."""
+        st = self.stations[i]
+        nxt = st.downstream
+        epoch = st.epoch
+        link = self.links[i]
         for m in out:
-            arr = t + self.base[i] + self.rng.random() * self.config.jitter
-            if arr < self.last[i]:
-                arr = self.last[i]
-            self.last[i] = arr
-            if self.capture is not None:
-                self.capture.write(m, t)
-            self.seq += 1
-            heapq.heappush(self.heap, (arr, self.seq, MALFORMED if type(m) is Garbled
-                                       else DELIVER, nxt, m, epoch))
+            if link is None:
+                copies: tuple = ((t, True),)
+            else:
+                copies = link.transmit(m, self._size(m) if link.impairment.bandwidth else 0,
+                                       t, st)
+            for leaves, in_order in copies:
+                arr = leaves + self.base[i] + self.rng.random() * self.config.jitter
+                if in_order:
+                    if arr < self.last[i]:
+                        arr = self.last[i]
+                    self.last[i] = arr
+                if self.capture is not None:
+                    self.capture.write(m, t)
+                self.seq += 1
+                heapq.heappush(self.heap, (arr, self.seq, MALFORMED if type(m) is Garbled
+                                           else DELIVER, nxt, m, epoch))
+
+    def _largest(self) -> int:
+        """Octets of the largest message a rotation carries: a marker, or under load a busy
+        frame. Snapshot deadlines leave room for a rotation over bandwidth-limited links
+        that carries one."""
+        from ringemu.core.messages import Frame, Marker
+
+        c = self.config
+        marker = self._size(Marker(0, 0))
+        return max(marker, self._size(Frame(0, 1, 1, bytes(c.payload_size)))) if c.load \
+            else marker
+
+    @staticmethod
+    def _size(m: object) -> int:
+        """Octets ``m`` takes on a live ring link (the link header and its 802.5 octets): what
+        a bandwidth limit charges for it."""
+        from ringemu.frames.codec import encode
+        from ringemu.frames.link import header
+
+        return len(header(0)) + len(encode(m))  # type: ignore[arg-type]
 
     def _arm(self, j: int, t: float) -> None:
         """Keep one pending timer event for station ``j`` at its next due time."""
@@ -245,6 +293,10 @@ class RingSim:
         h, sup = self.history, self.supervisor
         try:
             h.ring_starting(0.0, c.stations, {})
+            if c.impairment.active:
+                h.impairment(0.0, None, c.impairment)
+            for k, imp in sorted(c.link_impairments.items()):
+                h.impairment(0.0, k, imp)
             for i in range(c.stations):
                 h.station_up(0.0, i, None, f"sim:{i}")
             for o in sup.measured_rotation(self.rotation):
@@ -280,6 +332,7 @@ class RingSim:
         heap = self.heap
         heappop, heappush = heapq.heappop, heapq.heappush
         stations, dead, base, last = self.stations, self.dead, self.base, self.last
+        links = self.links
         paused = self.paused
         rand, jitter = self.rng.random, self.config.jitter
         capture = self.capture
@@ -316,7 +369,11 @@ class RingSim:
             out = st.on_receive(item[4], t)
             if traces is not None:
                 traces[j].record((t, item[4], out))
-            if out:
+            if out and links[j] is not None:
+                self.seq = seq
+                self._send(j, out, t)
+                seq = self.seq
+            elif out:
                 nxt = st.downstream
                 epoch = st.epoch
                 for m in out:
@@ -507,11 +564,14 @@ class RingSim:
                 return
             j = spec.station = self.rng.choice(alive)
         info = FAULTS[spec.kind]
-        if j in self.paused and info.actor is Actor.STATION:
+        if j in self.paused and info.actor in (Actor.STATION, Actor.LINK):
             self._push(self.paused[j], FAULT, spec)  # its command waits in the socket too
             return
         if self.dead[j]:  # nothing to inject into: refused, as a live ring does
             self.history.inject_refused(t, str(spec), f"station {j} is dead")
+            return
+        if info.actor is Actor.LINK:
+            self._link_fault(spec, j, t)
             return
         record = self.history.inject(t, spec.kind, j, spec.arg, scheduled=spec.at)
         if info.actor is Actor.STATION:
@@ -533,6 +593,24 @@ class RingSim:
             self._orders(self.supervisor.station_down(j, t, dead=False), t)
             self._push(until, RESUME, j)
 
+    def _link_fault(self, spec: ScheduledFault, j: int, t: float) -> None:
+        """Cut station ``j``'s outgoing link, or heal it; a cut of a cut link, or a heal of
+        one that is not cut, does nothing (a live ring refuses them). The monitor learns of it
+        from the station's report that it took effect, as in a live ring."""
+        link = self.links[j]
+        if link is None:
+            link = self.links[j] = LinkState.seeded(self.config.seed, j)
+        st = self.stations[j]
+        if spec.kind == FaultKind.CUT:
+            if link.cut_to is not None or j not in self.supervisor.ring.members:
+                return
+            self.history.inject(t, spec.kind, j, spec.arg, scheduled=spec.at)
+            link.cut(st, t)
+        elif link.cut_to is not None:
+            self.history.inject(t, spec.kind, j, spec.arg, scheduled=spec.at)
+            link.heal(st, t)
+        self._drain(j, t)  # its report tells the monitor (``Supervisor.station_event``)
+
     def _restart(self, j: int, t: float) -> None:
         """Station ``j`` starts again, from its journal, and says hello."""
         if not self.dead[j]:
@@ -546,6 +624,8 @@ class RingSim:
         self.stations[j] = st
         if self.traces is not None:
             self.traces[j] = HopTrace()
+        imp = self.config.impairment_for(j)  # its link layer starts again too (no cut)
+        self.links[j] = LinkState.seeded(self.config.seed, j, imp) if imp.active else None
         self.dead[j] = False
         self.timer_at[j] = None
         self.history.restart(t, j)

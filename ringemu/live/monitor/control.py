@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+from ringemu.core.impairments import Impairment
 from ringemu.live import protocol as p
 
 if TYPE_CHECKING:
@@ -109,6 +110,19 @@ def interval(m: MonitorProcess, req: p.IntervalRequest, envelope: list[bytes]) -
         return p.reply(False, "interval must be 0..3600 seconds (0: snapshots off)")
     m.supervisor.set_interval(req.seconds, m.now())  # records the ``interval`` event
     return p.reply(seconds=req.seconds)
+
+
+@handles(p.LinkRequest)
+def link(m: MonitorProcess, req: p.LinkRequest, envelope: list[bytes]) -> dict:
+    try:
+        imp = None if req.impairment is None else Impairment.from_json(req.impairment)
+    except ValueError as e:
+        return p.reply(False, f"bad impairment: {e}")
+    why = m.impair(req.station, imp)
+    if why:
+        return p.reply(False, why)
+    return p.reply(station=req.station, impairment="none" if imp is None else imp.describe(),
+                   warning=None if imp is None else imp.warning())
 
 
 @handles(p.RestartRequest)

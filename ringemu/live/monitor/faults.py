@@ -1,9 +1,10 @@
 """Carrying out injected faults in a live ring, as the fault registry says.
 
 A fault the core station carries out (``Actor.STATION``) becomes an ``inject`` command to that
-station; a process fault is the shell's: ``kill`` is SIGKILL, ``pause`` is SIGSTOP now and
-SIGCONT after its length. Either way the run history records the injection, and for a process
-fault also its taking effect, at once.
+station, and so does a partition (``Actor.LINK``: ``cut``, ``heal``), which the station's link
+layer carries out and reports (the supervisor acts on that report); a process fault is the
+shell's: ``kill`` is SIGKILL, ``pause`` is SIGSTOP now and SIGCONT after its length. Either way
+the run history records the injection, and for a process fault also its taking effect, at once.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class LiveFaults:
                 where = "am" if f.active_monitor else f.station
                 spec = f"{f.kind}@{f.at:g}" + ("" if where is None else f":{where}")
                 self.m.history.inject_refused(now, spec, answer.get("error"))
+        self.cut: set[int] = set()
+        """Stations whose outgoing link was cut (and not healed since). The supervisor hears
+        of a cut or heal when the station reports it took effect."""
 
     def inject(self, kind_text: str, station: int | None, arg: float | None = None,
                at: float | None = None, active_monitor: bool = False) -> dict:
@@ -81,7 +85,17 @@ class LiveFaults:
         if FAULTS[kind].actor is Actor.PROCESS and m.remote(st):
             return p.reply(False, f"station {station} was started by another host's launcher; "
                                   f"{kind.value} acts only on processes this host started")
-        if FAULTS[kind].actor is Actor.STATION:  # a paused one finds it when it goes on
+        if FAULTS[kind].actor is Actor.LINK:
+            cut = station in self.cut
+            if cut == (kind == FaultKind.CUT):
+                return p.reply(False, f"link {station} is {'already' if cut else 'not'} cut")
+            if not cut and station not in m.supervisor.ring.members:
+                return p.reply(False, f"station {station} is not in the ring now")
+            if not m.command(st, p.Inject(kind.value)):
+                return p.reply(False, f"station {station} is not accepting commands")
+            record = m.history.inject(now, kind, station, arg, at)
+            (self.cut.add if kind == FaultKind.CUT else self.cut.discard)(station)
+        elif FAULTS[kind].actor is Actor.STATION:  # a paused one finds it when it goes on
             if not m.command(st, p.Inject(kind.value)):
                 return p.reply(False, f"station {station} is not accepting commands")
             record = m.history.inject(now, kind, station, arg, at)

@@ -46,6 +46,7 @@ import zmq
 
 from ringemu.checker import judge
 from ringemu.core.history import TRAFFIC_COUNTERS, RunHistory
+from ringemu.core.impairments import Impairment
 from ringemu.core.membership import Install, Resume
 from ringemu.core.snapshot import LocalSnapshot
 from ringemu.core.station_events import StationEvent
@@ -157,6 +158,9 @@ class MonitorProcess:
         self.restart_wanted: set[int] = set()
         """Dead stations the launcher should start again (``ringemu restart``)."""
         self.faults = LiveFaults(self, params.seed)
+        self.link_settings: dict[int, Impairment] = {
+            k: params.impairment_for(k) for k in range(params.stations)}
+        """What each station's outgoing link does now (``ringemu link`` changes it)."""
         self.phase = Phase.STARTING
         self.running = True
         self.linked: set[int] = set()
@@ -201,7 +205,12 @@ class MonitorProcess:
         poller.register(self.report, zmq.POLLIN)
         poller.register(self.control, zmq.POLLIN)
         poller.register(self.links.socket, zmq.POLLIN)
-        self.history.ring_starting(self.now(), self.cfg.params.stations, self.endpoints)
+        params = self.cfg.params
+        self.history.ring_starting(self.now(), params.stations, self.endpoints)
+        if params.impairment.active:
+            self.history.impairment(self.now(), None, params.impairment)
+        for k, imp in sorted(params.link_impairments.items()):
+            self.history.impairment(self.now(), k, imp)
         startup_deadline = self.cfg.startup_limit()
         while self.running:
             now = self.now()
@@ -397,6 +406,10 @@ class MonitorProcess:
         self.history.station_up(self.now(), st.index, st.pid, st.endpoint)
         if restarted:
             self.restart_wanted.discard(st.index)
+            self.faults.cut.discard(st.index)  # its link layer is new: not cut
+            imp = self.link_settings[st.index]
+            if imp != self.cfg.params.impairment_for(st.index):  # changed while it ran
+                self.command(st, p.Impair(imp.to_json() if imp.active else None))
             self.carry_out(self.supervisor.station_up(st.index, self.now()))
             return
         if self.phase is Phase.STARTING and self.stations.all_said_hello():
@@ -508,6 +521,37 @@ class MonitorProcess:
                 "tapping": [s.index for s in self.stations if s.tapping],
                 "copies": sum(s.tap_counter("tapped") for s in self.stations),
                 "dropped": sum(s.tap_counter("tap_dropped") for s in self.stations)}
+    def impair(self, k: int | None, imp: Impairment | None) -> str | None:
+        """Impair link ``k`` (every link when None) with ``imp`` (None: clear) from now on;
+        the reason when it cannot be."""
+        if not self.running_ring():
+            return "ring is not up yet"
+        if k is not None:
+            st = self.stations.get(k)
+            if st is None:
+                return f"no link {k} (links are named by their sending station, " \
+                       f"0..{len(self.stations) - 1})"
+            if st.state in (ProcState.DEAD, ProcState.EXITED):
+                return f"station {k} is {st.state}: its link is gone"
+        targets = list(self.stations) if k is None else [self.stations[k]]
+        wire = p.Impair(None if imp is None or not imp.active else imp.to_json())
+        before = self._link_trips()
+        for st in targets:
+            self.link_settings[st.index] = imp or Impairment()
+            self.command(st, wire)  # a dead one gets it when it is started again (hello)
+        self.history.impairment(self.now(), k, imp)
+        rotation = self.supervisor.rotation
+        self.last_passes = None  # measure the hop rate again from now on
+        self.rotations.clear()
+        self.stations.forget_rates()
+        if rotation is not None:  # rescale the timers now, not when the hop rate shows it
+            self.carry_out(self.supervisor.measured_rotation(
+                max(rotation + self._link_trips() - before, rotation / 10)))
+        return None
+
+    def _link_trips(self) -> float:
+        """What the members' links add to a rotation, by their impairments."""
+        return sum(self.link_settings[m].trip() for m in self.supervisor.ring.members)
 
     def want_restart(self, k: int) -> str | None:
         """Ask the launcher to start dead station ``k`` again; the reason when it cannot be."""
@@ -558,11 +602,16 @@ class MonitorProcess:
                 self.rotations.append((now, rotation))
             while self.rotations and self.rotations[0][0] < now - RATE_WINDOW:
                 self.rotations.popleft()
-            if self.rotations:
-                rotation = min(r for _, r in self.rotations)
+            if self.hop_rate > 0:  # deadlines: as slow as the ring is now (a loaded machine)
                 self.core.min_deadline = deadline_floor(
-                    self.cfg.params.snapshot_deadline, len(members), len(members) / rotation)
-                self.carry_out(self.supervisor.measured_rotation(rotation))
+                    self.cfg.params.snapshot_deadline, len(members), self.hop_rate)
+            # timers: the ring's speed while it turns, the fastest of the stations' own recent
+            # rotations. A window in which the token was lost (a lossy link, a fault) must not
+            # stretch them, or recovery slows down in turn (a lost purge waited out a
+            # valid-transmission time of seconds)
+            if self.rotations:
+                self.carry_out(self.supervisor.measured_rotation(
+                    min(r for _, r in self.rotations)))
         self.last_passes = (now, passes)
         self._publish_only({
             "event": "stations", "t": round(now, 6),
@@ -614,6 +663,10 @@ class MonitorProcess:
             "injections_refused": len(self.history.refused),
             "payloads_in_flight": self.history.ledger.account(self.history.gone,
                                                               final=False)["in_flight"],
+            "impairments": {str(k): imp.describe() for k, imp in self.link_settings.items()
+                            if imp.active},
+            "cuts": [list(c) for c in sorted(self.core.cuts.items())],
+            "link": self.stations.link_totals(),
             **self.refusals(),
         }
 

@@ -203,6 +203,12 @@ class StationTable:
                        if r is not None and r > 0)
         return 1.0 / rates[len(rates) // 2] if rates else None
 
+    def forget_rates(self) -> None:
+        """The ring's pace changed (a link impaired or cleared): measure every station's unit
+        rate afresh, from its next two reports, so no rate from before the change shows."""
+        for s in self.all:
+            s.unit_rate, s.units_at = None, None
+
     def token_passes(self) -> int:
         return sum(s.counter("tokens") + s.counter("frames") for s in self.all)
 
@@ -216,6 +222,16 @@ class StationTable:
             if s.stats is not None:
                 for role in s.stats.refused:
                     out[str(role)] = out.get(str(role), 0) + s.stats.refused_on(role)
+        return out
+
+    def link_totals(self) -> dict[str, int]:
+        """The stations' link-layer counters, summed (``LinkStats``: dropped, duplicated...)."""
+        out: dict[str, int] = {}
+        for s in self.all:
+            if s.stats is not None:
+                for name, v in s.stats.link.items():
+                    if type(v) is int and v >= 0:
+                        out[str(name)] = out.get(str(name), 0) + v
         return out
 
     def zap_denied(self) -> int:
