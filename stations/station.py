@@ -369,7 +369,7 @@ class StationProcess:
 
     def _cmd_timers(self, cmd: p.SetTimers, now: float) -> None:
         self.station.set_timers(StationTimers(cmd.valid_transmission, cmd.no_token,
-                                              cmd.claim_retry, cmd.too_soon))
+                                              cmd.claim_retry, cmd.too_soon), now)
 
     def _cmd_install(self, cmd: p.Install, now: float) -> None:
         n = self.cfg.params.stations

@@ -309,7 +309,14 @@ class Station:
         self.outbox.append(Malformed(self.index, now, reason))
 
     # -- timers -----------------------------------------------------------------------------
-    def set_timers(self, timers: StationTimers) -> None:
+    def set_timers(self, timers: StationTimers, now: float | None = None) -> None:
+        """The ring turns at a new pace: timers scaled to it. Given ``now``, a station told
+        for the first time starts watching for silence then: until then it had no pace to expect
+        the token at (in a large live ring the first timers may come long after the station
+        started, and before the first token reached it). The simulator starts every station at
+        virtual time 0, with the first timers, and passes no ``now``."""
+        if self.timers is NO_TIMERS and now is not None:
+            self._last_seen = max(self._last_seen, now)
         self.timers = timers
         self._too_soon = timers.too_soon
 

@@ -55,7 +55,7 @@ from ringemu.live.monitor.schedule import deadline_floor
 from ringemu.live.monitor.stations import (Launched, ProcState, StationRecord, StationTable,
                                            process_down)
 from ringemu.live.paths import same_process
-from ringemu.live.sockets import bind, connect, endpoint_for, send_nowait
+from ringemu.live.sockets import bind, connect, context, endpoint_for, send_nowait
 from ringemu.params import RingParams
 from ringemu.summary import summary as run_summary
 
@@ -64,6 +64,9 @@ log = logging.getLogger("ringemu.monitor")
 
 CONTROL_LATENCY = 0.001
 """A command's way to a station and its report's way back, as the supervisor assumes."""
+SOCKETS_PER_STATION = 4
+"""The monitor's ZeroMQ sockets per station: a PUSH to its command socket, one for the
+doorbell, and the pair that watches the command connection (``linkwatch``)."""
 TIMER_FLOOR = 0.005
 """The least any station timer may be: a live process can be held back that long for nothing."""
 
@@ -99,7 +102,7 @@ class MonitorProcess:
             raise ValueError("a tcp monitor needs the run's keys")
         self.keys = keys
         self.own = keys.own if keys is not None else None
-        self.ctx = zmq.Context(1)
+        self.ctx = context(SOCKETS_PER_STATION * params.stations + 32)
         self.auth = ZapHandler(self.ctx, params.transport, *_admitted(keys))
         self.watch = HandshakeWatch(self.ctx)
         folder = Path(cfg.runtime_dir)
@@ -138,7 +141,6 @@ class MonitorProcess:
         self.bad_reports = 0
         self.bad_requests = 0
         self.pending_summary: list[tuple[list[bytes], float, float]] = []
-        self.last_passes: tuple[float, int] | None = None
         self.hop_rate = 0.0
 
     def now(self) -> float:
@@ -258,8 +260,7 @@ class MonitorProcess:
         elif t is p.Resumed:
             self.carry_out(self.supervisor.resumed(st.index, r.epoch, now))  # type: ignore
         elif t is p.Stats or t is p.Bye:
-            st.stats = r  # type: ignore[assignment]
-            st.stats_at = now
+            st.set_stats(r, now)  # type: ignore[arg-type]
             if t is p.Bye and st.state is not ProcState.DEAD:
                 st.state = ProcState.EXITED
         elif t is p.EventReport:
@@ -438,14 +439,13 @@ class MonitorProcess:
     # -- status and summary -----------------------------------------------------------------------
     def _publish_stations(self, now: float) -> None:
         passes = self.stations.token_passes()
-        if self.last_passes is not None and now > self.last_passes[0]:
-            self.hop_rate = (passes - self.last_passes[1]) / (now - self.last_passes[0])
-            if self.hop_rate > 0:
-                members = len(self.supervisor.ring.members)
-                self.core.min_deadline = deadline_floor(
-                    self.cfg.params.snapshot_deadline, members, self.hop_rate)
-                self.carry_out(self.supervisor.measured_rotation(members / self.hop_rate))
-        self.last_passes = (now, passes)
+        rotation = self.stations.rotation()
+        if rotation is not None:
+            members = len(self.supervisor.ring.members)
+            self.hop_rate = members / rotation
+            self.core.min_deadline = deadline_floor(
+                self.cfg.params.snapshot_deadline, members, self.hop_rate)
+            self.carry_out(self.supervisor.measured_rotation(rotation))
         self._publish_only({
             "event": "stations", "t": round(now, 6),
             "stations": [s.row() for s in self.stations], "token_passes": passes,

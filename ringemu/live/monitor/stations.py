@@ -33,6 +33,8 @@ class ProcState(StrEnum):
 
 
 DOWN = (ProcState.DEAD, ProcState.PAUSED, ProcState.EXITED)
+PACE_WINDOW = 0.2
+"""Seconds of a station's own clock over which its token rate is measured."""
 
 
 def process_down(pid: int, start_time: int | None) -> bool:
@@ -46,7 +48,7 @@ class StationRecord:
     """One station process as the monitor sees it."""
 
     __slots__ = ("index", "pid", "start_time", "endpoint", "cmd_endpoint", "cmd", "bell",
-                 "state", "stats", "stats_at", "carried")
+                 "state", "stats", "stats_at", "carried", "pace", "rate")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -64,6 +66,28 @@ class StationRecord:
         self.stats_at = 0.0
         self.carried: dict[str, int] = {}
         """Counters of the station's earlier processes (a restarted one counts from zero)."""
+        self.pace: tuple[float, int] | None = None
+        """(time, token passes) the station reported when ``rate`` was last measured from."""
+        self.rate: float | None = None
+        """Token units this station received per second, on its own clock (one a rotation)."""
+
+    def set_stats(self, stats: Stats, now: float) -> None:
+        """New counters from the station (``now``: the monitor's clock when they came). Its
+        own clock and counters give its ``rate``: measured over at least ``PACE_WINDOW`` so a
+        ring that brings the token a few times between two reports is not rounded badly, and
+        never across a gap in which the station could not count (no passes: no rate)."""
+        self.stats, self.stats_at = stats, now
+        passes = stats.counter("tokens") + stats.counter("frames")
+        t = stats.t
+        if type(t) not in (int, float) or t != t:
+            return
+        if self.pace is None or passes < self.pace[1] or t < self.pace[0]:
+            self.pace, self.rate = (t, passes), None
+            return
+        t0, p0 = self.pace
+        if t - t0 >= PACE_WINDOW:
+            self.rate = (passes - p0) / (t - t0) if passes > p0 else None
+            self.pace = (t, passes)
 
     def counter(self, name: str) -> int:
         return self.carried.get(name, 0) + (0 if self.stats is None else self.stats.counter(name))
@@ -74,6 +98,7 @@ class StationRecord:
             for name in self.stats.stats:
                 self.carried[name] = self.carried.get(name, 0) + self.stats.counter(name)
         self.stats, self.stats_at = None, 0.0
+        self.pace, self.rate = None, None
 
     def row(self) -> dict:
         """This station in the published ``stations`` event."""
@@ -122,6 +147,17 @@ class StationTable:
 
     def all_indices(self) -> range:
         return range(len(self.all))
+
+    def rotation(self) -> float | None:
+        """Seconds the token takes round the ring, as the stations see it: each receives
+        every token unit once a rotation, so each one's rate is one rotation's inverse. The mean
+        of their rates is robust to reports that come late (each is on the station's clock)
+        and to the rounding of the few passes a large ring makes between two reports."""
+        rates = [s.rate for s in self.all if s.rate and s.state is ProcState.ALIVE]
+        if not rates:
+            return None
+        mean = sum(rates) / len(rates)
+        return 1.0 / mean if mean > 0 else None
 
     def token_passes(self) -> int:
         return sum(s.counter("tokens") + s.counter("frames") for s in self.all)
