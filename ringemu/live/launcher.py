@@ -30,7 +30,7 @@ from ringemu.live.client import ControlClient, EventStream, RingUnreachable
 from ringemu.live.keys import RunKeys
 from ringemu.live.paths import (RingInfo, ensure_runtime_root, new_run_id, proc_start_time,
                                 runs_root, runtime_root)
-from ringemu.live.procutil import end_groups, fork_child, reap
+from ringemu.live.procutil import end_groups, fork_child, fork_children, reap
 from ringemu.params import RingParams, check_finite
 from stations import station as station_mod
 
@@ -180,26 +180,33 @@ class LiveRing:
         if self.cfg.capture:
             import ringemu.frames.capture  # noqa: F401  - load scapy once, before forking
         self.report_endpoint = report_endpoint
-        for i in range(self.cfg.stations):
-            self._fork_station(i)
+        n = self.cfg.stations
+        params = self.cfg.ring_params()
+        cfgs = [self._station_config(i, params) for i in range(n)]
+        recs = fork_children([(lambda c=c: station_mod.run(c), c.log_file) for c in cfgs])
+        self.records.extend({"role": "station", "index": i, **rec} for i, rec in enumerate(recs))
 
-    def _fork_station(self, i: int) -> dict:
-        """Start station ``i``'s process (again, for a restart: it resumes from its journal)
-        and record it."""
+    def _station_config(self, i: int, params: RingParams) -> station_mod.StationConfig:
         cfg = self.cfg
-        incarnation = sum(1 for r in self.records if r.get("index") == i)
         capture = None
         if cfg.capture:
+            incarnation = sum(1 for r in self.records if r.get("index") == i)
             capture = str(self.runtime_dir / f"capture-{i}"
                           f"{'' if not incarnation else f'-{incarnation}'}.pcap")
-        scfg = station_mod.StationConfig(
-            index=i, params=cfg.ring_params(), monitor=self.report_endpoint,
+        folder = f"{self.run_dir}/stations"
+        return station_mod.StationConfig(
+            index=i, params=params, monitor=self.report_endpoint,
             runtime_dir=str(self.runtime_dir),
             cpu=min(os.sched_getaffinity(0)) if cfg.pin == "one" else None,
-            capture=capture, log_file=str(self.run_dir / "stations" / f"station-{i}.log"),
+            capture=capture, log_file=f"{folder}/station-{i}.log",
             keys=None if self.keys is None else self.keys.for_station(i),
-            journal=str(self.run_dir / "stations" / f"station-{i}.journal"),
+            journal=f"{folder}/station-{i}.journal",
         )
+
+    def _fork_station(self, i: int) -> dict:
+        """Start station ``i``'s process again (a restart: it resumes from its journal) and
+        record it."""
+        scfg = self._station_config(i, self.cfg.ring_params())
         rec = {"role": "station", "index": i,
                **fork_child(lambda: station_mod.run(scfg), scfg.log_file)}
         self.records.append(rec)

@@ -96,8 +96,7 @@ def ping(m: MonitorProcess, req: p.Ping, envelope: list[bytes]) -> dict:
 def interval(m: MonitorProcess, req: p.IntervalRequest, envelope: list[bytes]) -> dict:
     if not 0 <= req.seconds <= 3600:
         return p.reply(False, "interval must be 0..3600 seconds (0: snapshots off)")
-    m.schedule.set_interval(req.seconds, m.now())
-    m.history.interval(m.now(), req.seconds)
+    m.supervisor.set_interval(req.seconds, m.now())  # it records the change in the history
     return p.reply(seconds=req.seconds)
 
 
