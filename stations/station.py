@@ -28,6 +28,7 @@ core's ``Traffic`` from the run seed, so free tokens and busy frames both circul
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import zmq
 
@@ -86,6 +88,9 @@ class StationConfig:
     """This station's CURVE keys (tcp only); forked stations get them in memory."""
     journal: str | None = None
     """The station's payload journal (in its run folder): read back when it restarts."""
+    counters: Any = None
+    """The ring's ``SharedCounters`` (forked stations only): this station's token passes are
+    stored in it after each one, for the monitor to read without asking."""
 
     @classmethod
     def from_json(cls, text: str) -> StationConfig:
@@ -163,6 +168,10 @@ class StationProcess:
 
             self.capture = CaptureWriter(cfg.capture)
         self._set_epoch(0)
+        self.counts = (cfg.counters.array if cfg.counters is not None
+                       else (ctypes.c_int64 * (cfg.index + 1))())
+        """Where the token passes go after each one (shared with the monitor when forked)."""
+        self.counts[cfg.index] = 0
 
     # -- the loop ---------------------------------------------------------------------------
     def serve(self) -> None:
@@ -186,6 +195,7 @@ class StationProcess:
         free_wire = self.free_wire
         pass_free = PASS_FREE
         timed = station.hold > 0
+        counts, index = self.counts, self.cfg.index
         while self.running:
             try:
                 data = recv(ring_in)
@@ -212,6 +222,7 @@ class StationProcess:
                     self.send_dropped += 1
             else:
                 send(out)
+            counts[index] = station.passes  # after the send: the token does not wait for it
             if timed:
                 self._arm_timer()
 

@@ -496,6 +496,12 @@ class Station:
         s.delivered = self.payloads.count
         return s
 
+    @property
+    def passes(self) -> int:
+        """Token units received, free tokens and busy frames: one a rotation (the hop count
+        a live station publishes after each one)."""
+        return self._tokens + self._frames
+
     def tokens_held(self) -> int:
         """Token units at this station that no link holds: 1 while holding the free token."""
         return 1 if self.mode is HOLDING else 0

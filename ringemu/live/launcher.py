@@ -27,6 +27,7 @@ from pathlib import Path
 from ringemu.errors import ConfigError, RingemuError
 from ringemu.live import monitor as monitor_mod
 from ringemu.live.client import ControlClient, EventStream, RingUnreachable
+from ringemu.live.counters import SharedCounters
 from ringemu.live.keys import RunKeys
 from ringemu.live.paths import (RingInfo, ensure_runtime_root, new_run_id, proc_start_time,
                                 runs_root, runtime_root)
@@ -91,6 +92,8 @@ class LiveRing:
         """Stations to start again, and when."""
         self.report_endpoint = ""
         self.captured = 0
+        self.counters: SharedCounters | None = None
+        """Every station's token passes, shared with the ring (``ringemu.live.counters``)."""
         self._stopped = False
 
     # -- context manager ----------------------------------------------------------------------
@@ -126,6 +129,7 @@ class LiveRing:
         if cfg.transport == "tcp":
             self.keys = RunKeys.generate(cfg.stations)
             self.keys.save(self.runtime_dir)
+        self.counters = SharedCounters(cfg.stations)
         gc.freeze()  # children share the launcher's objects instead of copying them on first GC
         endpoints = self._fork_monitor()
         self._fork_stations(endpoints["report"])
@@ -157,6 +161,7 @@ class LiveRing:
             params=cfg.ring_params(), runtime_dir=str(self.runtime_dir),
             run_dir=str(self.run_dir),
             keys=None if self.keys is None else self.keys.for_monitor(),
+            counters=self.counters,
         )
         read_fd, write_fd = os.pipe()
         log_file = str(self.run_dir / "monitor.log")
@@ -200,7 +205,7 @@ class LiveRing:
             cpu=min(os.sched_getaffinity(0)) if cfg.pin == "one" else None,
             capture=capture, log_file=f"{folder}/station-{i}.log",
             keys=None if self.keys is None else self.keys.for_station(i),
-            journal=f"{folder}/station-{i}.journal",
+            journal=f"{folder}/station-{i}.journal", counters=self.counters,
         )
 
     def _fork_station(self, i: int) -> dict:

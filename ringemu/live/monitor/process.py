@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import time
@@ -47,6 +48,7 @@ from ringemu.frames.codec import encode
 from ringemu.errors import RemoteProtocolError
 from ringemu.live import protocol as p
 from ringemu.live.auth import HandshakeWatch, Role, ZapHandler
+from ringemu.live.counters import SharedCounters
 from ringemu.live.keys import MonitorKeys
 from ringemu.live.monitor import control
 from ringemu.live.monitor.faults import LiveFaults
@@ -67,6 +69,10 @@ CONTROL_LATENCY = 0.001
 SOCKETS_PER_STATION = 4
 """The monitor's ZeroMQ sockets per station: a PUSH to its command socket, one for the
 doorbell, and the pair that watches the command connection (``linkwatch``)."""
+STATS_PERIOD = 1.0
+STATS_PERIOD_PER_STATION = 0.004
+"""Each station is asked for its counters every ``max(STATS_PERIOD, this * stations)``
+seconds when the token passes are shared (4 s in a ring of 1024)."""
 TIMER_FLOOR = 0.005
 """The least any station timer may be: a live process can be held back that long for nothing."""
 
@@ -87,6 +93,8 @@ class MonitorConfig:
     startup_timeout: float = 0.0
     keys: MonitorKeys | None = None
     """The monitor's CURVE keys (tcp only), handed over in memory by the launcher."""
+    counters: SharedCounters | None = None
+    """The stations' token passes, shared with them (``ringemu.live.counters``)."""
 
     def startup_limit(self) -> float:
         return self.startup_timeout or (10.0 + 0.05 * self.params.stations)
@@ -120,7 +128,7 @@ class MonitorProcess:
         self.parked: list[p.Hello] = []
         """Hellos waiting for the launcher's record of their station (``ring.json``)."""
         self.hello_mismatch = 0
-        self.stations = StationTable(params.stations)
+        self.stations = StationTable(params.stations, cfg.counters)
         self.events_file = open(Path(cfg.run_dir) / "events.jsonl", "a", buffering=1)
         self.history = RunHistory(self._record)
         self.supervisor = Supervisor(
@@ -142,6 +150,7 @@ class MonitorProcess:
         self.bad_requests = 0
         self.pending_summary: list[tuple[list[bytes], float, float]] = []
         self.hop_rate = 0.0
+        self._stats_cursor = 0
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -220,10 +229,27 @@ class MonitorProcess:
             self.watch.refused()  # take the socket events as they come (and log refusals)
             if self.phase is Phase.RUNNING:
                 self._publish_stations(now)
-                for s in self.stations.in_state(ProcState.ALIVE, ProcState.PAUSED):
-                    self.command(s, p.AskStats())  # stations have no timers of their own
+                self._ask_stats()
         if self.pending_summary:
             self._answer_summaries(now)
+
+    def _ask_stats(self) -> None:
+        """Ask for the stations' counters (stations have no timers of their own), each at most
+        every ``stats_period``, a share of them at each publish tick: asking wakes a station,
+        so asking all of them four times a second cost as much as a sixth of a 512-station
+        ring's hops. The token passes come from the shared counters meanwhile; without them
+        (stations not forked by the launcher) every station is asked every tick."""
+        n = len(self.stations)
+        if self.stations.counters is None:
+            share = n
+        else:
+            period = max(STATS_PERIOD, STATS_PERIOD_PER_STATION * n)
+            share = max(1, math.ceil(n * self.cfg.publish_interval / period))
+        for _ in range(min(share, n)):
+            s = self.stations[self._stats_cursor % n]
+            self._stats_cursor += 1
+            if s.state in (ProcState.ALIVE, ProcState.PAUSED):
+                self.command(s, p.AskStats())
 
     # -- reports from stations --------------------------------------------------------------------
     def _drain_reports(self) -> None:
@@ -439,9 +465,9 @@ class MonitorProcess:
     # -- status and summary -----------------------------------------------------------------------
     def _publish_stations(self, now: float) -> None:
         passes = self.stations.token_passes()
-        rotation = self.stations.rotation()
+        members = len(self.supervisor.ring.members)
+        rotation = self.stations.rotation(now, members)
         if rotation is not None:
-            members = len(self.supervisor.ring.members)
             self.hop_rate = members / rotation
             self.core.min_deadline = deadline_floor(
                 self.cfg.params.snapshot_deadline, members, self.hop_rate)

@@ -18,6 +18,7 @@ from typing import Iterable
 import zmq
 
 from ringemu.errors import ConfigError
+from ringemu.live.counters import SharedCounters
 from ringemu.live.paths import RingInfo, proc_state, same_process
 from ringemu.live.protocol import Stats
 
@@ -110,10 +111,14 @@ class StationRecord:
 
 
 class StationTable:
-    """Every station of the ring, by index."""
+    """Every station of the ring, by index; ``counters`` are their shared token passes
+    (``ringemu.live.counters``), None when the stations do not share them."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, counters: SharedCounters | None = None) -> None:
         self.all = [StationRecord(i) for i in range(n)]
+        self.counters = counters
+        self._sample: tuple[float, int] | None = None
+        self._rate: float | None = None
 
     def __getitem__(self, index: int) -> StationRecord:
         return self.all[index]
@@ -148,11 +153,24 @@ class StationTable:
     def all_indices(self) -> range:
         return range(len(self.all))
 
-    def rotation(self) -> float | None:
-        """Seconds the token takes round the ring, as the stations see it: each receives
-        every token unit once a rotation, so each one's rate is one rotation's inverse. The mean
-        of their rates is robust to reports that come late (each is on the station's clock)
-        and to the rounding of the few passes a large ring makes between two reports."""
+    def rotation(self, now: float, members: int) -> float | None:
+        """Seconds the token takes round the ring of ``members`` stations.
+
+        With shared counters: the ring's hop rate read from them over at least
+        ``PACE_WINDOW`` (exact, and nobody is asked). Without: as the stations' stats see
+        it: each station receives every token unit once a rotation, so each one's rate is one
+        rotation's inverse; the mean of their rates is robust to reports that come late (each
+        is on the station's clock) and to the rounding of the few passes a large ring makes
+        between two reports."""
+        if self.counters is not None:
+            total = self.counters.total()
+            if self._sample is None or total < self._sample[1]:
+                self._sample = (now, total)
+            elif now - self._sample[0] >= PACE_WINDOW:
+                t0, p0 = self._sample
+                self._rate = (total - p0) / (now - t0) if total > p0 else None
+                self._sample = (now, total)
+            return members / self._rate if self._rate else None
         rates = [s.rate for s in self.all if s.rate and s.state is ProcState.ALIVE]
         if not rates:
             return None
@@ -160,7 +178,16 @@ class StationTable:
         return 1.0 / mean if mean > 0 else None
 
     def token_passes(self) -> int:
-        return sum(s.counter("tokens") + s.counter("frames") for s in self.all)
+        """Every token unit received by every station so far (the shared counts are fresher
+        than the last stats; a restarted station's earlier processes are carried)."""
+        shared = self.counters.values() if self.counters is not None else None
+        total = 0
+        for s in self.all:
+            own = 0 if s.stats is None else s.stats.counter("tokens") + s.stats.counter("frames")
+            if shared is not None and shared[s.index] > own:
+                own = shared[s.index]
+            total += own + s.carried.get("tokens", 0) + s.carried.get("frames", 0)
+        return total
 
     def total(self, counter: str) -> int:
         return sum(s.counter(counter) for s in self.all)
