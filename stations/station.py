@@ -196,6 +196,7 @@ class StationProcess:
         pass_free = PASS_FREE
         timed = station.hold > 0
         counts, index = self.counts, self.cfg.index
+        outbox = station.outbox  # the very list (it is only ever emptied in place)
         while self.running:
             try:
                 data = recv(ring_in)
@@ -215,11 +216,13 @@ class StationProcess:
             if capture is not None:
                 capture.write(msg, time.time())
             out = on_receive(msg, now)
-            if out is pass_free:  # the free-token fast path: its octets, nothing to report
+            if out is pass_free:  # the free-token fast path: its octets at once
                 try:
                     base_send(ring_out, free_wire, noblock)
                 except again:
                     self.send_dropped += 1
+                if outbox:  # a suspicion (a second token too soon) goes to the monitor now
+                    self._ship()
             else:
                 send(out)
             counts[index] = station.passes  # after the send: the token does not wait for it

@@ -269,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
                                        "(default: a temporary folder, removed afterwards)")
     ap.add_argument("--skip", default="", help="comma list of: scaling, plain, pin, overhead, "
                                                "detection, launch, memory, size, sim")
+    ap.add_argument("--plot", metavar="SVG", help="also draw the scaling curve here "
+                                                  "(ringemu.bench.plot; needs matplotlib)")
     ap.add_argument("--sizes", default="", help="comma list of ring sizes for the scaling "
                                                 "table (default: 8,32,128,256,512,1024)")
     args = ap.parse_args(argv)
@@ -284,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1, sort_keys=True)
         _log(f"figures written to {args.json}")
+    if args.plot and results.get("scaling"):
+        from ringemu.bench.plot import plot
+
+        plot(results, args.plot)
+        _log(f"scaling curve drawn in {args.plot}")
     return 0
 
 

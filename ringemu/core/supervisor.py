@@ -77,6 +77,10 @@ class Supervisor:
         self.suspicions = suspicions
         self.control_latency = control_latency
         self.timer_floor = timer_floor
+        """The least any station timer may be; a live shell raises it while the machine is
+        loaded (a station's wake-up then may wait that long), and the next measured rotation
+        sends every station its new timers."""
+        self._floor = timer_floor
         self.next_snapshot = float("inf")
         self.rotation: float | None = None
         self.timers: StationTimers | None = None
@@ -110,19 +114,20 @@ class Supervisor:
             return []
         self.snapshots.down_after = DOWN_AFTER_ROTATIONS * rotation + 2 * self.control_latency
         old = self.rotation
-        if old is not None and 0.8 < rotation / old < 1.25:
+        if (old is not None and 0.8 < rotation / old < 1.25
+                and self.timers is not None and self._floor == self.timer_floor):
             return []
         self.rotation = rotation
+        self._floor = self.timer_floor
         self.timers = StationTimers.for_rotation(rotation, self.timer_floor)
         return [Order(k, SetTimers(self.timers)) for k in self.ring.members]
 
     def next_wake(self) -> float:
         """When ``tick`` next has something to do (periodic snapshots wait for a steady
         ring: becoming steady starts one at once)."""
-        wakes = [self.next_snapshot if self.ring.steady else float("inf")]
-        if self.snapshots.next_deadline is not None:
-            wakes.append(self.snapshots.next_deadline)
-        return min(wakes)
+        wake = self.next_snapshot if self.ring.steady else float("inf")
+        deadline = self.snapshots.next_deadline
+        return wake if deadline is None or wake <= deadline else deadline
 
     # -- time ------------------------------------------------------------------------------------
     def tick(self, now: float, down: set[int] | None = None, load: float = 1.0) -> list[Order]:

@@ -469,6 +469,7 @@ class MonitorProcess:
         rotation = self.stations.rotation(now, members)
         if rotation is not None:
             self.hop_rate = members / rotation
+            self.supervisor.timer_floor = timer_floor(machine_load())
             self.core.min_deadline = deadline_floor(
                 self.cfg.params.snapshot_deadline, members, self.hop_rate)
             self.carry_out(self.supervisor.measured_rotation(rotation))
@@ -588,6 +589,19 @@ def _zombie(pid: int) -> bool:
     from ringemu.live.paths import proc_state
 
     return proc_state(pid) in (None, "Z", "X")
+
+
+def timer_floor(load: float) -> float:
+    """The least a station timer may be on a machine this loaded (runnable processes per CPU):
+    ``TIMER_FLOOR`` on an idle machine, proportionally more, in steps of a doubling so the
+    timers are not sent again for every wobble, on a busy one, where a process may wait that
+    much longer to be scheduled (on a 2-core machine at a load of 30, a ring stalls for 50 ms
+    now and then, and 50 ms was the no-token floor: every standby claimed the token)."""
+    steps = 0
+    while load > 1.0 and steps < 6:
+        load /= 2.0
+        steps += 1
+    return TIMER_FLOOR * (1 << steps)
 
 
 def machine_load() -> float:

@@ -11,6 +11,7 @@ never from a message: the pid a station's hello carries is only compared with it
 from __future__ import annotations
 
 import logging
+from collections import deque
 from enum import StrEnum
 from pathlib import Path
 from typing import Iterable
@@ -36,6 +37,11 @@ class ProcState(StrEnum):
 DOWN = (ProcState.DEAD, ProcState.PAUSED, ProcState.EXITED)
 PACE_WINDOW = 0.2
 """Seconds of a station's own clock over which its token rate is measured."""
+PACE_STALE = 1.0
+"""A window longer than this spans a time the monitor was not running (stopped, starved):
+it says nothing about the ring's pace and is dropped."""
+PACE_WINDOWS = 9
+"""How many of the ring's latest hop-rate windows the pace is the median of."""
 
 
 def process_down(pid: int, start_time: int | None) -> bool:
@@ -118,7 +124,10 @@ class StationTable:
         self.all = [StationRecord(i) for i in range(n)]
         self.counters = counters
         self._sample: tuple[float, int] | None = None
-        self._rate: float | None = None
+        self._rates: deque[float] = deque(maxlen=PACE_WINDOWS)
+        """The ring's hop rate in its last windows: their median is the pace, so one window
+        in which the machine (or a debugger, or a benchmark) stopped the ring does not make
+        every station's timers, and its too-soon check, think the ring turns slowly."""
 
     def __getitem__(self, index: int) -> StationRecord:
         return self.all[index]
@@ -168,9 +177,13 @@ class StationTable:
                 self._sample = (now, total)
             elif now - self._sample[0] >= PACE_WINDOW:
                 t0, p0 = self._sample
-                self._rate = (total - p0) / (now - t0) if total > p0 else None
+                if total > p0 and now - t0 <= PACE_STALE:  # else the monitor itself stalled
+                    self._rates.append((total - p0) / (now - t0))
                 self._sample = (now, total)
-            return members / self._rate if self._rate else None
+            if not self._rates:
+                return None
+            rate = sorted(self._rates)[len(self._rates) // 2]
+            return members / rate
         rates = [s.rate for s in self.all if s.rate and s.state is ProcState.ALIVE]
         if not rates:
             return None
