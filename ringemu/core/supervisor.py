@@ -80,7 +80,10 @@ class Supervisor:
         """The least any station timer may be; a live shell raises it while the machine is
         loaded (a station's wake-up then may wait that long), and the next measured rotation
         sends every station its new timers."""
-        self._floor = timer_floor
+        self.spread = 1.0
+        """How much faster than the measured (mean) rotation one may come; a live shell raises
+        it with the machine's load (``StationTimers.for_rotation``)."""
+        self._floor = (timer_floor, self.spread)
         self.next_snapshot = float("inf")
         self.rotation: float | None = None
         self.timers: StationTimers | None = None
@@ -114,12 +117,12 @@ class Supervisor:
             return []
         self.snapshots.down_after = DOWN_AFTER_ROTATIONS * rotation + 2 * self.control_latency
         old = self.rotation
-        if (old is not None and 0.8 < rotation / old < 1.25
-                and self.timers is not None and self._floor == self.timer_floor):
+        if (old is not None and 0.8 < rotation / old < 1.25 and self.timers is not None
+                and self._floor == (self.timer_floor, self.spread)):
             return []
         self.rotation = rotation
-        self._floor = self.timer_floor
-        self.timers = StationTimers.for_rotation(rotation, self.timer_floor)
+        self._floor = (self.timer_floor, self.spread)
+        self.timers = StationTimers.for_rotation(rotation, self.timer_floor, self.spread)
         return [Order(k, SetTimers(self.timers)) for k in self.ring.members]
 
     def next_wake(self) -> float:

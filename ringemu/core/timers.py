@@ -38,14 +38,18 @@ class StationTimers:
     """0 turns the too-soon check off."""
 
     @classmethod
-    def for_rotation(cls, rotation: float, floor: float = 0.0) -> StationTimers:
+    def for_rotation(cls, rotation: float, floor: float = 0.0,
+                     spread: float = 1.0) -> StationTimers:
         """Timers for a ring that turns in ``rotation`` seconds; ``floor`` is the least time
-        any of them may be (a live ring's scheduling noise)."""
+        any of them may be (a live ring's scheduling noise). ``spread`` says how much faster
+        than ``rotation`` (a mean) one rotation may come: on a loaded machine rotations range
+        widely about their mean, and a token that comes round in a third of the mean is no
+        sign of a duplicate, so the too-soon gap is divided by it."""
         return cls(
             valid_transmission=max(floor, TVX_ROTATIONS * rotation),
             no_token=max(10 * floor, TNT_ROTATIONS * rotation),
             claim_retry=max(floor, CLAIM_RETRY_ROTATIONS * rotation),
-            too_soon=TOO_SOON_SHARE * rotation,
+            too_soon=TOO_SOON_SHARE * rotation / spread,
         )
 
     def tick(self, active_monitor: bool) -> float:

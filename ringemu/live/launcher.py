@@ -31,7 +31,7 @@ from ringemu.live.counters import SharedCounters
 from ringemu.live.keys import RunKeys
 from ringemu.live.paths import (RingInfo, ensure_runtime_root, new_run_id, proc_start_time,
                                 runs_root, runtime_root)
-from ringemu.live.procutil import end_groups, fork_child, fork_children, reap
+from ringemu.live.procutil import end_groups, fork_child, fork_children, reap, startup_limit
 from ringemu.params import RingParams, check_finite
 from stations import station as station_mod
 
@@ -141,7 +141,7 @@ class LiveRing:
         )
         self.info.save()
         self.client = ControlClient(endpoints["control"], keys=self.operator_keys)
-        self._wait_up(timeout if timeout is not None else 10.0 + 0.05 * cfg.stations)
+        self._wait_up(timeout if timeout is not None else startup_limit(cfg.stations) + 1.0)
         return self.info
 
     def _link_latest(self) -> None:

@@ -181,3 +181,28 @@ def _signal_group(r: dict, sig: int) -> None:
         pass
     except PermissionError as e:
         log.warning("cannot signal process group %d: %s", r["pgid"], e)
+
+
+def machine_load() -> float:
+    """Runnable processes per CPU over the last minute (1: every CPU busy)."""
+    try:
+        return os.getloadavg()[0] / max(1, len(os.sched_getaffinity(0)))
+    except OSError:
+        return 1.0
+
+
+def load_factor(load: float | None = None) -> int:
+    """How much longer than on an idle machine to allow for what waits on the scheduler:
+    1 up to a load of 1, then doubling with the load (2 up to 2, 4 up to 4...), at most 64.
+    In steps, so that a wobbling load does not change every timer each time it is read."""
+    load = machine_load() if load is None else load
+    factor = 1
+    while load > factor and factor < 64:
+        factor *= 2
+    return factor
+
+
+def startup_limit(stations: int) -> float:
+    """Seconds a ring of ``stations`` may take to come up: 10 s and 50 ms a station, longer on
+    a loaded machine (every station process must be scheduled a few times to start)."""
+    return (10.0 + 0.05 * stations) * load_factor()

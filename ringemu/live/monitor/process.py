@@ -57,6 +57,7 @@ from ringemu.live.monitor.schedule import deadline_floor
 from ringemu.live.monitor.stations import (Launched, ProcState, StationRecord, StationTable,
                                            process_down)
 from ringemu.live.paths import same_process
+from ringemu.live.procutil import load_factor, machine_load, startup_limit
 from ringemu.live.sockets import bind, connect, context, endpoint_for, send_nowait
 from ringemu.params import RingParams
 from ringemu.summary import summary as run_summary
@@ -97,7 +98,7 @@ class MonitorConfig:
     """The stations' token passes, shared with them (``ringemu.live.counters``)."""
 
     def startup_limit(self) -> float:
-        return self.startup_timeout or (10.0 + 0.05 * self.params.stations)
+        return self.startup_timeout or startup_limit(self.params.stations)
 
 
 class MonitorProcess:
@@ -469,7 +470,12 @@ class MonitorProcess:
         rotation = self.stations.rotation(now, members)
         if rotation is not None:
             self.hop_rate = members / rotation
-            self.supervisor.timer_floor = timer_floor(machine_load())
+            # on a loaded machine a station may wait that much longer to be scheduled (at a
+            # load of 30 on 2 cores a ring stalls for 50 ms now and then, the no-token floor
+            # was 50 ms, and every standby claimed), and rotations spread that much wider
+            factor = load_factor(machine_load())
+            self.supervisor.timer_floor = TIMER_FLOOR * factor
+            self.supervisor.spread = factor
             self.core.min_deadline = deadline_floor(
                 self.cfg.params.snapshot_deadline, members, self.hop_rate)
             self.carry_out(self.supervisor.measured_rotation(rotation))
@@ -589,27 +595,6 @@ def _zombie(pid: int) -> bool:
     from ringemu.live.paths import proc_state
 
     return proc_state(pid) in (None, "Z", "X")
-
-
-def timer_floor(load: float) -> float:
-    """The least a station timer may be on a machine this loaded (runnable processes per CPU):
-    ``TIMER_FLOOR`` on an idle machine, proportionally more, in steps of a doubling so the
-    timers are not sent again for every wobble, on a busy one, where a process may wait that
-    much longer to be scheduled (on a 2-core machine at a load of 30, a ring stalls for 50 ms
-    now and then, and 50 ms was the no-token floor: every standby claimed the token)."""
-    steps = 0
-    while load > 1.0 and steps < 6:
-        load /= 2.0
-        steps += 1
-    return TIMER_FLOOR * (1 << steps)
-
-
-def machine_load() -> float:
-    """Runnable processes per CPU over the last minute (1: every CPU busy)."""
-    try:
-        return os.getloadavg()[0] / max(1, len(os.sched_getaffinity(0)))
-    except OSError:
-        return 1.0
 
 
 def _admitted(keys: MonitorKeys | None) -> tuple[dict, dict]:
