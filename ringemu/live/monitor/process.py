@@ -67,6 +67,8 @@ log = logging.getLogger("ringemu.monitor")
 
 CONTROL_LATENCY = 0.001
 """A command's way to a station and its report's way back, as the supervisor assumes."""
+RERING = 0.2
+"""Seconds between doorbells for stations that have not answered their link command."""
 SOCKETS_PER_STATION = 4
 """The monitor's ZeroMQ sockets per station: a PUSH to its command socket, one for the
 doorbell, and the pair that watches the command connection (``linkwatch``)."""
@@ -146,6 +148,7 @@ class MonitorProcess:
         self.phase = Phase.STARTING
         self.running = True
         self.linked: set[int] = set()
+        self.rering_at = float("inf")
         self.next_publish = 0.0
         self.bad_reports = 0
         self.bad_requests = 0
@@ -200,7 +203,7 @@ class MonitorProcess:
             self._timers(now)
 
     def _next_wake(self) -> float:
-        wakes = [self.next_publish, self.faults.next_resume()]
+        wakes = [self.next_publish, self.faults.next_resume(), self.rering_at]
         if self.phase is Phase.RUNNING:
             wakes.append(self.supervisor.next_wake())
         if self.parked:
@@ -217,6 +220,8 @@ class MonitorProcess:
                 except RemoteProtocolError as e:
                     self.bad_reports += 1
                     log.warning("bad report dropped: %s", e)
+        if self.phase is Phase.LINKING and now >= self.rering_at:
+            self._ring_again()
         if self.phase is Phase.RUNNING:
             down: set[int] = set()
             if self.core.next_deadline is not None and now >= self.core.next_deadline:
@@ -338,6 +343,7 @@ class MonitorProcess:
             return
         if self.phase is Phase.STARTING and self.stations.all_said_hello():
             self.phase = Phase.LINKING
+            self.rering_at = self.now() + RERING
             n = len(self.stations)
             for s in self.stations:
                 i = (s.index + 1) % n
@@ -345,8 +351,21 @@ class MonitorProcess:
                 assert nxt is not None
                 self.command(s, p.Link(nxt, None if self.keys is None else self.keys.stations[i]))
 
+    def _ring_again(self) -> None:
+        """Ring the doorbell again of every station that has not said it linked. A station
+        waits for a command a short while after its doorbell (``DOORBELL_WAIT_MS``); on a
+        loaded machine the command's own connection may take longer to come up, and then it
+        waits in the station's command socket until the next doorbell. Once the ring runs
+        there is always a next one; while it links there is not (ringing with no command
+        costs a station that wait, and is counted)."""
+        self.rering_at = self.now() + RERING
+        for s in self.stations:
+            if s.index not in self.linked and s.bell is not None:
+                send_nowait(s.bell, p.DOORBELL)
+
     def _go(self) -> None:
         self.phase = Phase.RUNNING
+        self.rering_at = float("inf")
         now = self.now()
         n = len(self.stations)
         self.supervisor.guess_rotation(0.002 * n)  # until the hop rate is measured
