@@ -70,8 +70,8 @@ def run(quick: bool, runs_dir: str, skip: set[str], sizes: tuple[int, ...] | Non
         out["pinned_hop_rate_ratio_8"] = round(r["ratio"].median, 3)
 
     if "overhead" not in skip:
-        quads = 8 if quick else 30
-        _log(f"snapshot overhead: 16 stations, snapshots every 100 ms vs off, "
+        quads = 8 if quick else 40
+        _log(f"snapshot overhead: 16 stations on one CPU, snapshots every 100 ms vs off, "
              f"{quads} ABBA quads of 0.5 s windows")
         r = m.snapshot_overhead(16, quads, 0.5, runs_dir)
         v = r["loss_pct"].values

@@ -139,7 +139,7 @@ class MonitorProcess:
             recovery=params.recovery, interval=params.snapshot_interval,
             min_deadline=deadline_floor(params.snapshot_deadline, params.stations, None),
             control_latency=CONTROL_LATENCY, timer_floor=TIMER_FLOOR,
-            suspicions=params.suspicions)
+            suspicions=params.suspicions, one_at_a_time=True)
         self.core = self.supervisor.snapshots
         self.links = LinkWatch(self.ctx)
         self.restart_wanted: set[int] = set()
