@@ -134,7 +134,8 @@ class Supervisor:
     def next_wake(self) -> float:
         """When ``tick`` next has something to do (periodic snapshots wait for a steady
         ring: becoming steady starts one at once)."""
-        wake = self.next_snapshot if self._may_begin() else float("inf")
+        wake = (self.next_snapshot if self.ring.steady and not (
+            self.one_at_a_time and self.snapshots.busy) else float("inf"))  # _may_begin()
         deadline = self.snapshots.next_deadline
         return wake if deadline is None or wake <= deadline else deadline
 

@@ -461,6 +461,9 @@ class RingSim:
         """Station ``j``'s outbox: journal entries kept at once (before anything it sends is
         acted on), parts and events reported to the monitor."""
         st = self.stations[j]
+        if len(st.outbox) == 1 and type(st.outbox[0]) is not JournalEntry:  # a part, mostly
+            self._push(t + self.control_delay, REPORT, [st.outbox.pop()], j)
+            return
         box = st.outbox[:]
         st.outbox.clear()
         reports = []
