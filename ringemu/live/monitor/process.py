@@ -148,6 +148,8 @@ class MonitorProcess:
         self.phase = Phase.STARTING
         self.running = True
         self.linked: set[int] = set()
+        self.link_sent: set[int] = set()
+        self.said_hello = 0
         self.rering_at = float("inf")
         self.next_publish = 0.0
         self.bad_reports = 0
@@ -341,15 +343,29 @@ class MonitorProcess:
             self.restart_wanted.discard(st.index)
             self.carry_out(self.supervisor.station_up(st.index, self.now()))
             return
-        if self.phase is Phase.STARTING and self.stations.all_said_hello():
-            self.phase = Phase.LINKING
-            self.rering_at = self.now() + RERING
+        if self.phase is Phase.STARTING:
+            # each link as soon as both its ends are up, so the ring links while the last
+            # stations are still starting, not after them
             n = len(self.stations)
-            for s in self.stations:
-                i = (s.index + 1) % n
-                nxt = self.stations[i].endpoint
-                assert nxt is not None
-                self.command(s, p.Link(nxt, None if self.keys is None else self.keys.stations[i]))
+            self.said_hello += 1
+            for k in ((st.index - 1) % n, st.index):
+                self._link(k)
+            if self.said_hello == n:
+                self.phase = Phase.LINKING
+                self.rering_at = self.now() + RERING
+                if len(self.linked) == n:
+                    self._go()
+
+    def _link(self, k: int) -> None:
+        """Tell station ``k`` its downstream neighbour, once both have said hello."""
+        n = len(self.stations)
+        i = (k + 1) % n
+        nxt = self.stations[i].endpoint
+        if k in self.link_sent or nxt is None or self.stations[k].endpoint is None:
+            return
+        self.link_sent.add(k)
+        self.command(self.stations[k], p.Link(nxt, None if self.keys is None
+                                              else self.keys.stations[i]))
 
     def _ring_again(self) -> None:
         """Ring the doorbell again of every station that has not said it linked. A station
