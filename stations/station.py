@@ -196,6 +196,7 @@ class StationProcess:
         pass_free = PASS_FREE
         timed = station.hold > 0
         counts, index = self.counts, self.cfg.index
+        passes = station.passes
         outbox = station.outbox  # the very list (it is only ever emptied in place)
         while self.running:
             try:
@@ -212,6 +213,7 @@ class StationProcess:
             msg = FREE_TOKEN if data == free_wire else self.decode(data, now)
             if msg is None:  # a command may have changed the epoch or the timers
                 free_wire, send = self.free_wire, self.send
+                passes = station.passes
                 continue
             if capture is not None:
                 capture.write(msg, time.time())
@@ -221,11 +223,14 @@ class StationProcess:
                     base_send(ring_out, free_wire, noblock)
                 except again:
                     self.send_dropped += 1
+                passes += 1  # the core counted one free token: no need to ask it
+                counts[index] = passes  # after the send: the token does not wait for it
                 if outbox:  # a suspicion (a second token too soon) goes to the monitor now
                     self._ship()
             else:
                 send(out)
-            counts[index] = station.passes  # after the send: the token does not wait for it
+                passes = station.passes
+                counts[index] = passes
             if timed:
                 self._arm_timer()
 
