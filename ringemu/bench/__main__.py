@@ -33,130 +33,156 @@ def _log(msg: str) -> None:
 
 def run(quick: bool, runs_dir: str, skip: set[str], sizes: tuple[int, ...] | None = None
         ) -> dict:
-    out: dict = {"machine": m.machine(), "quick": quick, "started": time.time()}
+    out: dict = {"machine": m.machine(), "quick": quick, "started": time.time(), "failed": {}}
     t0 = time.monotonic()
+    for name, section in SECTIONS:
+        if name in skip:
+            continue
+        try:
+            section(out, quick, runs_dir, sizes)
+        except Exception as e:  # noqa: BLE001 - one figure that fails is reported, not fatal
+            out["failed"][name] = f"{type(e).__name__}: {e}"[:300]
+            _log(f"{name} failed: {out['failed'][name]}")
+    out["bench_wall_s"] = round(time.monotonic() - t0, 1)
+    out["machine"]["load_average_start"] = out["machine"].pop("load_average", None)
+    out["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    return out
 
-    if "scaling" not in skip:
-        out["scaling"] = []
-        for n in sizes or (QUICK_SIZES if quick else SIZES):
-            rounds = (4 if quick else 10) if n <= 32 else (3 if quick else 6)
-            window = (1.0 if quick else 1.5) if n <= 256 else 2.0
-            _log(f"hop rate: raw pyzmq ring (the same Cython send/recv calls) and ringemu, "
-                 f"{n} stations, {rounds} alternating window pairs of {window} s")
-            try:
-                r = m.hop_rate_pairs(n, rounds, window, runs_dir, direct=True)
-            except Exception as e:  # noqa: BLE001 - a size this machine cannot run is a result
-                out["scaling"].append({"stations": n, "error": f"{type(e).__name__}: {e}"})
-                continue
-            row = {"stations": n, "raw": _series(r["raw"]), "ringemu": _series(r["ringemu"]),
-                   "ratio": _series(r["ratio"]), "ringemu_up_s": round(r["up_s"], 2)}
-            out["scaling"].append(row)
-            out[f"hop_rate_ratio_{n}"] = row["ratio"]["median"]
-            out[f"hop_rate_ratio_{n}_range"] = row["ratio"]
-            _log(f"  raw {row['raw']['median']:,.0f} hops/s, ringemu "
-                 f"{row['ringemu']['median']:,.0f} hops/s, ratio {row['ratio']['median']:.3f}")
-    pairs = 4 if quick else 10
-    window = 1.0 if quick else 1.5
-    if "plain" not in skip and not quick:
+
+def _scaling(out: dict, quick: bool, runs_dir: str, sizes: tuple[int, ...] | None) -> None:
+    out["scaling"] = []
+    for n in sizes or (QUICK_SIZES if quick else SIZES):
+        rounds = (4 if quick else 10) if n <= 32 else (3 if quick else 6)
+        window = (1.0 if quick else 1.5) if n <= 256 else 2.0
+        _log(f"hop rate: raw pyzmq ring (the same Cython send/recv calls) and ringemu, "
+             f"{n} stations, {rounds} alternating window pairs of {window} s")
+        try:
+            r = m.hop_rate_pairs(n, rounds, window, runs_dir, direct=True)
+        except Exception as e:  # noqa: BLE001 - a size this machine cannot run is a result
+            out["scaling"].append({"stations": n, "error": f"{type(e).__name__}: {e}"})
+            continue
+        row = {"stations": n, "raw": _series(r["raw"]), "ringemu": _series(r["ringemu"]),
+               "ratio": _series(r["ratio"]), "ringemu_up_s": round(r["up_s"], 2)}
+        out["scaling"].append(row)
+        out[f"hop_rate_ratio_{n}"] = row["ratio"]["median"]
+        out[f"hop_rate_ratio_{n}_range"] = row["ratio"]
+        _log(f"  raw {row['raw']['median']:,.0f} hops/s, ringemu "
+             f"{row['ringemu']['median']:,.0f} hops/s, ratio {row['ratio']['median']:.3f}")
+
+
+def _plain(out: dict, quick: bool, runs_dir: str, sizes) -> None:
+    pairs, window = 10, 1.5
+    if not quick:
         _log("against a plain raw ring (pyzmq's Python-level send/recv), 8 stations")
         r = m.hop_rate_pairs(8, pairs, window, runs_dir)
         out["plain_hop_rate_raw_8"] = _series(r["raw"])
         out["plain_hop_rate_ratio_8"] = round(r["ratio"].median, 3)
-    if "pin" not in skip and not quick:
+
+
+def _pin(out: dict, quick: bool, runs_dir: str, sizes) -> None:
+    pairs, window = 10, 1.5
+    if not quick:
         _log("CPU placement: raw and ringemu with every process on one CPU, 8 stations")
         r = m.hop_rate_pairs(8, pairs, window, runs_dir, pin="one", direct=True)
         out["pinned_hop_rate_raw_8"] = _series(r["raw"])
         out["pinned_hop_rate_ringemu_8"] = _series(r["ringemu"])
         out["pinned_hop_rate_ratio_8"] = round(r["ratio"].median, 3)
 
-    if "overhead" not in skip:
-        quads = 8 if quick else 40
-        _log(f"snapshot overhead: 16 stations on one CPU, snapshots every 100 ms vs off, "
-             f"{quads} ABBA quads of 0.5 s windows")
-        r = m.snapshot_overhead(16, quads, 0.5, runs_dir)
-        v = r["loss_pct"].values
-        out["snapshot_overhead_pct"] = round(statistics.mean(v), 2)
-        if len(v) > 1:  # how precisely the noise lets us know it: standard error of the mean
-            out["snapshot_overhead_pct_se"] = round(statistics.stdev(v) / len(v) ** 0.5, 2)
-        out["snapshot_overhead_pct_median"] = round(r["loss_pct"].median, 2)
-        out["snapshot_overhead_pct_range"] = _series(r["loss_pct"])
-        c = r["cpu_extra_pct"].values
-        if len(c) > 1:
-            out["snapshot_cpu_per_hop_extra_pct"] = round(statistics.mean(c), 2)
-            out["snapshot_cpu_per_hop_extra_pct_se"] = round(
-                statistics.stdev(c) / len(c) ** 0.5, 2)
-            out["cpu_us_per_hop_snapshots_on"] = _series(r["cpu_us_per_hop_on"])
-            out["cpu_us_per_hop_snapshots_off"] = _series(r["cpu_us_per_hop_off"])
-        out["hop_rate_snapshots_on_16"] = _series(r["on"])
-        out["hop_rate_snapshots_off_16"] = _series(r["off"])
-        out["snapshot_complete_p50_ms"] = round(m.percentile(r["snapshot_ms"], 50), 3)
-        out["snapshot_complete_p99_ms"] = round(m.percentile(r["snapshot_ms"], 99), 3)
-        out["snapshot_count"] = len(r["snapshot_ms"])
 
-    if "detection" not in skip:
-        per_kind = 10 if quick else 25
-        _log(f"detection latency: {per_kind} lose and {per_kind} dup faults, 8 stations")
-        r = m.detection(8, per_kind, runs_dir)
-        lat = r["latencies"]["lose"] + r["latencies"]["dup"]
-        out["detection_latency_p50_ms"] = round(m.percentile(lat, 50), 2)
-        out["detection_latency_p99_ms"] = round(m.percentile(lat, 99), 2)
-        out["detection_latency_max_ms"] = round(max(lat), 2) if lat else None
-        for kind in ("lose", "dup"):
-            v = r["latencies"][kind]
-            out[f"detection_{kind}_p50_ms"] = round(m.percentile(v, 50), 2)
-            out[f"detection_{kind}_p99_ms"] = round(m.percentile(v, 99), 2)
-            out[f"detection_{kind}_count"] = len(v)
-        out["detection_bound_ms"] = round(r["bound_ms"], 2)
-        out["detection_rotation_ms"] = round(r["rotation_ms"], 3)
-        out["detection_outcomes"] = r["outcomes"]
-        out["detection_false_alarms"] = r["false_alarms"]
-        out["detection_wrong_counts"] = r["wrong_counts"]
-        out["detection_valid"] = r["valid"]
-        out["detected"] = r["outcomes"].get("detected", 0)
-        out["injected"] = sum(r["outcomes"].values())
-        out["detected_share"] = round(out["detected"] / out["injected"], 3) if out[
-            "injected"] else None
+def _overhead(out: dict, quick: bool, runs_dir: str, sizes) -> None:
+    quads = 8 if quick else 40
+    _log(f"snapshot overhead: 16 stations on one CPU, snapshots every 100 ms vs off, "
+         f"{quads} ABBA quads of 0.5 s windows")
+    r = m.snapshot_overhead(16, quads, 0.5, runs_dir)
+    v = r["loss_pct"].values
+    out["snapshot_overhead_pct"] = round(statistics.mean(v), 2)
+    if len(v) > 1:  # how precisely the noise lets us know it: standard error of the mean
+        out["snapshot_overhead_pct_se"] = round(statistics.stdev(v) / len(v) ** 0.5, 2)
+    out["snapshot_overhead_pct_median"] = round(r["loss_pct"].median, 2)
+    out["snapshot_overhead_pct_range"] = _series(r["loss_pct"])
+    c = r["cpu_extra_pct"].values
+    if len(c) > 1:
+        out["snapshot_cpu_per_hop_extra_pct"] = round(statistics.mean(c), 2)
+        out["snapshot_cpu_per_hop_extra_pct_se"] = round(
+            statistics.stdev(c) / len(c) ** 0.5, 2)
+        out["cpu_us_per_hop_snapshots_on"] = _series(r["cpu_us_per_hop_on"])
+        out["cpu_us_per_hop_snapshots_off"] = _series(r["cpu_us_per_hop_off"])
+    out["hop_rate_snapshots_on_16"] = _series(r["on"])
+    out["hop_rate_snapshots_off_16"] = _series(r["off"])
+    out["snapshot_complete_p50_ms"] = round(m.percentile(r["snapshot_ms"], 50), 3)
+    out["snapshot_complete_p99_ms"] = round(m.percentile(r["snapshot_ms"], 99), 3)
+    out["snapshot_count"] = len(r["snapshot_ms"])
 
-    if "launch" not in skip:
-        reps = 2 if quick else 3
-        _log(f"launch: 'ringemu run' of 64 stations to the first completed snapshot, x{reps}")
-        runs = [m.launch_time(64, runs_dir) for _ in range(reps)]
-        total = m.Series(values=[r["total_s"] for r in runs])
-        out["launch_64_s"] = round(total.median, 3)
-        out["launch_64_s_range"] = _series(total)
-        out["launch_64_phases_s"] = {k: round(statistics.median(r[k] for r in runs), 3)
-                                     for k in runs[0]}
-        started = m.Series(values=[m.launch_in_process(64, runs_dir) for _ in range(reps)])
-        out["launch_64_in_process_s"] = round(started.median, 3)
-        out["launch_64_in_process_s_range"] = _series(started)
 
-    if "memory" not in skip:
-        _log("memory per station process (64 stations)")
-        r = m.memory_per_station(64, runs_dir)
-        out["rss_mb_per_station"] = round(r["rss_mb"], 2)
-        out["pss_mb_per_station"] = round(r["pss_mb"], 2)
+def _detection(out: dict, quick: bool, runs_dir: str, sizes) -> None:
+    per_kind = 10 if quick else 25
+    _log(f"detection latency: {per_kind} lose and {per_kind} dup faults, 8 stations")
+    r = m.detection(8, per_kind, runs_dir)
+    lat = r["latencies"]["lose"] + r["latencies"]["dup"]
+    out["detection_latency_p50_ms"] = round(m.percentile(lat, 50), 2)
+    out["detection_latency_p99_ms"] = round(m.percentile(lat, 99), 2)
+    out["detection_latency_max_ms"] = round(max(lat), 2) if lat else None
+    for kind in ("lose", "dup"):
+        v = r["latencies"][kind]
+        out[f"detection_{kind}_p50_ms"] = round(m.percentile(v, 50), 2)
+        out[f"detection_{kind}_p99_ms"] = round(m.percentile(v, 99), 2)
+        out[f"detection_{kind}_count"] = len(v)
+    out["detection_bound_ms"] = round(r["bound_ms"], 2)
+    out["detection_rotation_ms"] = round(r["rotation_ms"], 3)
+    out["detection_outcomes"] = r["outcomes"]
+    out["detection_false_alarms"] = r["false_alarms"]
+    out["detection_wrong_counts"] = r["wrong_counts"]
+    out["detection_valid"] = r["valid"]
+    out["detected"] = r["outcomes"].get("detected", 0)
+    out["injected"] = sum(r["outcomes"].values())
+    out["detected_share"] = round(out["detected"] / out["injected"], 3) if out[
+        "injected"] else None
 
-    if "size" not in skip:
-        out["ring_sizes"] = []
-        out["max_stations"] = 0
-        for n in (256,) if quick else (1024,):
-            _log(f"ring size: {n} stations up, counting one, detecting a lost token?")
-            r = m.ring_size_check(n, runs_dir)
-            out["ring_sizes"].append(r)
-            if r["ok"]:
-                out["max_stations"] = n
 
-    if "sim" not in skip:
-        _log("simulator: 1000 stations")
-        passes, markers = m.sim_speed(1000, 60 if quick else 150, 2 if quick else 3)
-        out["sim_token_passes_per_s"] = round(passes.median)
-        out["sim_token_passes_per_s_range"] = _series(passes)
-        out["sim_markers_per_s"] = round(markers.median)
+def _launch(out: dict, quick: bool, runs_dir: str, sizes) -> None:
+    reps = 2 if quick else 3
+    _log(f"launch: 'ringemu run' of 64 stations to the first completed snapshot, x{reps}")
+    runs = [m.launch_time(64, runs_dir) for _ in range(reps)]
+    total = m.Series(values=[r["total_s"] for r in runs])
+    out["launch_64_s"] = round(total.median, 3)
+    out["launch_64_s_range"] = _series(total)
+    out["launch_64_phases_s"] = {k: round(statistics.median(r[k] for r in runs), 3)
+                                 for k in runs[0]}
+    started = m.Series(values=[m.launch_in_process(64, runs_dir) for _ in range(reps)])
+    out["launch_64_in_process_s"] = round(started.median, 3)
+    out["launch_64_in_process_s_range"] = _series(started)
 
-    out["bench_wall_s"] = round(time.monotonic() - t0, 1)
-    out["machine"]["load_average_start"] = out["machine"].pop("load_average", None)
-    out["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    return out
+
+def _memory(out: dict, quick: bool, runs_dir: str, sizes) -> None:
+    _log("memory per station process (64 stations)")
+    r = m.memory_per_station(64, runs_dir)
+    out["rss_mb_per_station"] = round(r["rss_mb"], 2)
+    out["pss_mb_per_station"] = round(r["pss_mb"], 2)
+
+
+def _size(out: dict, quick: bool, runs_dir: str, sizes) -> None:
+    out["ring_sizes"] = []
+    out["max_stations"] = 0
+    for n in (256,) if quick else (1024,):
+        _log(f"ring size: {n} stations up, counting one, detecting a lost token?")
+        r = m.ring_size_check(n, runs_dir)
+        out["ring_sizes"].append(r)
+        if r["ok"]:
+            out["max_stations"] = n
+
+
+def _sim(out: dict, quick: bool, runs_dir: str, sizes) -> None:
+    _log("simulator: 1000 stations")
+    passes, markers = m.sim_speed(1000, 60 if quick else 150, 2 if quick else 3)
+    out["sim_token_passes_per_s"] = round(passes.median)
+    out["sim_token_passes_per_s_range"] = _series(passes)
+    out["sim_markers_per_s"] = round(markers.median)
+
+
+
+SECTIONS = [("scaling", _scaling), ("plain", _plain), ("pin", _pin), ("overhead", _overhead),
+            ("detection", _detection), ("launch", _launch), ("memory", _memory),
+            ("size", _size), ("sim", _sim)]
 
 
 def _series(s: m.Series) -> dict:
@@ -254,6 +280,8 @@ def table(r: dict) -> str:
         lines.append(f"ring of {size['stations']}: {state}; up in {size.get('up_s')} s, "
                      f"{size.get('hop_rate', 0):,.0f} hops/s, detection "
                      f"{size.get('detection_ms')} ms, verdicts {size.get('verdicts')}")
+    for name, why in r.get("failed", {}).items():
+        lines.append(f"FAILED {name}: {why}")
     mach = r["machine"]
     lines.append(f"machine: {mach['cores']} cores, Python {mach['python']}, pyzmq {mach['pyzmq']} "
                  f"(libzmq {mach['libzmq']}), load {mach.get('load_average_start')} at start, "

@@ -78,7 +78,9 @@ def fork_children(children: list[tuple[Callable[[], int], str | None]]) -> list[
     afterwards: between two forks the launcher writes as little memory as it can, because
     each page it writes after a fork is copied (it is shared with the child until then), and
     that copying, not the fork itself, was most of a launch's cost in the launcher. A pid
-    cannot be reused before we reap it, so reading its start time later is as safe.
+    cannot be reused before we reap it, so reading its start time later is as safe. The
+    children wait at a gate (a pipe) until the last is forked: starting at once, they took
+    the CPU from the loop that forks them (64 forks took 0.57 s instead of 0.07 s).
     """
     sys.stdout.flush()
     sys.stderr.flush()
@@ -86,15 +88,23 @@ def fork_children(children: list[tuple[Callable[[], int], str | None]]) -> list[
     _libc()
     pids = []
     fork, setpgid = os.fork, os.setpgid
-    for target, log_file in children:
-        pid = fork()
-        if pid == 0:  # child
-            _child(parent, target, log_file)
-        try:
-            setpgid(pid, pid)  # also from the parent, so the group exists before we record it
-        except OSError:
-            pass  # the child already did it, or already exited
-        pids.append(pid)
+    gate_r, gate_w = os.pipe()
+    try:
+        for target, log_file in children:
+            pid = fork()
+            if pid == 0:  # child: wait at the gate until every sibling is forked
+                os.close(gate_w)
+                os.read(gate_r, 1)  # end of file once the launcher closes its end
+                os.close(gate_r)
+                _child(parent, target, log_file)
+            try:
+                setpgid(pid, pid)  # also from the parent: the group exists before we record it
+            except OSError:
+                pass  # the child already did it, or already exited
+            pids.append(pid)
+    finally:
+        os.close(gate_w)  # open the gate
+        os.close(gate_r)
     return [{"pid": pid, "pgid": pid, "start_time": proc_start_time(pid)} for pid in pids]
 
 
