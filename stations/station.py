@@ -36,6 +36,7 @@ is set (or copies wait) does anything go through it; otherwise the loop is exact
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -45,6 +46,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import zmq
 
@@ -107,6 +109,9 @@ class StationConfig:
     """The station's payload journal (in its run folder): read back when it restarts."""
     placement: Placement | None = None
     """A spec ring's addresses: this station binds its own, and connects to those alone."""
+    counters: Any = None
+    """The ring's ``SharedCounters`` (forked stations only): this station's token passes are
+    stored in it after each one, for the monitor to read without asking."""
 
     @classmethod
     def from_json(cls, text: str) -> StationConfig:
@@ -205,6 +210,10 @@ class StationProcess:
 
             self.capture = CaptureWriter(cfg.capture)
         self._set_epoch(0)
+        self.counts = (cfg.counters.array if cfg.counters is not None
+                       else (ctypes.c_int64 * (cfg.index + 1))())
+        """Where the token passes go after each one (shared with the monitor when forked)."""
+        self.counts[cfg.index] = 0
 
     # -- the loop ---------------------------------------------------------------------------
     def serve(self) -> None:
@@ -232,6 +241,9 @@ class StationProcess:
         record = self.trace.record if self.trace is not None else None
         tap = self.tap
         waiting = self.link.queue  # copies the link layer holds back (never rebound)
+        counts, index = self.counts, self.cfg.index
+        passes = station.passes
+        outbox = station.outbox  # the very list (it is only ever emptied in place)
         while self.running:
             try:
                 data = recv(ring_in)
@@ -253,6 +265,7 @@ class StationProcess:
             if msg is None:  # a command may have changed the epoch, the timers, the tap or the link
                 free_wire, send, tap = self.free_wire, self.send, self.tap
                 pass_free = NEVER if self.engaged else PASS_FREE
+                passes = station.passes
                 continue
             if capture is not None:
                 capture.write(msg, time.time())
@@ -264,8 +277,14 @@ class StationProcess:
                     base_send(ring_out, free_wire, noblock)
                 except again:
                     self.send_dropped += 1
+                passes += 1  # the core counted one free token: no need to ask it
+                counts[index] = passes  # after the send: the token does not wait for it
+                if outbox:  # a suspicion (a second token too soon) goes to the monitor now
+                    self._ship()
             else:
                 send(out)
+                passes = station.passes
+                counts[index] = passes
             if timed or waiting:
                 self._arm_timer()
 
@@ -498,7 +517,7 @@ class StationProcess:
 
     def _cmd_timers(self, cmd: p.SetTimers, now: float) -> None:
         self.station.set_timers(StationTimers(cmd.valid_transmission, cmd.no_token,
-                                              cmd.claim_retry, cmd.short_gaps_within))
+                                              cmd.claim_retry, cmd.short_gaps_within), now)
 
     def _cmd_install(self, cmd: p.Install, now: float) -> None:
         n = self.cfg.params.stations

@@ -17,7 +17,8 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from pathlib import Path
+from typing import Iterator
 
 from ringemu.bench import rawring
 from ringemu.live.launcher import LiveRing, RingConfig
@@ -64,17 +65,20 @@ def _ring(runs_dir: str, **kw) -> Iterator[LiveRing]:
         yield ring
 
 
-def _passes(ring: LiveRing) -> tuple[int, float]:
-    s = ring.request({"cmd": "summary"}, timeout=5.0)
-    return s["token_passes"], s["duration_s"]
+def _hops(ring: LiveRing) -> int:
+    """Token passes of a running ring so far, from the counters its stations share with the
+    launcher (``ringemu.live.counters``): read without asking or waking anyone, as the raw
+    ring's are."""
+    assert ring.counters is not None
+    return ring.counters.total()
 
 
 def ring_rate(ring: LiveRing, seconds: float) -> float:
-    """Token passes per second of a running ring over ``seconds`` (fresh station counters)."""
-    p1, t1 = _passes(ring)
+    """Token passes per second of a running ring over ``seconds``."""
+    h1, t1 = _hops(ring), time.monotonic()
     time.sleep(seconds)
-    p2, t2 = _passes(ring)
-    return (p2 - p1) / (t2 - t1)
+    h2, t2 = _hops(ring), time.monotonic()
+    return (h2 - h1) / (t2 - t1)
 
 
 def _signal_all(records: list[dict], sig: int) -> None:
@@ -85,78 +89,125 @@ def _signal_all(records: list[dict], sig: int) -> None:
 
 
 def hop_rate_pairs(n: int, rounds: int, seconds: float, runs_dir: str, pin: str = "none",
-                   settle: float = 0.3, direct: bool = False,
-                   tick: Callable[[float], None] | None = None) -> dict:
+                   settle: float = 0.3, direct: bool = False) -> dict:
     """Raw ring and ringemu side by side, in alternating windows of the same processes.
 
     Both rings run for the whole measurement, but only one at a time: the other is stopped
     (SIGSTOP on every process, so it uses no CPU), which gives ``rounds`` back-to-back pairs
     of windows a few seconds apart. On this shared machine the available CPU changes by 2x
-    from one minute to the next; pairs this close see the same machine.
+    from one minute to the next; pairs this close see the same machine. Both rings are
+    counted the same way: from counters their stations keep in shared memory. The order
+    alternates (raw first, then ringemu first) so a trend within a pair cancels out.
     """
     raw_rates, emu_rates, ratios = Series(), Series(), Series()
     raw = rawring.RawRing(n, "one" if pin == "one" else None, direct)
+    up_s = None
     try:
+        t0 = time.monotonic()
         with _ring(runs_dir, stations=n, pin=pin) as ring:
+            up_s = time.monotonic() - t0
             time.sleep(0.5)
             _signal_all(ring.records, signal.SIGSTOP)
-            for i in range(rounds):
-                if tick is not None:
-                    tick(i / rounds)
-                time.sleep(settle)
-                h1, t1 = raw.hops(), time.monotonic()
-                time.sleep(seconds)
-                h2, t2 = raw.hops(), time.monotonic()
-                _signal_all(raw.records, signal.SIGSTOP)
-                _signal_all(ring.records, signal.SIGCONT)
-                time.sleep(settle)
-                e = ring_rate(ring, seconds)
-                _signal_all(ring.records, signal.SIGSTOP)
-                _signal_all(raw.records, signal.SIGCONT)
-                r = (h2 - h1) / (t2 - t1)
-                raw_rates.add(r)
-                emu_rates.add(e)
-                ratios.add(e / r if r else float("nan"))
+            running = "raw"
+            for k in range(rounds):
+                rates = {}
+                for which in (("raw", "ringemu") if k % 2 == 0 else ("ringemu", "raw")):
+                    if which != running:
+                        stop, go = ((raw.records, ring.records) if which == "ringemu"
+                                    else (ring.records, raw.records))
+                        _signal_all(stop, signal.SIGSTOP)
+                        _signal_all(go, signal.SIGCONT)
+                        running = which
+                    time.sleep(settle)
+                    count = raw.hops if which == "raw" else (lambda: _hops(ring))
+                    h1, t1 = count(), time.monotonic()
+                    time.sleep(seconds)
+                    h2, t2 = count(), time.monotonic()
+                    rates[which] = (h2 - h1) / (t2 - t1)
+                raw_rates.add(rates["raw"])
+                emu_rates.add(rates["ringemu"])
+                ratios.add(rates["ringemu"] / rates["raw"] if rates["raw"] else float("nan"))
             _signal_all(ring.records, signal.SIGCONT)
+            _signal_all(raw.records, signal.SIGCONT)
     finally:
         _signal_all(raw.records, signal.SIGCONT)
         raw.stop()
-    return {"raw": raw_rates, "ringemu": emu_rates, "ratio": ratios}
+    return {"raw": raw_rates, "ringemu": emu_rates, "ratio": ratios, "up_s": up_s}
 
 
-def snapshot_overhead(n: int, windows: int, seconds: float, runs_dir: str,
-                      interval: float = 0.1, tick: Callable[[float], None] | None = None) -> dict:
-    """Hop rate with snapshots every ``interval`` against snapshots off, in one ring,
-    alternating windows; also the completion times of the snapshots taken."""
-    on, off, loss = Series(), Series(), Series()
-    with _ring(runs_dir, stations=n, snapshot_interval=interval) as ring:
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def snapshot_overhead(n: int, quads: int, seconds: float, runs_dir: str,
+                      interval: float = 0.1, settle: float = 0.1, pin: str = "one") -> dict:
+    """Hop rate with snapshots every ``interval`` against snapshots off, in one ring.
+
+    Windows come in ABBA quads (on, off, off, on; then off, on, on, off: the first window's
+    side alternates), so a drift of the machine's speed within a quad cancels out; each quad
+    gives one loss figure, ``1 - (on1 + on2) / (off1 + off2)``. The hops are read from the
+    stations' shared counters, so measuring takes nothing from the ring. Also the CPU time
+    per hop of the ring's processes (stations and monitor), on and off, which a busy machine
+    disturbs less than the rate. The snapshot completion times are those of every snapshot
+    taken in the on windows. The stations are pinned to one CPU (``pin``): a token hop then
+    never waits for a wake-up on the other CPU, whose timing is most of the window-to-window
+    noise, and every marker and part a station handles is on the token's own CPU, so the
+    snapshots' cost shows in full in the rate (the monitor runs on either CPU).
+    """
+    on, off, loss, cpu_on, cpu_off, cpu_extra = (Series() for _ in range(6))
+    with _ring(runs_dir, stations=n, snapshot_interval=interval, pin=pin) as ring:
+        pids = [r["pid"] for r in ring.records]
         time.sleep(0.5)
-        for i in range(windows):
-            if tick is not None:
-                tick(i / windows)
-            ring.request({"cmd": "interval", "seconds": interval})
-            time.sleep(0.05)
-            r_on = ring_rate(ring, seconds)
-            ring.request({"cmd": "interval", "seconds": 0})
-            time.sleep(0.05)
-            r_off = ring_rate(ring, seconds)
+        state = None
+        for k in range(quads):
+            order = (True, False, False, True) if k % 2 == 0 else (False, True, True, False)
+            hops = {True: 0, False: 0}
+            secs = {True: 0.0, False: 0.0}
+            cpu = {True: 0.0, False: 0.0}
+            for snapshots in order:
+                if snapshots != state:
+                    ring.request({"cmd": "interval", "seconds": interval if snapshots else 0})
+                    state = snapshots
+                time.sleep(settle)
+                h1, c1, t1 = _hops(ring), _cpu_s(pids), time.monotonic()
+                time.sleep(seconds)
+                h2, c2, t2 = _hops(ring), _cpu_s(pids), time.monotonic()
+                hops[snapshots] += h2 - h1
+                secs[snapshots] += t2 - t1
+                cpu[snapshots] += c2 - c1
+            r_on, r_off = hops[True] / secs[True], hops[False] / secs[False]
             on.add(r_on)
             off.add(r_off)
             loss.add(100.0 * (r_off - r_on) / r_off)
+            if hops[True] and hops[False]:
+                per_on = 1e6 * cpu[True] / hops[True]
+                per_off = 1e6 * cpu[False] / hops[False]
+                cpu_on.add(per_on)
+                cpu_off.add(per_off)
+                cpu_extra.add(100.0 * (per_on - per_off) / per_off)
         events = ring.run_dir / "events.jsonl"
     durations = [e["duration_ms"] for e in read_events(events)
                  if e.get("event") == "snapshot" and e.get("count") is not None]
-    return {"on": on, "off": off, "loss_pct": loss, "snapshot_ms": durations}
+    return {"on": on, "off": off, "loss_pct": loss, "snapshot_ms": durations,
+            "cpu_us_per_hop_on": cpu_on, "cpu_us_per_hop_off": cpu_off,
+            "cpu_extra_pct": cpu_extra}
 
 
 def detection(n: int, per_kind: int, runs_dir: str, spacing: float = 0.5,
-              interval: float = 0.2, tick: Callable[[float], None] | None = None) -> dict:
+              interval: float = 0.2) -> dict:
     """Inject ``per_kind`` lose and ``per_kind`` dup faults, alternating, ``spacing`` apart."""
     with _ring(runs_dir, stations=n, snapshot_interval=interval) as ring:
         time.sleep(0.5)
         for k in range(2 * per_kind):
-            if tick is not None:
-                tick(k / (2 * per_kind))
             kind = "lose" if k % 2 == 0 else "dup"
             reply = ring.request({"cmd": "inject", "kind": kind})
             if not reply.get("ok"):
@@ -177,17 +228,45 @@ def detection(n: int, per_kind: int, runs_dir: str, spacing: float = 0.5,
             "bound_ms": interval * 1000.0 + 2 * rotation_ms + 10.0, "valid": s["valid"]}
 
 
-def launch_time(n: int, runs_dir: str) -> float:
-    """Seconds from starting ``ringemu run`` (a new process) to the first completed snapshot."""
+def launch_time(n: int, runs_dir: str) -> dict:
+    """``ringemu run`` of ``n`` stations as a new process: seconds from the spawn to the first
+    completed snapshot (every process reads the same ``CLOCK_MONOTONIC``), and its phases:
+    the interpreter and imports up to the monitor's start, the stations' hellos (forking
+    them included), linking up to the first token, and the first snapshot."""
     t_spawn = time.monotonic()
     p = subprocess.run(
-        [sys.executable, "-m", "ringemu", "run", "--stations", str(n), "--duration", "0.5",
-         "--json", "--runs-dir", runs_dir],
+        [sys.executable, "-m", "ringemu", "run", "--stations", str(n), "--duration", "0.3",
+         "--drain", "0", "--json", "--runs-dir", runs_dir],
         capture_output=True, text=True, timeout=300)
-    if p.returncode not in (0, 2):
-        raise RuntimeError(f"ringemu run failed: {p.stderr.strip()[-300:]}")
-    s = json.loads(p.stdout.strip().splitlines()[-1])
-    return s["monitor_t0"] + s["first_snapshot_s"] - t_spawn
+    try:  # exit 1 (a run judged invalid) still has its summary: the launch is measured alike
+        s = json.loads(p.stdout.strip().splitlines()[-1])
+        t0 = s["monitor_t0"] - t_spawn
+    except (IndexError, ValueError, KeyError, TypeError):
+        raise RuntimeError(f"ringemu run failed (exit {p.returncode}): "
+                           f"{p.stderr.strip()[-300:]}") from None
+    ups = [e["t"] for e in read_events(Path(runs_dir) / "latest" / "events.jsonl")
+           if e.get("event") == "station_up"]
+    hellos = max(ups) if ups else float("nan")
+    return {"total_s": t0 + s["first_snapshot_s"], "start_s": t0, "hellos_s": hellos,
+            "ring_up_s": s["startup_s"] - hellos,
+            "first_snapshot_s": s["first_snapshot_s"] - s["startup_s"],
+            "exit": p.returncode}
+
+
+def launch_in_process(n: int, runs_dir: str) -> float:
+    """Seconds from ``LiveRing.start()`` in an already running process (what ``ringemu up``
+    does once imported) to the first completed snapshot."""
+    t0 = time.monotonic()
+    with LiveRing(RingConfig(runs_dir=runs_dir, stations=n)) as ring:
+        ring.start()
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline:
+            s = ring.request({"cmd": "status"})
+            if s["snapshots"] >= 1:
+                break
+            time.sleep(0.002)
+        summary = ring.request({"cmd": "summary"}, timeout=10.0)
+    return summary["monitor_t0"] + summary["first_snapshot_s"] - t0
 
 
 def memory_per_station(n: int, runs_dir: str) -> dict:
@@ -222,7 +301,7 @@ def _smaps_kb(pid: int, key: str) -> float:
     return float("nan")
 
 
-def ring_size_check(n: int, runs_dir: str, timeout: float = 60.0) -> dict:
+def ring_size_check(n: int, runs_dir: str, timeout: float = 120.0) -> dict:
     """Does a ring of ``n`` come up, count one token, and detect an injected lose?"""
     t0 = time.monotonic()
     result = {"stations": n, "ok": False}
@@ -230,10 +309,11 @@ def ring_size_check(n: int, runs_dir: str, timeout: float = 60.0) -> dict:
         with _ring(runs_dir, stations=n, snapshot_interval=0.3) as ring:
             result["up_s"] = round(time.monotonic() - t0, 2)
             deadline = time.monotonic() + timeout
-            while ring.request({"cmd": "status"})["snapshots"] < 3:
+            while (st := ring.request({"cmd": "status"}))["snapshots"] < 3:
                 if time.monotonic() > deadline:
                     raise TimeoutError("no snapshots")
                 time.sleep(0.1)
+            result["counted_one"] = st["last_verdict"] == "OK"
             ring.request({"cmd": "inject", "kind": "lose"})
             while True:
                 s = ring.request({"cmd": "summary"}, timeout=10.0)
@@ -243,7 +323,8 @@ def ring_size_check(n: int, runs_dir: str, timeout: float = 60.0) -> dict:
                 if time.monotonic() > deadline:
                     raise TimeoutError("fault not judged")
                 time.sleep(0.2)
-            result.update(ok=(f["detected"] and s["false_alarms"] == 0), outcome=f["outcome"],
+            result.update(ok=(result["counted_one"] and f["detected"]
+                              and s["false_alarms"] == 0), outcome=f["outcome"],
                           detection_ms=f["detection_latency_ms"], hop_rate=s["hop_rate"],
                           snapshot_ms_p50=s.get("snapshot_ms_p50"),
                           verdicts=s["verdicts"])

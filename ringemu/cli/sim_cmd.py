@@ -112,8 +112,10 @@ def sim(rotations: float, injects: tuple[str, ...], chaos: float, chaos_kinds: s
             click.echo(line)
     if not quiet:
         click.echo(
-            f"ringemu sim: {outcome.deliveries:,} hops ({outcome.token_passes:,} token passes) "
-            f"in {outcome.wall:.2f} s wall: {outcome.hops_per_s:,.0f} simulated hops/s",
+            f"ringemu sim: {outcome.token_passes:,} token passes ({outcome.deliveries:,} "
+            f"deliveries with markers) in {outcome.wall:.2f} s wall: "
+            f"{outcome.passes_per_s:,.0f} token passes/s ({outcome.hops_per_s:,.0f} simulated "
+            f"hops/s)",
             err=True,
         )
     ms = data["rotation_us"] / 1000.0

@@ -163,4 +163,5 @@ class Payloads:
 
     def snapshot(self) -> tuple[tuple[int, int], ...]:
         """The queue as (destination, number) pairs, for a snapshot's record of this station."""
-        return tuple((p.dst, p.seq) for p in self.queue)
+        queue = self.queue
+        return tuple((p.dst, p.seq) for p in queue) if queue else ()

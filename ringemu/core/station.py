@@ -99,12 +99,16 @@ IDLE, HOLDING, AWAITING, PURGING = Mode.IDLE, Mode.HOLDING, Mode.AWAITING, Mode.
 _EMPTY: tuple = ()
 PASS_FREE: tuple = (FREE_TOKEN,)
 """What ``on_receive`` returns, this very tuple, when the station only passes the free token
-on: a shell may send the free token's octets at once when it sees it (and nothing else can
-have happened: the outbox is untouched)."""
+on: a shell may send the free token's octets at once when it sees it. Nothing else happened
+but, perhaps, a suspicion in the outbox (a second token too soon); the simulator crosses a
+stretch of such passes at once only while the outbox stays empty."""
 
 REPEAT_SUSPICION = 8
 """While the ring stays silent, the active monitor suspects again every this many valid
 transmission times."""
+STALLED = 2.0
+"""A standby whose no-token timer fires this many no-token times after its last token was not
+running meanwhile (a timer that runs on time fires after one)."""
 NO_TIMERS = StationTimers(float("inf"), float("inf"), float("inf"), 0.0)
 """Until the shell says how fast the ring turns, no station suspects or claims anything."""
 
@@ -310,7 +314,14 @@ class Station:
         self.outbox.append(Malformed(self.index, now, reason))
 
     # -- timers -----------------------------------------------------------------------------
-    def set_timers(self, timers: StationTimers) -> None:
+    def set_timers(self, timers: StationTimers, now: float | None = None) -> None:
+        """The ring turns at a new pace: timers scaled to it. Given ``now``, a station told
+        for the first time starts watching for silence then: until then it had no pace to expect
+        the token at (in a large live ring the first timers may come long after the station
+        started, and before the first token reached it). The simulator starts every station at
+        virtual time 0, with the first timers, and passes no ``now``."""
+        if self.timers is NO_TIMERS and now is not None:
+            self._last_seen = max(self._last_seen, now)
         self.timers = timers
         self._short_within = timers.short_gaps_within
 
@@ -361,6 +372,12 @@ class Station:
         elif self.claiming:
             if now - self._claim_at >= t.claim_retry:
                 out = out + self._claim(now)
+        elif silent >= STALLED * t.no_token:
+            # Its no-token timer was due long ago: this station itself was not running (its
+            # process stopped or starved), so the silence it measured is its own, not the
+            # ring's. It watches again from now rather than start an election that a frozen
+            # and resumed ring would otherwise start at every station at once.
+            self._last_seen = now
         elif silent >= t.no_token and self.mode is not PURGING:
             self.claiming = True
             self.outbox.append(ClaimStarted(self.index, now))
@@ -495,6 +512,12 @@ class Station:
         s.frames = self._frames
         s.delivered = self.payloads.count
         return s
+
+    @property
+    def passes(self) -> int:
+        """Token units received, free tokens and busy frames: one a rotation (the hop count
+        a live station publishes after each one)."""
+        return self._tokens + self._frames
 
     def tokens_held(self) -> int:
         """Token units at this station that no link holds: 1 while holding the free token."""

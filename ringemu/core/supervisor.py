@@ -98,13 +98,20 @@ class Supervisor:
     def __init__(self, history: RunHistory, *, stations: int, active_monitor: int,
                  recovery: Recovery, interval: float, min_deadline: float,
                  control_latency: float = 0.0, timer_floor: float = 0.0,
-                 suspicions: bool = True, trace: bool = True) -> None:
+                 suspicions: bool = True, trace: bool = True,
+                 one_at_a_time: bool = False) -> None:
         self.history = history
         self.trace = trace
         """Ask stations for the trace of the snapshots worth drawing."""
         self.traced = 0
         self.trace_budget = TRACE_BUDGET
         self.counted_one = False
+        self.one_at_a_time = one_at_a_time
+        """Periodic snapshots wait for the one under way (the live monitor): when the ring
+        turns slower than the interval, markers of snapshots begun one after another would
+        otherwise queue in front of the token, and each costs every station a wake-up and a
+        report, so the slower the ring the more of them, until they were most of its traffic.
+        The simulator lets them overlap (a property it is tested with)."""
         self.snapshots = SnapshotMonitor(range(stations), active_monitor=active_monitor,
                                          recovery=recovery, min_deadline=min_deadline)
         self.ring = RingManager(stations, active_monitor)
@@ -112,6 +119,10 @@ class Supervisor:
         self.suspicions = suspicions
         self.control_latency = control_latency
         self.timer_floor = timer_floor
+        """The least any station timer may be; a live shell raises it while the machine is
+        loaded (a station's wake-up then may wait that long), and the next measured rotation
+        sends every station its new timers."""
+        self._floor = timer_floor
         self.next_snapshot = float("inf")
         self.rotation: float | None = None
         self.timers: StationTimers | None = None
@@ -145,19 +156,21 @@ class Supervisor:
             return []
         self.snapshots.down_after = DOWN_AFTER_ROTATIONS * rotation + 2 * self.control_latency
         old = self.rotation
-        if old is not None and 0.8 < rotation / old < 1.25:
+        if (old is not None and 0.8 < rotation / old < 1.25 and self.timers is not None
+                and self._floor == self.timer_floor):
             return []
         self.rotation = rotation
+        self._floor = self.timer_floor
         self.timers = StationTimers.for_rotation(rotation, self.timer_floor)
         return [Order(k, SetTimers(self.timers)) for k in self.ring.members]
 
     def next_wake(self) -> float:
         """When ``tick`` next has something to do (periodic snapshots wait for a steady
         ring: becoming steady starts one at once)."""
-        wakes = [self.next_snapshot if self.ring.steady else float("inf")]
-        if self.snapshots.next_deadline is not None:
-            wakes.append(self.snapshots.next_deadline)
-        return min(wakes)
+        wake = (self.next_snapshot if self.ring.steady and not (
+            self.one_at_a_time and self.snapshots.busy) else float("inf"))  # _may_begin()
+        deadline = self.snapshots.next_deadline
+        return wake if deadline is None or wake <= deadline else deadline
 
     # -- time ------------------------------------------------------------------------------------
     def tick(self, now: float, down: set[int] | None = None, load: float = 1.0) -> list[Order]:
@@ -167,10 +180,17 @@ class Supervisor:
         extra = (down or set()) - self.down
         if self.snapshots.next_deadline is not None and now >= self.snapshots.next_deadline:
             orders += self._handle(self.snapshots.poll(now, self.down | extra, load), now)
-        if self.ring.steady and now >= self.next_snapshot:
+        return orders + self._periodic(now)
+
+    def _may_begin(self) -> bool:
+        return self.ring.steady and not (self.one_at_a_time and self.snapshots.busy)
+
+    def _periodic(self, now: float) -> list[Order]:
+        """The periodic snapshot, if it is due and may begin."""
+        if self._may_begin() and now >= self.next_snapshot:
             self.next_snapshot = max(self.next_snapshot + self.interval, now)
-            orders += self.begin(now)
-        return orders
+            return self.begin(now)
+        return []
 
     def begin(self, now: float, initiator: int | None = None) -> list[Order]:
         if not self.ring.steady:
@@ -182,7 +202,10 @@ class Supervisor:
 
     # -- inputs ----------------------------------------------------------------------------------
     def part(self, part: LocalSnapshot, now: float) -> list[Order]:
-        return self._handle(self.snapshots.on_report(part, now), now)
+        orders = self._handle(self.snapshots.on_report(part, now), now)
+        if self.one_at_a_time and not self.snapshots.busy:
+            orders += self._periodic(now)  # one was waiting for this one to complete
+        return orders
 
     def station_event(self, ev: StationEvent, now: float) -> list[Order]:
         self.history.station_event(ev)

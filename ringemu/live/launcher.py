@@ -33,10 +33,11 @@ from typing import Callable
 from ringemu.errors import ConfigError, RingemuError
 from ringemu.live import monitor as monitor_mod
 from ringemu.live.client import ControlClient, EventStream, RingUnreachable
+from ringemu.live.counters import SharedCounters
 from ringemu.live.keys import RunKeys
 from ringemu.live.paths import (RingInfo, ensure_runtime_root, link_latest, new_run_id,
                                 proc_start_time, runs_root, runtime_root)
-from ringemu.live.procutil import end_groups, fork_child, reap
+from ringemu.live.procutil import end_groups, fork_child, fork_children, reap, startup_limit
 from ringemu.live.spec import RingSpec
 from ringemu.params import RingParams, check_finite
 from stations import station as station_mod
@@ -129,6 +130,8 @@ class LiveRing:
         """Stations to start again, and when."""
         self.report_endpoint = ""
         self.captured = 0
+        self.counters: SharedCounters | None = None
+        """Every station's token passes, shared with the ring (``ringemu.live.counters``)."""
         self._stopped = False
         self.on_forked: Callable[[RingInfo], None] | None = None
         """Called once every process is forked and recorded, before waiting for the ring."""
@@ -166,6 +169,8 @@ class LiveRing:
         if cfg.transport == "tcp" and self.spec is None:
             self.keys = RunKeys.generate(cfg.stations)
             self.keys.save(self.runtime_dir)
+        # token passes shared in a page: only when every station is this host's child
+        self.counters = SharedCounters(cfg.stations) if self.spec is None else None
         gc.freeze()  # children share the launcher's objects instead of copying them on first GC
         if self.parts.monitor:
             endpoints = self._fork_monitor()
@@ -189,7 +194,7 @@ class LiveRing:
             return self.info
         self.client = ControlClient(endpoints["control"], keys=self.operator_keys)
         if timeout is None:
-            timeout = (10.0 + 0.05 * cfg.stations if self.spec is None
+            timeout = (startup_limit(cfg.stations) + 1.0 if self.spec is None
                        else self.spec.startup_timeout + 5.0)
         self._wait_up(timeout)
         return self.info
@@ -208,6 +213,7 @@ class LiveRing:
             metrics_port=cfg.metrics_port,
             placement=None if spec is None else spec.placement(frozenset(self.parts.stations)),
             startup_timeout=0.0 if spec is None else spec.startup_timeout,
+            counters=self.counters,
         )
         read_fd, write_fd = os.pipe()
         log_file = str(self.run_dir / "monitor.log")
@@ -235,28 +241,36 @@ class LiveRing:
         if self.cfg.capture:
             import ringemu.frames.capture  # noqa: F401  - load scapy once, before forking
         self.report_endpoint = report_endpoint
-        for i in self.parts.stations:
-            self._fork_station(i)
+        stations = list(self.parts.stations)
+        params = self.cfg.ring_params()
+        cfgs = [self._station_config(i, params) for i in stations]
+        recs = fork_children([(lambda c=c: station_mod.run(c), c.log_file) for c in cfgs])
+        self.records.extend({"role": "station", "index": i, **rec}
+                            for i, rec in zip(stations, recs))
 
-    def _fork_station(self, i: int) -> dict:
-        """Start station ``i``'s process (again, for a restart: it resumes from its journal)
-        and record it."""
+    def _station_config(self, i: int, params: RingParams) -> station_mod.StationConfig:
         cfg, spec = self.cfg, self.spec
-        incarnation = sum(1 for r in self.records if r.get("index") == i)
         capture = None
         if cfg.capture:
+            incarnation = sum(1 for r in self.records if r.get("index") == i)
             capture = str(self.runtime_dir / f"capture-{i}"
                           f"{'' if not incarnation else f'-{incarnation}'}.pcap")
-        scfg = station_mod.StationConfig(
-            index=i, params=cfg.ring_params(), monitor=self.report_endpoint,
+        folder = f"{self.run_dir}/stations"
+        return station_mod.StationConfig(
+            index=i, params=params, monitor=self.report_endpoint,
             runtime_dir=str(self.runtime_dir),
             cpu=min(os.sched_getaffinity(0)) if cfg.pin == "one" else None,
-            capture=capture, log_file=str(self.run_dir / "stations" / f"station-{i}.log"),
+            capture=capture, log_file=f"{folder}/station-{i}.log",
             keys=(spec.keys.for_station(i) if spec is not None
                   else None if self.keys is None else self.keys.for_station(i)),
-            journal=str(self.run_dir / "stations" / f"station-{i}.journal"),
+            journal=f"{folder}/station-{i}.journal", counters=self.counters,
             placement=None if spec is None else spec.placement(frozenset(self.parts.stations)),
         )
+
+    def _fork_station(self, i: int) -> dict:
+        """Start station ``i``'s process again (a restart: it resumes from its journal) and
+        record it."""
+        scfg = self._station_config(i, self.cfg.ring_params())
         rec = {"role": "station", "index": i,
                **fork_child(lambda: station_mod.run(scfg), scfg.log_file)}
         self.records.append(rec)

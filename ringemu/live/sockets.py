@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 from pathlib import Path
 
 import zmq
@@ -23,6 +24,41 @@ from ringemu.live.auth import LOOPBACK, Role
 from ringemu.live.keys import KeyPair
 
 log = logging.getLogger(__name__)
+
+
+FDS_PER_SOCKET = 2
+"""File descriptors one ZeroMQ socket of ours may hold: its mailbox's eventfd and (for a
+connected or accepting one) the connection itself; the monitor's watch sockets hold one."""
+SPARE_FDS = 256
+"""Room for the log files, the events file, the poller, the ZAP and io threads' own fds."""
+
+
+def open_files_needed(sockets: int) -> int:
+    """File descriptors a process with ``sockets`` ZeroMQ sockets should be allowed."""
+    return FDS_PER_SOCKET * sockets + SPARE_FDS
+
+
+def raise_open_files(needed: int) -> int:
+    """Raise this process's soft limit on open files to ``needed`` if it is lower (never above
+    the hard limit, which only root may raise); returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        soft = want
+    return soft
+
+
+def context(sockets: int) -> zmq.Context:
+    """A ZeroMQ context with one io thread that may hold ``sockets`` sockets.
+
+    libzmq refuses a context's 1024th socket by default (``ZMQ_MAX_SOCKETS``) and reports it
+    as "Too many open files"; the monitor holds four per station (a 512-station ring needs
+    2,048), so it sizes its context to its ring, and its open-file limit with it."""
+    raise_open_files(open_files_needed(sockets))
+    ctx = zmq.Context(1)
+    ctx.set(zmq.MAX_SOCKETS, max(1023, sockets + 64))
+    return ctx
 
 
 def endpoint_for(transport: str, folder: Path, name: str) -> str:

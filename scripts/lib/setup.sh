@@ -20,6 +20,9 @@ ensure_venv() {
         say "setting up a virtual environment in .venv"
         "$PY" -m venv "$VENV"
     fi
+    if [ -f "$stamp" ] && _extras_cover "$(cat "$stamp")" "$want"; then
+        want=$(cat "$stamp")  # installed with these extras and more: nothing to do
+    fi
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         say "installing ringemu and its dependencies ($extras) into .venv"
         "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
@@ -29,6 +32,15 @@ ensure_venv() {
             || { say "installation failed"; return 1; }
         printf '%s' "$want" > "$stamp"
     fi
+}
+
+# _extras_cover STAMP WANT: same pyproject hash, and every extra WANT names is in STAMP's.
+_extras_cover() {
+    local have_hash=${1%% *} have_extras=${1#* } want_hash=${2%% *} want_extras=${2#* } e
+    [ "$have_hash" = "$want_hash" ] || return 1
+    for e in ${want_extras//,/ }; do
+        case ",$have_extras," in *",$e,"*) ;; *) return 1 ;; esac
+    done
 }
 
 ensure_debian_packages() {

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import time
@@ -57,6 +58,7 @@ from ringemu.frames.codec import encode
 from ringemu.errors import RemoteProtocolError
 from ringemu.live import protocol as p
 from ringemu.live.auth import HandshakeWatch, Role, ZapHandler
+from ringemu.live.counters import SharedCounters
 from ringemu.live.keys import MonitorKeys
 from ringemu.live.monitor import control
 from ringemu.live.monitor.faults import LiveFaults
@@ -66,7 +68,8 @@ from ringemu.live.monitor.stations import (ClockOffset, Launched, ProcState, Sta
                                            StationTable, process_down)
 from ringemu.live.monitor.taps import TapLeases
 from ringemu.live.paths import same_process
-from ringemu.live.sockets import bind, connect, endpoint_for, permit, send_nowait
+from ringemu.live.procutil import machine_load, startup_limit
+from ringemu.live.sockets import bind, connect, context, endpoint_for, permit, send_nowait
 from ringemu.live.spec import Placement
 from ringemu.params import RingParams
 from ringemu.summary import summary as run_summary
@@ -76,6 +79,15 @@ log = logging.getLogger("ringemu.monitor")
 
 CONTROL_LATENCY = 0.001
 """A command's way to a station and its report's way back, as the supervisor assumes."""
+RERING = 0.2
+"""Seconds between doorbells for stations that have not answered their link command."""
+SOCKETS_PER_STATION = 4
+"""The monitor's ZeroMQ sockets per station: a PUSH to its command socket, one for the
+doorbell, and the pair that watches the command connection (``linkwatch``)."""
+STATS_PERIOD = 1.0
+STATS_PERIOD_PER_STATION = 0.004
+"""Each station is asked for its counters every ``max(STATS_PERIOD, this * stations)``
+seconds when the token passes are shared (4 s in a ring of 1024)."""
 TIMER_FLOOR = 0.010
 """The least any station timer may be: a live process can be held back that long for nothing."""
 TRAFFIC_INTERVAL = 0.5
@@ -106,9 +118,11 @@ class MonitorConfig:
     """Serve Prometheus metrics on 127.0.0.1 at this port (``ringemu.live.monitor.metrics``)."""
     placement: Placement | None = None
     """A spec ring's addresses (see the module docstring); None: a ring on this machine."""
+    counters: SharedCounters | None = None
+    """The stations' token passes, shared with them (``ringemu.live.counters``)."""
 
     def startup_limit(self) -> float:
-        return self.startup_timeout or (10.0 + 0.05 * self.params.stations)
+        return self.startup_timeout or startup_limit(self.params.stations)
 
 
 class MonitorProcess:
@@ -121,7 +135,7 @@ class MonitorProcess:
             raise ValueError("a tcp monitor needs the run's keys")
         self.keys = keys
         self.own = keys.own if keys is not None else None
-        self.ctx = zmq.Context(1)
+        self.ctx = context(SOCKETS_PER_STATION * params.stations + 32)
         self.placement = cfg.placement
         if self.placement is not None:
             permit(self.placement.addresses)
@@ -144,7 +158,7 @@ class MonitorProcess:
         self.parked: list[p.Hello] = []
         """Hellos waiting for the launcher's record of their station (``ring.json``)."""
         self.hello_mismatch = 0
-        self.stations = StationTable(params.stations)
+        self.stations = StationTable(params.stations, cfg.counters)
         self.events_file = open(Path(cfg.run_dir) / "events.jsonl", "a", buffering=1)
         self.history = RunHistory(self._record)
         self.supervisor = Supervisor(
@@ -152,7 +166,7 @@ class MonitorProcess:
             recovery=params.recovery, interval=params.snapshot_interval,
             min_deadline=deadline_floor(params.snapshot_deadline, params.stations, None),
             control_latency=CONTROL_LATENCY, timer_floor=TIMER_FLOOR,
-            suspicions=params.suspicions, trace=params.trace)
+            suspicions=params.suspicions, trace=params.trace, one_at_a_time=True)
         self.core = self.supervisor.snapshots
         self.links = LinkWatch(self.ctx)
         self.restart_wanted: set[int] = set()
@@ -164,11 +178,13 @@ class MonitorProcess:
         self.phase = Phase.STARTING
         self.running = True
         self.linked: set[int] = set()
+        self.link_sent: set[int] = set()
+        self.said_hello = 0
+        self.rering_at = float("inf")
         self.next_publish = 0.0
         self.bad_reports = 0
         self.bad_requests = 0
         self.pending_summary: list[tuple[list[bytes], float, float]] = []
-        self.last_passes: tuple[float, int] | None = None
         self.hop_rate = 0.0
         self.next_traffic = 0.0
         self.traffic_passes: tuple[float, int] = (0.0, 0)
@@ -180,6 +196,7 @@ class MonitorProcess:
             self.metrics = RingMetrics(self, cfg.metrics_port)
         self.rotations: deque[tuple[float, float]] = deque()
         """Recent rotation measurements (time, seconds), ``RATE_WINDOW`` seconds of them."""
+        self._stats_cursor = 0
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -236,7 +253,8 @@ class MonitorProcess:
             self._timers(now)
 
     def _next_wake(self) -> float:
-        wakes = [self.next_publish, self.faults.next_resume(), self.faults.next_planned()]
+        wakes = [self.next_publish, self.faults.next_resume(), self.faults.next_planned(),
+                 self.rering_at]
         if self.phase is Phase.RUNNING:
             wakes.append(self.supervisor.next_wake())
         if self.parked:
@@ -253,6 +271,8 @@ class MonitorProcess:
                 except RemoteProtocolError as e:
                     self.bad_reports += 1
                     log.warning("bad report dropped: %s", e)
+        if self.phase is Phase.LINKING and now >= self.rering_at:
+            self._ring_again()
         if self.phase is Phase.RUNNING:
             down: set[int] = set()
             if self.core.next_deadline is not None and now >= self.core.next_deadline:
@@ -273,13 +293,29 @@ class MonitorProcess:
                 if now >= self.next_traffic:
                     self.next_traffic = now + TRAFFIC_INTERVAL
                     self.record_traffic(now)
-                for s in self.stations.in_state(ProcState.ALIVE, ProcState.PAUSED):
-                    if self.command(s, p.AskStats()):  # stations have no timers of their own
-                        s.clock.asked(self.t0 + now)
+                self._ask_stats(now)
             if self.metrics is not None:
                 self.metrics.tick(now)
         if self.pending_summary:
             self._answer_summaries(now)
+
+    def _ask_stats(self, now: float) -> None:
+        """Ask for the stations' counters (stations have no timers of their own), each at most
+        every ``stats_period``, a share of them at each publish tick: asking wakes a station,
+        so asking all of them four times a second cost as much as a sixth of a 512-station
+        ring's hops. The token passes come from the shared counters meanwhile; without them
+        (stations not forked by the launcher) every station is asked every tick."""
+        n = len(self.stations)
+        if self.stations.counters is None:
+            share = n
+        else:
+            period = max(STATS_PERIOD, STATS_PERIOD_PER_STATION * n)
+            share = max(1, math.ceil(n * self.cfg.publish_interval / period))
+        for _ in range(min(share, n)):
+            s = self.stations[self._stats_cursor % n]
+            self._stats_cursor += 1
+            if s.state in (ProcState.ALIVE, ProcState.PAUSED) and self.command(s, p.AskStats()):
+                s.clock.asked(self.t0 + now)
 
     # -- reports from stations --------------------------------------------------------------------
     def _drain_reports(self) -> None:
@@ -316,8 +352,7 @@ class MonitorProcess:
         elif t is p.Resumed:
             self.carry_out(self.supervisor.resumed(st.index, r.epoch, now))  # type: ignore
         elif t is p.Stats or t is p.Bye:
-            st.took_stats(r)  # type: ignore[arg-type]
-            st.stats_at = now
+            st.set_stats(r, now)  # type: ignore[arg-type]
             if t is p.Stats:  # an answer to a request (a goodbye answers none)
                 st.clock.answered(self.t0 + now, r.t)  # type: ignore[attr-defined]
             if t is p.Bye and st.state is not ProcState.DEAD:
@@ -412,17 +447,45 @@ class MonitorProcess:
                 self.command(st, p.Impair(imp.to_json() if imp.active else None))
             self.carry_out(self.supervisor.station_up(st.index, self.now()))
             return
-        if self.phase is Phase.STARTING and self.stations.all_said_hello():
-            self.phase = Phase.LINKING
+        if self.phase is Phase.STARTING:
+            # each link as soon as both its ends are up, so the ring links while the last
+            # stations are still starting, not after them
             n = len(self.stations)
-            for s in self.stations:
-                i = (s.index + 1) % n
-                nxt = self.stations[i].endpoint
-                assert nxt is not None
-                self.command(s, p.Link(nxt, None if self.keys is None else self.keys.stations[i]))
+            self.said_hello += 1
+            for k in ((st.index - 1) % n, st.index):
+                self._link(k)
+            if self.said_hello == n:
+                self.phase = Phase.LINKING
+                self.rering_at = self.now() + RERING
+                if len(self.linked) == n:
+                    self._go()
+
+    def _link(self, k: int) -> None:
+        """Tell station ``k`` its downstream neighbour, once both have said hello."""
+        n = len(self.stations)
+        i = (k + 1) % n
+        nxt = self.stations[i].endpoint
+        if k in self.link_sent or nxt is None or self.stations[k].endpoint is None:
+            return
+        self.link_sent.add(k)
+        self.command(self.stations[k], p.Link(nxt, None if self.keys is None
+                                              else self.keys.stations[i]))
+
+    def _ring_again(self) -> None:
+        """Ring the doorbell again of every station that has not said it linked. A station
+        waits for a command a short while after its doorbell (``DOORBELL_WAIT_MS``); on a
+        loaded machine the command's own connection may take longer to come up, and then it
+        waits in the station's command socket until the next doorbell. Once the ring runs
+        there is always a next one; while it links there is not (ringing with no command
+        costs a station that wait, and is counted)."""
+        self.rering_at = self.now() + RERING
+        for s in self.stations:
+            if s.index not in self.linked and s.bell is not None:
+                send_nowait(s.bell, p.DOORBELL)
 
     def _go(self) -> None:
         self.phase = Phase.RUNNING
+        self.rering_at = float("inf")
         now = self.now()
         n = len(self.stations)
         self.supervisor.guess_rotation(0.002 * n)  # until the hop rate is measured
@@ -541,7 +604,6 @@ class MonitorProcess:
             self.command(st, wire)  # a dead one gets it when it is started again (hello)
         self.history.impairment(self.now(), k, imp)
         rotation = self.supervisor.rotation
-        self.last_passes = None  # measure the hop rate again from now on
         self.rotations.clear()
         self.stations.forget_rates()
         if rotation is not None:  # rescale the timers now, not when the hop rate shows it
@@ -594,25 +656,22 @@ class MonitorProcess:
     # -- status and summary -----------------------------------------------------------------------
     def _publish_stations(self, now: float) -> None:
         passes = self.stations.token_passes()
-        if self.last_passes is not None and now > self.last_passes[0]:
-            self.hop_rate = (passes - self.last_passes[1]) / (now - self.last_passes[0])
-            members = self.supervisor.ring.members
-            rotation = self.stations.rotation(members)
-            if rotation is not None:
-                self.rotations.append((now, rotation))
-            while self.rotations and self.rotations[0][0] < now - RATE_WINDOW:
-                self.rotations.popleft()
-            if self.hop_rate > 0:  # deadlines: as slow as the ring is now (a loaded machine)
-                self.core.min_deadline = deadline_floor(
-                    self.cfg.params.snapshot_deadline, len(members), self.hop_rate)
-            # timers: the ring's speed while it turns, the fastest of the stations' own recent
-            # rotations. A window in which the token was lost (a lossy link, a fault) must not
-            # stretch them, or recovery slows down in turn (a lost purge waited out a
-            # valid-transmission time of seconds)
-            if self.rotations:
-                self.carry_out(self.supervisor.measured_rotation(
-                    min(r for _, r in self.rotations)))
-        self.last_passes = (now, passes)
+        members = self.supervisor.ring.members
+        rotation = self.stations.rotation(now, len(members))
+        if rotation is not None:
+            self.hop_rate = len(members) / rotation
+            self.rotations.append((now, rotation))
+        while self.rotations and self.rotations[0][0] < now - RATE_WINDOW:
+            self.rotations.popleft()
+        if rotation is not None:  # deadlines: as slow as the ring is now (a loaded machine)
+            self.core.min_deadline = deadline_floor(
+                self.cfg.params.snapshot_deadline, len(members), self.hop_rate)
+        # timers: the ring's speed while it turns, the fastest of its recent rotations. A window
+        # in which the token was lost (a lossy link, a fault) must not stretch them, or
+        # recovery slows down in turn (a lost purge waited out a valid-transmission time of
+        # seconds)
+        if self.rotations:
+            self.carry_out(self.supervisor.measured_rotation(min(r for _, r in self.rotations)))
         self._publish_only({
             "event": "stations", "t": round(now, 6),
             "stations": [s.row() for s in self.stations], "token_passes": passes,
@@ -754,14 +813,6 @@ def _zombie(pid: int) -> bool:
     from ringemu.live.paths import proc_state
 
     return proc_state(pid) in (None, "Z", "X")
-
-
-def machine_load() -> float:
-    """Runnable processes per CPU over the last minute (1: every CPU busy)."""
-    try:
-        return os.getloadavg()[0] / max(1, len(os.sched_getaffinity(0)))
-    except OSError:
-        return 1.0
 
 
 def _admitted(keys: MonitorKeys | None) -> tuple[dict, dict]:

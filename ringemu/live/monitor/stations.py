@@ -19,6 +19,7 @@ from typing import Iterable
 import zmq
 
 from ringemu.errors import ConfigError
+from ringemu.live.counters import SharedCounters
 from ringemu.live.paths import RingInfo, proc_state, same_process
 from ringemu.live.protocol import Stats
 
@@ -34,6 +35,13 @@ class ProcState(StrEnum):
 
 
 DOWN = (ProcState.DEAD, ProcState.PAUSED, ProcState.EXITED)
+PACE_WINDOW = 0.2
+"""Seconds of a station's own clock over which its token rate is measured."""
+PACE_STALE = 1.0
+"""A window longer than this spans a time the monitor was not running (stopped, starved):
+it says nothing about the ring's pace and is dropped."""
+PACE_WINDOWS = 9
+"""How many of the ring's latest hop-rate windows the pace is the median of."""
 
 
 def process_down(pid: int, start_time: int | None) -> bool:
@@ -91,7 +99,7 @@ class StationRecord:
     """One station process as the monitor sees it."""
 
     __slots__ = ("index", "pid", "start_time", "endpoint", "cmd_endpoint", "cmd", "bell",
-                 "state", "stats", "stats_at", "carried", "units_at", "unit_rate",
+                 "state", "stats", "stats_at", "carried", "pace", "rate",
                  "tap_endpoint", "tapping", "clock")
 
     def __init__(self, index: int) -> None:
@@ -110,22 +118,33 @@ class StationRecord:
         self.stats_at = 0.0
         self.carried: dict[str, int] = {}
         """Counters of the station's earlier processes (a restarted one counts from zero)."""
-        self.units_at: tuple[float, int] | None = None
-        self.unit_rate: float | None = None
-        """Token units (tokens and frames) a second this station saw between its last two
-        stats reports, on its own clock: with one token that is rotations a second."""
+        self.pace: tuple[float, int] | None = None
+        """(time, token passes) the station reported when ``rate`` was last measured from."""
+        self.rate: float | None = None
+        """Token units this station received per second, on its own clock (one a rotation)."""
         self.tap_endpoint: str | None = None
         """Where the station publishes copies for live capture (``ringemu capture``)."""
         self.tapping = False
         """The monitor told this process to tap (and has not told it to stop)."""
         self.clock = ClockOffset()
 
-    def took_stats(self, r: Stats) -> None:
-        units = r.counter("tokens") + r.counter("frames")
-        if self.units_at is not None and r.t > self.units_at[0] and units >= self.units_at[1]:
-            self.unit_rate = (units - self.units_at[1]) / (r.t - self.units_at[0])
-        self.units_at = (r.t, units)
-        self.stats = r
+    def set_stats(self, stats: Stats, now: float) -> None:
+        """New counters from the station (``now``: the monitor's clock when they came). Its
+        own clock and counters give its ``rate``: measured over at least ``PACE_WINDOW`` so a
+        ring that brings the token a few times between two reports is not rounded badly, and
+        never across a gap in which the station could not count (no passes: no rate)."""
+        self.stats, self.stats_at = stats, now
+        passes = stats.counter("tokens") + stats.counter("frames")
+        t = stats.t
+        if type(t) not in (int, float) or t != t:
+            return
+        if self.pace is None or passes < self.pace[1] or t < self.pace[0]:
+            self.pace, self.rate = (t, passes), None
+            return
+        t0, p0 = self.pace
+        if t - t0 >= PACE_WINDOW:
+            self.rate = (passes - p0) / (t - t0) if passes > p0 else None
+            self.pace = (t, passes)
 
     def counter(self, name: str) -> int:
         return self.carried.get(name, 0) + (0 if self.stats is None else self.stats.counter(name))
@@ -138,7 +157,7 @@ class StationRecord:
             for name in ("tapped", "tap_dropped"):
                 self.carried[name] = self.carried.get(name, 0) + getattr(self.stats, name)
         self.stats, self.stats_at = None, 0.0
-        self.units_at = self.unit_rate = None
+        self.pace, self.rate = None, None
         self.tapping = False
 
     def tap_counter(self, name: str) -> int:
@@ -157,10 +176,17 @@ class StationRecord:
 
 
 class StationTable:
-    """Every station of the ring, by index."""
+    """Every station of the ring, by index; ``counters`` are their shared token passes
+    (``ringemu.live.counters``), None when the stations do not share them."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, counters: SharedCounters | None = None) -> None:
         self.all = [StationRecord(i) for i in range(n)]
+        self.counters = counters
+        self._sample: tuple[float, int] | None = None
+        self._rates: deque[float] = deque(maxlen=PACE_WINDOWS)
+        """The ring's hop rate in its last windows: their median is the pace, so one window
+        in which the machine (or a debugger, or a benchmark) stopped the ring does not make
+        every station's timers, and its too-soon check, think the ring turns slowly."""
 
     def __getitem__(self, index: int) -> StationRecord:
         return self.all[index]
@@ -195,22 +221,53 @@ class StationTable:
     def all_indices(self) -> range:
         return range(len(self.all))
 
-    def rotation(self, members: Iterable[int]) -> float | None:
-        """The ring's rotation in seconds: one over the median of the members' unit rates
-        (each from two reports of one station, on its own clock, so a report that comes late
-        or a station that has not reported yet cannot skew it as a sum over the ring can)."""
-        rates = sorted(r for r in (self.all[k].unit_rate for k in members)
-                       if r is not None and r > 0)
-        return 1.0 / rates[len(rates) // 2] if rates else None
+    def rotation(self, now: float, members: int) -> float | None:
+        """Seconds the token takes round the ring of ``members`` stations.
+
+        With shared counters: the ring's hop rate read from them over at least
+        ``PACE_WINDOW`` (exact, and nobody is asked). Without: as the stations' stats see
+        it: each station receives every token unit once a rotation, so each one's rate is one
+        rotation's inverse; the mean of their rates is robust to reports that come late (each
+        is on the station's clock) and to the rounding of the few passes a large ring makes
+        between two reports."""
+        if self.counters is not None:
+            total = self.counters.total()
+            if self._sample is None or total < self._sample[1]:
+                self._sample = (now, total)
+            elif now - self._sample[0] >= PACE_WINDOW:
+                t0, p0 = self._sample
+                if total > p0 and now - t0 <= PACE_STALE:  # else the monitor itself stalled
+                    self._rates.append((total - p0) / (now - t0))
+                self._sample = (now, total)
+            if not self._rates:
+                return None
+            rate = sorted(self._rates)[len(self._rates) // 2]
+            return members / rate
+        rates = [s.rate for s in self.all if s.rate and s.state is ProcState.ALIVE]
+        if not rates:
+            return None
+        mean = sum(rates) / len(rates)
+        return 1.0 / mean if mean > 0 else None
 
     def forget_rates(self) -> None:
-        """The ring's pace changed (a link impaired or cleared): measure every station's unit
-        rate afresh, from its next two reports, so no rate from before the change shows."""
+        """The ring's pace changed (a link impaired or cleared): measure it afresh, so no rate
+        from before the change shows."""
+        self._sample = None
+        self._rates.clear()
         for s in self.all:
-            s.unit_rate, s.units_at = None, None
+            s.pace, s.rate = None, None
 
     def token_passes(self) -> int:
-        return sum(s.counter("tokens") + s.counter("frames") for s in self.all)
+        """Every token unit received by every station so far (the shared counts are fresher
+        than the last stats; a restarted station's earlier processes are carried)."""
+        shared = self.counters.values() if self.counters is not None else None
+        total = 0
+        for s in self.all:
+            own = 0 if s.stats is None else s.stats.counter("tokens") + s.stats.counter("frames")
+            if shared is not None and shared[s.index] > own:
+                own = shared[s.index]
+            total += own + s.carried.get("tokens", 0) + s.carried.get("frames", 0)
+        return total
 
     def total(self, counter: str) -> int:
         return sum(s.counter(counter) for s in self.all)
