@@ -580,6 +580,7 @@ class CaptureRequest(Request):
     stations: list | None = None
 
 
+@dataclass(frozen=True, slots=True)
 class LinkRequest(Request):
     """Impair link ``station`` (station ``station``'s outgoing link; None: every link) from
     now on with ``impairment`` (``Impairment.to_json``; None: clear it)."""

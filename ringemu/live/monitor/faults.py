@@ -30,6 +30,9 @@ class LiveFaults:
         """Paused stations and when to continue them."""
         self.planned: list[p.InjectRequest] = []
         """Scheduled faults not yet injected, latest first (``at``: seconds after ring up)."""
+        self.cut: set[int] = set()
+        """Stations whose outgoing link was cut (and not healed since). The supervisor hears
+        of a cut or heal when the station reports it took effect."""
 
     def plan(self, faults: list[p.InjectRequest]) -> None:
         """Inject these at their times, from the monitor's own loop."""
@@ -49,9 +52,6 @@ class LiveFaults:
                 where = "am" if f.active_monitor else f.station
                 spec = f"{f.kind}@{f.at:g}" + ("" if where is None else f":{where}")
                 self.m.history.inject_refused(now, spec, answer.get("error"))
-        self.cut: set[int] = set()
-        """Stations whose outgoing link was cut (and not healed since). The supervisor hears
-        of a cut or heal when the station reports it took effect."""
 
     def inject(self, kind_text: str, station: int | None, arg: float | None = None,
                at: float | None = None, active_monitor: bool = False) -> dict:
