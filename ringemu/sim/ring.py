@@ -375,6 +375,7 @@ class RingSim:
                 seq = self.seq
                 continue
             msg, ep = item[4], item[5]
+            out = None  # (nothing handled yet: a dead station or an old epoch drops it)
             while True:  # a stretch of free-token passes is crossed here, without the heap
                 deliveries += 1
                 if dead[j]:
@@ -566,7 +567,10 @@ class RingSim:
         acted on), parts and events reported to the monitor."""
         st = self.stations[j]
         if len(st.outbox) == 1 and type(st.outbox[0]) is not JournalEntry:  # a part, mostly
-            self._push(t + self.control_delay, REPORT, [st.outbox.pop()], j)
+            item = st.outbox.pop()
+            if self.traces is not None and type(item) is LocalSnapshot:
+                self.traces[j].cut(item.snapshot_id)
+            self._push(t + self.control_delay, REPORT, [item], j)
             return
         box = st.outbox[:]
         st.outbox.clear()
