@@ -14,7 +14,7 @@ def assert_all_gone(ring: LiveRing) -> None:
     assert left == [], f"processes left behind: {left}"
 
 
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
     """The predicate's first true value, polled until ``timeout`` (generous: a loaded machine
     is slow, and these are conditions, not speed goals)."""
     deadline = time.monotonic() + timeout

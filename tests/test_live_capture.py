@@ -19,6 +19,7 @@ from scapy.utils import rdpcap
 import ringemu.frames.layers as layers
 from ringemu.live.launcher import LiveRing, RingConfig
 from ringemu.live.paths import same_process
+from tests.live_helpers import wait_for
 
 pytestmark = pytest.mark.live
 
@@ -49,15 +50,6 @@ def ring(short_runtime, tmp_path, request):
 def capture_cmd(ring: LiveRing, *args: str) -> list[str]:
     return [sys.executable, "-m", "ringemu", "capture", "--run", ring.info.runtime_dir, *args]
 
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def status(ring: LiveRing) -> dict:

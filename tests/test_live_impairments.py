@@ -23,9 +23,9 @@ import time
 
 import pytest
 
-from ringemu.live.launcher import LiveRing, RingConfig
+from ringemu.live.launcher import LiveRing
 from ringemu.live.paths import read_events
-from tests.test_live_ring import assert_all_gone, wait_for
+from tests.live_helpers import wait_for
 
 pytestmark = pytest.mark.live
 
@@ -39,23 +39,6 @@ def env(tmp_path, short_runtime):
 def ringemu(env, *args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ringemu", *args], capture_output=True,
                           text=True, env=env, timeout=180)
-
-
-@pytest.fixture
-def ring_factory(tmp_path, short_runtime):
-    rings: list[LiveRing] = []
-
-    def make(**kw) -> LiveRing:
-        kw.setdefault("runs_dir", str(tmp_path / "runs"))
-        ring = LiveRing(RingConfig(**kw))
-        rings.append(ring)
-        ring.start()
-        return ring
-
-    yield make
-    for ring in rings:
-        ring.stop()
-        assert_all_gone(ring)
 
 
 def status(ring: LiveRing) -> dict:

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ringemu.live.launcher import LiveRing, RingConfig
 from ringemu.live.paths import same_process
+from tests.live_helpers import wait_for
 
 pytestmark = pytest.mark.live
 
@@ -41,15 +42,6 @@ def scrape(port: int) -> dict[tuple[str, tuple], float]:
 def value(samples: dict, name: str, **labels) -> float:
     return samples[(name, tuple(sorted(labels.items())))]
 
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = predicate()
-        if v:
-            return v
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def listening_on(port: int) -> list[str]:
