@@ -14,6 +14,9 @@ reports. Run ``.venv/bin/python -m tests.netns_measure [--pairs N] [--json FILE]
   host's ``up --json`` output); the station it names is recorded.
 - *Recovery after healing*: from the rule going out to the first snapshot that counts one
   and the INCOMPLETE alarm cleared, whichever comes last.
+- *Detection of a cut*: the same break made by ringemu, ``ringemu inject cut --station 3``
+  (link 3 -> 4), to the first INCOMPLETE verdict with cause ``cut``; *recovery* from ``inject
+  heal`` as for the partition.
 - *A stranger's delivered messages*: replies and events a stranger namespace on the bridge got
   back with its own CURVE key and with none, plus the ring's own counts of what got in (bad
   reports and requests, malformed frames, mismatched hellos): must be 0.
@@ -191,9 +194,41 @@ def partitions(rounds: int, hold: float) -> dict:
             recovered.append(max(cleared, ok) - healed)
             _log(f"partition {i + 1}/{rounds}: detected in {detected[-1]:.3f} s naming station "
                  f"{named[-1]}, recovered {recovered[-1]:.3f} s after healing")
+        cut_detected, cut_recovered, cut_named = [], [], []
+        for i in range(rounds):  # the same break made by ringemu itself: inject cut / heal
+            events.wait(ok_snapshot, after=time.monotonic(), timeout=60)
+            cut = time.monotonic()
+            inject(lab, spec, "cut")
+            try:
+                at, verdict = events.wait(
+                    lambda e: e.get("event") == "snapshot" and e.get("verdict") == "INCOMPLETE"
+                    and e.get("cause") == "cut", after=cut, timeout=120)
+                cut_detected.append(at - cut)
+                cut_named.append(verdict.get("link"))
+                time.sleep(max(0.0, cut + hold - time.monotonic()))
+            finally:
+                healed = time.monotonic()
+                inject(lab, spec, "heal")
+            cleared, _ = events.wait(
+                lambda e: e.get("event") == "alarm" and e.get("action") == "cleared"
+                and e.get("kind") == "INCOMPLETE", after=healed, timeout=120)
+            ok, _ = events.wait(ok_snapshot, after=healed, timeout=120)
+            cut_recovered.append(max(cleared, ok) - healed)
+            _log(f"cut {i + 1}/{rounds}: detected in {cut_detected[-1]:.3f} s naming link "
+                 f"{cut_named[-1]}, recovered {cut_recovered[-1]:.3f} s after heal")
         stranger = strangers(lab, spec, folder)
         return {"detected_s": detected, "recovered_s": recovered, "named": named,
-                "stranger": stranger}
+                "cut_detected_s": cut_detected, "cut_recovered_s": cut_recovered,
+                "cut_named": cut_named, "stranger": stranger}
+
+
+def inject(lab: Lab, spec: Path, kind: str) -> None:
+    """``ringemu inject KIND --station 3`` from the monitor's host (link 3 -> 4 crosses from
+    host b to host c, as the nft partition does)."""
+    p = lab.run("a", RINGEMU, "inject", kind, "--station", "3", "--spec", str(spec),
+                timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError(f"inject {kind} refused: {p.stderr.strip()}")
 
 
 def strangers(lab: Lab, spec: Path, folder: Path) -> dict:
@@ -255,6 +290,9 @@ def main() -> int:
         "partition_detected_s": summary(part["detected_s"]),
         "partition_recovered_s": summary(part["recovered_s"]),
         "partition_named_stations": part["named"],
+        "cut_detected_s": summary(part["cut_detected_s"]),
+        "cut_recovered_s": summary(part["cut_recovered_s"]),
+        "cut_named_links": part["cut_named"],
         "stranger": part["stranger"],
         "took_s": round(time.time() - started, 1),
     }

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 TVX_ROTATIONS = 4.0
 TNT_ROTATIONS = 20.0
 SHORT_GAPS_WITHIN_ROTATIONS = 2.5
-TNT_FLOOR_SHARE = 260.0
-"""A standby waits at least this many floors (2.6 s at a live ring's 10 ms: 802.5's own
+TNT_FLOOR_SHARE = 520.0
+"""A standby waits at least this many floors (2.6 s at a live ring's 5 ms: 802.5's own
 T_GOOD_TOKEN): on a loaded machine one station can stall for a second or more, and a standby
 that claimed then would start an election while the active monitor lives. Nothing fast
 depends on it: a dead active monitor's dropped connection rebuilds the ring without it, and

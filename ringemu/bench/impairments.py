@@ -1,8 +1,8 @@
-#!/usr/bin/env python3
 """Measure what each link impairment does to a ring, live and simulated, and print the
 markdown tables of docs/impairments.md ("Measured").
 
-    scripts/impairment-table [--stations 8] [--seconds 10] [--rotations 2000]
+    scripts/bench-impairments [--stations 8] [--seconds 10] [--rotations 2000]
+    (python -m ringemu.bench.impairments)
 
 Each row runs ``ringemu run -n N -d SECONDS --json`` and ``ringemu sim -n N -r ROTATIONS
 --json -q`` with the row's impairment options, and reads their summaries: hop rate, alarms,
@@ -28,7 +28,8 @@ ROWS = [
     ("burst loss 1%/30%", ["--burst-loss", "1%/30%"]),
     ("dup 0.5%", ["--dup", "0.5%"]),
     ("bandwidth 10mbit", ["--bandwidth", "10mbit"]),
-    ("reorder, delay 1ms, jitter 1ms", ["--reorder", "--delay", "1ms", "--jitter", "1ms"]),
+    ("reorder 10%, delay 1ms, jitter 1ms",
+     ["--reorder", "10%", "--delay", "1ms", "--jitter", "1ms"]),
 ]
 
 
