@@ -191,6 +191,28 @@ def test_a_fault_that_never_fired_explains_nothing_and_leaves_the_run_unknown():
     assert run2.judge().valid == "unknown"
 
 
+def test_a_fault_armed_in_a_process_that_ended_is_not_taken_for_a_later_one():
+    """A lose armed in station 2, whose process is then killed before it fires, can never
+    fire; a lose armed in its new process fires later: that firing is the new fault's, and
+    the old one stays not-fired (found in a live run, where the old fault stole the new one's
+    firing and was reported 4.9 s late)."""
+    run = Run()
+    run.snap(0.5, 0.6, 1)
+    old = run.fault("lose", 2, 1.0)  # armed, and the process holding it ends
+    kill = run.fault("kill", 2, 1.1, 1.1)
+    run.h.station_exit(1.1, 2, -9, None)
+    run.h.restart(1.5, 2)
+    new = run.fault("lose", 2, 2.0, 2.05)
+    run.snap(2.5, 2.6, 0)
+    j = run.judge()
+    assert outcome(j, new) is Outcome.DETECTED
+    assert abs(next(o for o in j.faults if o.fault.fault_id == new).latency - 0.6) < 1e-9
+    assert outcome(j, old) is Outcome.NOT_FIRED
+    assert "ended before it took effect" in next(o.note for o in j.faults
+                                                  if o.fault.fault_id == old)
+    assert outcome(j, kill) is not Outcome.NOT_FIRED
+
+
 def test_faults_that_cancel_before_any_cut_are_masked_and_the_run_unknown():
     run = Run()
     a = run.fault("lose", 1, 1.0, 1.0)

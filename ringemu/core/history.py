@@ -29,7 +29,7 @@ from ringemu.core.state import wire_float, wire_int
 from ringemu.core.trace import Trace
 from ringemu.core.verdict import (Alarm, AlarmAction, AlarmEvent, SnapshotResult, Verdict)
 from ringemu.errors import RemoteProtocolError
-from ringemu.faults import FAULTS, FaultKind
+from ringemu.faults import FAULTS, Actor, FaultKind
 
 Sink = Callable[[dict], None]
 TRAFFIC_COUNTERS = ("tokens", "frames", "markers", "sent", "delivered", "dropped", "malformed",
@@ -51,6 +51,9 @@ class FaultRecord:
     fired_at: float | None = None
     fired_step: int | None = None
     """The station's logical clock when the fault took effect (station faults only)."""
+    ended_unfired: bool = False
+    """Armed in a station process that ended before it took effect: it never will (a fault
+    of the same kind armed later in a new process must not be taken for it)."""
 
     @property
     def effect(self) -> int | None:
@@ -239,8 +242,17 @@ class RunHistory:
     def station_exit(self, t: float, station: int, status: int | None, pid: int | None) -> None:
         self.exits.setdefault(station, t)
         self.gone.add(station)
+        self.unfired_ended(station)
         self.emit({"event": "station_exit", "t": t, "station": station, "status": status,
                    "pid": pid})
+
+    def unfired_ended(self, station: int) -> None:
+        """Station ``station``'s process ended: what it had armed and not carried out ended
+        with it."""
+        for f in self.faults:
+            if (f.fired_at is None and f.station == station
+                    and FAULTS[f.kind].actor is not Actor.PROCESS):
+                f.ended_unfired = True
 
     def resumed(self, t: float, station: int) -> None:
         self.resumes.append((station, t))
@@ -336,7 +348,8 @@ class RunHistory:
         """The oldest injected, unfired fault of ``kind`` at ``station`` (a station reports
         only the kind; faults it carries out fire in the order they were armed)."""
         for f in self.faults:
-            if f.fired_at is None and f.station == station and f.kind == kind:
+            if (f.fired_at is None and f.station == station and f.kind == kind
+                    and not f.ended_unfired):
                 return f
         return None
 
@@ -452,6 +465,7 @@ def _replay(h: RunHistory, e: dict, alarms: dict[int, Alarm]) -> None:
         k = wire_int(e.get("station"), "station")
         h.exits.setdefault(k, t)
         h.gone.add(k)
+        h.unfired_ended(k)
     elif kind == "restart":
         h.gone.discard(wire_int(e.get("station"), "station"))
     elif kind == "steady":

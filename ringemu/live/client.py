@@ -82,6 +82,14 @@ class ControlClient:
         finally:
             sock.close(linger=0)
 
+    def running(self, timeout: float = 0.5) -> bool:
+        """Is the ring up (its monitor answers ``ping`` with phase ``running``)? False while
+        the monitor does not answer yet, or is still bringing the ring up."""
+        try:
+            return self.request({"cmd": "ping"}, timeout=timeout).get("phase") == "running"
+        except RingUnreachable:
+            return False
+
 
 class EventStream:
     """A subscription to the monitor's published events (one JSON object per message)."""

@@ -295,11 +295,7 @@ class LiveRing:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_monitor()
-            try:
-                reply = self.client.request({"cmd": "ping"}, timeout=0.5)
-            except RingUnreachable:
-                continue
-            if reply.get("phase") == "running":
+            if self.client.running():
                 self.up_s = time.monotonic() - self.started
                 return
             time.sleep(0.005)

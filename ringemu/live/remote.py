@@ -331,11 +331,7 @@ class SshRing:
                 for s in self.sessions.values():
                     s.changed.clear()
                 self._save()
-            try:
-                reply = self.client.request({"cmd": "ping"}, timeout=0.5)
-            except RingUnreachable:
-                continue
-            if reply.get("phase") == "running":
+            if self.client.running():
                 self.up_s = time.monotonic() - self.started
                 return
             time.sleep(0.02)
