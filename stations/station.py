@@ -150,7 +150,7 @@ class StationProcess:
             traffic=traffic, holding_time=params.holding_time, hold=params.hold,
         )
         if restarted:
-            self.station.payloads.restore(entries)
+            self.station.payloads.restore(entries, time.monotonic())
             log.info("station %d restarted from its journal: %d payloads queued",
                      cfg.index, len(self.station.payloads.queue))
         self.next_endpoint: str | None = None

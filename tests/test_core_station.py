@@ -308,3 +308,20 @@ def test_a_lost_purge_is_sent_again_and_a_resigning_monitor_stops_purging():
     other.start_purge(0.0)
     other.on_receive(Purge(3, 7), 0.01)
     assert other.mode is Mode.IDLE and not other.is_active_monitor
+
+
+def test_a_restarted_station_announces_the_payloads_it_takes_over_from_its_journal():
+    """The process that accepted a payload may die after journaling it and before its own
+    announcement left; the new process announces every payload it takes over (the run's
+    ledger keeps each once), so a delivery is never of a payload nobody heard was sent."""
+    from ringemu.core.payloads import JournalEntry, PayloadSent
+
+    old = Station(3, 8)
+    old.payloads.accept(5, b"x", 0.1)
+    old.payloads.accept(6, b"y", 0.2)
+    journal = [e for e in old.outbox if type(e) is JournalEntry]
+    journal.append(JournalEntry("ack", 5, 1))  # the first was delivered and acknowledged
+    new = Station(3, 8)
+    new.payloads.restore(journal, 7.0)
+    assert [(e.dst, e.seq, e.t) for e in new.outbox if type(e) is PayloadSent] == [(6, 1, 7.0)]
+    assert new.payloads.snapshot() == ((6, 1),)

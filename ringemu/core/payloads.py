@@ -148,8 +148,11 @@ class Payloads:
         return True
 
     # -- restart ----------------------------------------------------------------------------------
-    def restore(self, entries: list[JournalEntry]) -> None:
-        """Rebuild the queue and the numbers from a journal (a restarted station)."""
+    def restore(self, entries: list[JournalEntry], now: float) -> None:
+        """Rebuild the queue and the numbers from a journal (a restarted station), and
+        announce again every payload it takes over: the process that accepted one may have
+        died after journaling it and before its own announcement left (the run's ledger keeps
+        each payload once)."""
         pending: dict[tuple[int, int], Pending] = {}
         for e in entries:
             if e.op == "accept":
@@ -160,6 +163,8 @@ class Payloads:
             elif e.op == "deliver":
                 self.delivered[e.peer] = max(self.delivered.get(e.peer, 0), e.seq)
         self.queue = deque(pending.values())
+        for p in self.queue:
+            self.outbox.append(PayloadSent(self.index, now, p.dst, p.seq))
 
     def snapshot(self) -> tuple[tuple[int, int], ...]:
         """The queue as (destination, number) pairs, for a snapshot's record of this station."""

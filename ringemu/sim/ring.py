@@ -668,7 +668,7 @@ class RingSim:
         self.incarnation[j] += 1
         self.carried[j] = _add(self.carried[j], self.stations[j].stats.as_dict())
         st = self._station(j, self.incarnation[j])
-        st.payloads.restore(self.journal[j])
+        st.payloads.restore(self.journal[j], t)
         if not self.traffic_on:
             st.stop_traffic()
         self.stations[j] = st
