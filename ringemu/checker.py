@@ -323,7 +323,8 @@ def judge(history: RunHistory, final: bool = True) -> Judgement:
                 for a in history.alarms]
     kinds = [o.outcome for o in outcomes]
     payloads = history.ledger.account(history.gone, final)
-    broken = payloads["duplicates"] or payloads["lost"] or payloads["out_of_order"]
+    broken = (payloads["duplicates"] or payloads["lost"] or payloads["out_of_order"]
+              or payloads["never_sent"])
     if defects or broken or Outcome.MISSED in kinds or any(a.false for a in accounts):
         valid: bool | str = False
     elif any(k in UNKNOWN_OUTCOMES for k in kinds):

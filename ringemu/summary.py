@@ -156,6 +156,8 @@ def human_lines(data: dict, unit_key: str, unit_name: str) -> list[str]:
     lines.append(f"payloads   {data['payloads_sent']} sent, {data['payloads_delivered']} "
                  f"delivered, {data['duplicates']} duplicated, {data['lost']} lost, "
                  f"{data['out_of_order']} out of order"
+                 + (f", {data['never_sent']} delivered but never sent"
+                    if data.get("never_sent") else "")
                  + (f"; with dead stations: {data['lost_with_station']}"
                     if data["lost_with_station"] else ""))
     lines.append(f"false alarms {data['false_alarms']}")

@@ -298,3 +298,16 @@ def test_recovering_cuts_are_not_held_against_the_truth():
     run.snap(2.0, 2.1, 1)
     j = run.judge()
     assert j.defects == [] and j.faults[0].outcome is Outcome.MASKED
+
+
+def test_a_payload_delivered_that_nobody_sent_makes_the_run_invalid():
+    from ringemu.core.payloads import PayloadDelivered, PayloadSent
+
+    run = Run()
+    run.snap(0.5, 0.6, 1)
+    run.h.station_event(PayloadSent(1, 0.7, 4, 1))
+    run.h.station_event(PayloadDelivered(4, 0.8, 1, 1))
+    assert run.judge().valid is True
+    run.h.station_event(PayloadDelivered(4, 0.9, 1, 2))  # number 2 was never accepted
+    j = run.judge()
+    assert j.payloads["never_sent"] == 1 and j.valid is False

@@ -134,7 +134,8 @@ class Ledger:
     def account(self, gone: set[int] = frozenset(),  # type: ignore[assignment]
                 final: bool = True) -> dict:
         """``payloads_sent``, ``payloads_delivered``, ``duplicates``, ``lost`` (accepted,
-        never delivered), ``out_of_order``; payloads to or from a station in ``gone`` (dead
+        never delivered), ``out_of_order``, ``never_sent`` (delivered, and no station ever said
+        it accepted them: a defect of the ring or of its accounting); payloads to or from a station in ``gone`` (dead
         for good) that were never delivered are counted apart, per station, in
         ``lost_with_station``. Until the run is over (``final`` false) nothing is lost yet:
         what is not delivered is ``in_flight``."""
@@ -153,6 +154,8 @@ class Ledger:
                 if seq != last + 1:
                     out_of_order += 1
                 last = max(last, seq)
+        never_sent = sum(len(set(seqs) - self.sent.get(pair, set()))
+                         for pair, seqs in self.delivered.items())
         in_flight = 0
         for pair, seqs in self.sent.items():
             missing = len(seqs - set(self.delivered.get(pair, ())))
@@ -168,7 +171,7 @@ class Ledger:
                 with_station[blame] = with_station.get(blame, 0) + missing
         return {"payloads_sent": sent, "payloads_delivered": delivered,
                 "duplicates": duplicates, "lost": lost, "out_of_order": out_of_order,
-                "in_flight": in_flight,
+                "in_flight": in_flight, "never_sent": never_sent,
                 "lost_with_station": {str(k): v for k, v in sorted(with_station.items())}}
 
 
