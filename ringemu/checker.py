@@ -402,8 +402,22 @@ def _judge_process_fault(f: FaultRecord, h: RunHistory) -> FaultOutcome:
     if f.kind == FaultKind.PAUSE and outlived:
         return FaultOutcome(f, Outcome.MASKED, note="a snapshot outlived the pause")
     if f.kind == FaultKind.KILL and outlived:
+        if not _member(f.station, f.fired_at, h):  # nothing of the ring's was lost with it
+            return FaultOutcome(f, Outcome.UNOBSERVED, note="the station was not in the ring "
+                                "then (bypassed, or not inserted again yet)")
         return FaultOutcome(f, Outcome.MISSED, note="a snapshot counted without naming it")
     return FaultOutcome(f, Outcome.UNOBSERVED, note="no snapshot waited on the station")
+
+
+def _member(station: int, t: float | None, h: RunHistory) -> bool:
+    """Was ``station`` a member of the ring at time ``t`` (by the last membership before
+    it; every station is until the first)?"""
+    members = None
+    for at, m in h.memberships:
+        if t is not None and at > t:
+            break
+        members = m.get("members")
+    return members is None or station in members
 
 
 def cut_window(f: FaultRecord, h: RunHistory) -> tuple[float, float]:

@@ -311,3 +311,28 @@ def test_a_payload_delivered_that_nobody_sent_makes_the_run_invalid():
     run.h.station_event(PayloadDelivered(4, 0.9, 1, 2))  # number 2 was never accepted
     j = run.judge()
     assert j.payloads["never_sent"] == 1 and j.valid is False
+
+
+class _Members:
+    def __init__(self, members):
+        self.members = members
+
+    def to_json(self):
+        return {"epoch": 1, "members": self.members, "active_monitor": 1, "reason": "bypass"}
+
+
+def test_a_kill_of_a_station_outside_the_ring_is_unobserved_not_missed():
+    """Station 0 was bypassed (dead, started again, not inserted yet) when it was killed
+    again: the ring lost nothing, so a snapshot that counts one has nothing to name (found
+    by the healing property with kills 2.25 rotations apart)."""
+    run = Run()
+    first = run.fault("kill", 0, 1.0, 1.0)
+    run.snap(1.0, 1.2, None, suspect=0)
+    run.h.membership(1.2, _Members([1, 2, 3, 4, 5]), [0])
+    run.h.station_exit(1.2, 0, -9, None)
+    again = run.fault("kill", 0, 2.0, 2.0)
+    run.snap(2.1, 2.2, 1)
+    j = run.judge()
+    assert outcome(j, first) is Outcome.DETECTED
+    assert outcome(j, again) is Outcome.UNOBSERVED
+    assert j.valid == "unknown"

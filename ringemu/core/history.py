@@ -135,10 +135,10 @@ class Ledger:
                 final: bool = True) -> dict:
         """``payloads_sent``, ``payloads_delivered``, ``duplicates``, ``lost`` (accepted,
         never delivered), ``out_of_order``, ``never_sent`` (delivered, and no station ever said
-        it accepted them: a defect of the ring or of its accounting); payloads to or from a station in ``gone`` (dead
-        for good) that were never delivered are counted apart, per station, in
-        ``lost_with_station``. Until the run is over (``final`` false) nothing is lost yet:
-        what is not delivered is ``in_flight``."""
+        it accepted them: a defect of the ring or of its accounting); payloads to or from a
+        station in ``gone`` (dead for good) that were never delivered are counted apart, per
+        station, in ``lost_with_station``. Until the run is over (``final`` false) nothing is
+        lost yet: what is not delivered is ``in_flight``."""
         sent = sum(len(v) for v in self.sent.values())
         delivered = duplicates = out_of_order = lost = 0
         with_station: dict[int, int] = {}
