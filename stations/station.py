@@ -342,8 +342,9 @@ class StationProcess:
         self.send = self._make_send()
 
     def _make_send(self):
-        """The one send helper, ``send(out)``: ``out`` downstream, never blocking (a full queue
-        drops and counts), then whatever the station has to report. The free token skips
+        """The one send helper, ``send(out)``: first whatever the station has to keep and report
+        (journal, then reports), then ``out`` downstream, never blocking (a full queue drops and
+        counts). The free token skips
         ``encode``. A closure over its locals, since every hop calls it; it calls pyzmq's Cython
         ``send`` directly (the Python-level wrapper adds routing-id and group handling that a
         PUSH socket never needs). While the link layer is engaged, ``out`` goes through it."""
@@ -355,7 +356,7 @@ class StationProcess:
 
             def send_impaired(out: tuple) -> None:
                 if station.outbox:
-                    self._keep_journal()
+                    self._ship()  # (see send below)
                 now = monotonic()
                 for m in out:
                     put(m, free_wire if m is FREE_TOKEN else header + encode(m), now, station)
@@ -366,7 +367,10 @@ class StationProcess:
 
         def send(out: tuple) -> None:
             if station.outbox:
-                self._keep_journal()  # before anything that acknowledges it leaves
+                # journal, then reports, before anything that acknowledges them leaves: a
+                # process killed in between must not have delivered (or accepted) a payload
+                # the monitor never hears of
+                self._ship()
             for m in out:
                 try:
                     base_send(ring_out, free_wire if m is FREE_TOKEN else header + encode(m),

@@ -323,5 +323,29 @@ def test_a_restarted_station_announces_the_payloads_it_takes_over_from_its_journ
     journal.append(JournalEntry("ack", 5, 1))  # the first was delivered and acknowledged
     new = Station(3, 8)
     new.payloads.restore(journal, 7.0)
-    assert [(e.dst, e.seq, e.t) for e in new.outbox if type(e) is PayloadSent] == [(6, 1, 7.0)]
+    assert [(e.dst, e.seq, e.t, e.restored) for e in new.outbox
+            if type(e) is PayloadSent] == [(6, 1, 7.0, True)]
     assert new.payloads.snapshot() == ((6, 1),)
+
+
+def test_a_restarted_station_says_again_the_last_payload_it_delivered_from_each_source():
+    """Its old process may have journaled a delivery and died before saying it: the new one
+    says the last delivery from each source again, and the ledger counts it only once."""
+    from ringemu.core.history import Ledger
+    from ringemu.core.payloads import JournalEntry, PayloadDelivered
+
+    journal = [JournalEntry("deliver", 1, 1), JournalEntry("deliver", 1, 2),
+               JournalEntry("deliver", 4, 1)]
+    new = Station(3, 8)
+    new.payloads.restore(journal, 9.0)
+    said = [(e.src, e.seq, e.restored) for e in new.outbox if type(e) is PayloadDelivered]
+    assert said == [(1, 2, True), (4, 1, True)]
+    ledger = Ledger()
+    for src, seq in ((1, 1), (1, 2)):  # the old process said these; not 4's
+        ledger.on_sent(src, 3, seq)
+        ledger.on_delivered(src, 3, seq)
+    ledger.on_sent(4, 3, 1)
+    for src, seq, restored in said:
+        ledger.on_delivered(src, 3, seq, restored)
+    account = ledger.account()
+    assert (account["payloads_delivered"], account["duplicates"], account["lost"]) == (3, 0, 0)

@@ -128,8 +128,11 @@ class Ledger:
     def on_sent(self, src: int, dst: int, seq: int) -> None:
         self.sent.setdefault((src, dst), set()).add(seq)
 
-    def on_delivered(self, src: int, dst: int, seq: int) -> None:
-        self.delivered.setdefault((src, dst), []).append(seq)
+    def on_delivered(self, src: int, dst: int, seq: int, restored: bool = False) -> None:
+        got = self.delivered.setdefault((src, dst), [])
+        if restored and seq in got:
+            return  # said again by a restarted station: already known
+        got.append(seq)
 
     def account(self, gone: set[int] = frozenset(),  # type: ignore[assignment]
                 final: bool = True) -> dict:
@@ -372,7 +375,7 @@ class RunHistory:
         elif t is PayloadSent:
             self.ledger.on_sent(ev.station, ev.dst, ev.seq)
         elif t is PayloadDelivered:
-            self.ledger.on_delivered(ev.src, ev.station, ev.seq)
+            self.ledger.on_delivered(ev.src, ev.station, ev.seq, ev.restored)
         elif isinstance(ev, PurgeStarted):
             self.purges.append(PurgeSpan(ev.station, ev.number, ev.t))
         elif isinstance(ev, PurgeDone):

@@ -30,19 +30,25 @@ from ringemu.core.station_events import StationEvent, register
 
 @dataclass(frozen=True, slots=True)
 class PayloadSent(StationEvent):
-    """Payload number ``seq`` from this station to ``dst`` was accepted."""
+    """Payload number ``seq`` from this station to ``dst`` was accepted. ``restored``: said
+    again by a restarted station of a payload it takes over from its journal."""
 
     dst: int
     seq: int
+    restored: bool = False
     kind: ClassVar[str] = "payload_sent"
 
 
 @dataclass(frozen=True, slots=True)
 class PayloadDelivered(StationEvent):
-    """Payload number ``seq`` from ``src`` was delivered here (first and only time)."""
+    """Payload number ``seq`` from ``src`` was delivered here (first and only time).
+    ``restored``: said again by a restarted station of the last payload its journal says it
+    delivered from ``src`` (its old process may have died before saying it); the run's ledger
+    counts it only if it never heard of that delivery."""
 
     src: int
     seq: int
+    restored: bool = False
     kind: ClassVar[str] = "payload_delivered"
 
 
@@ -150,9 +156,9 @@ class Payloads:
     # -- restart ----------------------------------------------------------------------------------
     def restore(self, entries: list[JournalEntry], now: float) -> None:
         """Rebuild the queue and the numbers from a journal (a restarted station), and
-        announce again every payload it takes over: the process that accepted one may have
-        died after journaling it and before its own announcement left (the run's ledger keeps
-        each payload once)."""
+        announce again every payload it takes over and the last it delivered from each source:
+        the process that accepted or delivered one may have died after journaling it and
+        before its own announcement left (the run's ledger keeps each payload once)."""
         pending: dict[tuple[int, int], Pending] = {}
         for e in entries:
             if e.op == "accept":
@@ -164,7 +170,10 @@ class Payloads:
                 self.delivered[e.peer] = max(self.delivered.get(e.peer, 0), e.seq)
         self.queue = deque(pending.values())
         for p in self.queue:
-            self.outbox.append(PayloadSent(self.index, now, p.dst, p.seq))
+            self.outbox.append(PayloadSent(self.index, now, p.dst, p.seq, restored=True))
+        for src, seq in sorted(self.delivered.items()):  # deliveries are in order per source
+            if seq > 0:
+                self.outbox.append(PayloadDelivered(self.index, now, src, seq, restored=True))
 
     def snapshot(self) -> tuple[tuple[int, int], ...]:
         """The queue as (destination, number) pairs, for a snapshot's record of this station."""

@@ -7,7 +7,7 @@ only), so a station process can report them over a socket and every reader gets 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, Callable, ClassVar
 
 from ringemu.core.state import wire_float, wire_int
@@ -149,6 +149,13 @@ def station_event_from_json(d: dict, clock_offset: float = 0.0) -> StationEvent:
         v = d.get(f.name)
         if f.name == "t":
             values["t"] = wire_float(v, "t") - clock_offset
+        elif f.type in ("bool", bool):
+            if v is None and f.default is not MISSING:
+                values[f.name] = f.default
+            elif type(v) is bool:
+                values[f.name] = v
+            else:
+                raise RemoteProtocolError(f"{cls.kind}: {f.name} must be true or false")
         elif f.type in ("int", int):
             values[f.name] = wire_int(v, f.name)
         elif f.type == "int | None":

@@ -156,12 +156,12 @@ class RingState:
         if isinstance(t, (int, float)) and t > self.t:
             self.t = float(t)
         kind = e.get("event")
-        if kind == "payload_sent":  # the many: counted, nothing else
-            self.payloads_sent += 1
+        if kind == "payload_sent":  # the many: counted, nothing else (a restarted station's
+            self.payloads_sent += not e.get("restored")  # repeats are not new payloads)
             self.rev_traffic += 1
             return
         if kind == "payload_delivered":
-            self.payloads_delivered += 1
+            self.payloads_delivered += not e.get("restored")
             self.rev_traffic += 1
             return
         handler = getattr(self, "_on_" + str(kind), None)
