@@ -172,54 +172,48 @@ def hop_rates(pairs: int, window: float) -> dict:
 def partitions(rounds: int, hold: float) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="rehm-part-"))
     with netns_ring(folder) as (lab, spec, events, _):
-        detected, recovered, named = [], [], []
-        for i in range(rounds):
-            events.wait(ok_snapshot, after=time.monotonic(), timeout=60)
-            cut = time.monotonic()
-            lab.partition("b", "c")
-            try:
-                at, verdict = events.wait(
-                    lambda e: e.get("event") == "snapshot" and e.get("verdict") == "INCOMPLETE"
-                    and 4 in e.get("silent", ()), after=cut, timeout=120)
-                detected.append(at - cut)
-                named.append(verdict["suspect"])
-                time.sleep(max(0.0, cut + hold - time.monotonic()))
-            finally:
-                healed = time.monotonic()
-                lab.heal()
-            cleared, _ = events.wait(
-                lambda e: e.get("event") == "alarm" and e.get("action") == "cleared"
-                and e.get("kind") == "INCOMPLETE", after=healed, timeout=120)
-            ok, _ = events.wait(ok_snapshot, after=healed, timeout=120)
-            recovered.append(max(cleared, ok) - healed)
-            _log(f"partition {i + 1}/{rounds}: detected in {detected[-1]:.3f} s naming station "
-                 f"{named[-1]}, recovered {recovered[-1]:.3f} s after healing")
-        cut_detected, cut_recovered, cut_named = [], [], []
-        for i in range(rounds):  # the same break made by ringemu itself: inject cut / heal
-            events.wait(ok_snapshot, after=time.monotonic(), timeout=60)
-            cut = time.monotonic()
-            inject(lab, spec, "cut")
-            try:
-                at, verdict = events.wait(
-                    lambda e: e.get("event") == "snapshot" and e.get("verdict") == "INCOMPLETE"
-                    and e.get("cause") == "cut", after=cut, timeout=120)
-                cut_detected.append(at - cut)
-                cut_named.append(verdict.get("link"))
-                time.sleep(max(0.0, cut + hold - time.monotonic()))
-            finally:
-                healed = time.monotonic()
-                inject(lab, spec, "heal")
-            cleared, _ = events.wait(
-                lambda e: e.get("event") == "alarm" and e.get("action") == "cleared"
-                and e.get("kind") == "INCOMPLETE", after=healed, timeout=120)
-            ok, _ = events.wait(ok_snapshot, after=healed, timeout=120)
-            cut_recovered.append(max(cleared, ok) - healed)
-            _log(f"cut {i + 1}/{rounds}: detected in {cut_detected[-1]:.3f} s naming link "
-                 f"{cut_named[-1]}, recovered {cut_recovered[-1]:.3f} s after heal")
+        nft = breaks(events, rounds, hold, "partition",
+                     lambda: lab.partition("b", "c"), lab.heal,
+                     lambda e: 4 in e.get("silent", ()), lambda v: v["suspect"])
+        own = breaks(events, rounds, hold, "cut",  # the same break made by ringemu itself
+                     lambda: inject(lab, spec, "cut"), lambda: inject(lab, spec, "heal"),
+                     lambda e: e.get("cause") == "cut", lambda v: v.get("link"))
         stranger = strangers(lab, spec, folder)
-        return {"detected_s": detected, "recovered_s": recovered, "named": named,
-                "cut_detected_s": cut_detected, "cut_recovered_s": cut_recovered,
-                "cut_named": cut_named, "stranger": stranger}
+        return {"detected_s": nft["detected"], "recovered_s": nft["recovered"],
+                "named": nft["named"], "cut_detected_s": own["detected"],
+                "cut_recovered_s": own["recovered"], "cut_named": own["named"],
+                "stranger": stranger}
+
+
+def breaks(events: EventLog, rounds: int, hold: float, what: str, make, mend, waits,
+           named_by) -> dict:
+    """``rounds`` times: once a snapshot counted one, ``make`` a break and time the first
+    INCOMPLETE verdict that ``waits`` on it (what it names: ``named_by``), hold it ``hold``
+    seconds, ``mend`` it and time the recovery (one token counted and the alarm cleared,
+    whichever comes last)."""
+    out: dict[str, list] = {"detected": [], "recovered": [], "named": []}
+    for i in range(rounds):
+        events.wait(ok_snapshot, after=time.monotonic(), timeout=60)
+        start = time.monotonic()
+        make()
+        try:
+            at, verdict = events.wait(
+                lambda e: e.get("event") == "snapshot" and e.get("verdict") == "INCOMPLETE"
+                and waits(e), after=start, timeout=120)
+            out["detected"].append(at - start)
+            out["named"].append(named_by(verdict))
+            time.sleep(max(0.0, start + hold - time.monotonic()))
+        finally:
+            healed = time.monotonic()
+            mend()
+        cleared, _ = events.wait(
+            lambda e: e.get("event") == "alarm" and e.get("action") == "cleared"
+            and e.get("kind") == "INCOMPLETE", after=healed, timeout=120)
+        ok, _ = events.wait(ok_snapshot, after=healed, timeout=120)
+        out["recovered"].append(max(cleared, ok) - healed)
+        _log(f"{what} {i + 1}/{rounds}: detected in {out['detected'][-1]:.3f} s naming "
+             f"{out['named'][-1]}, recovered {out['recovered'][-1]:.3f} s after healing")
+    return out
 
 
 def inject(lab: Lab, spec: Path, kind: str) -> None:

@@ -45,7 +45,7 @@ def ring_of(which: str | None, spec_file: str | None):
     return info_for_spec(spec)
 
 
-def _ask(info: RingInfo, request: dict, as_json: bool) -> dict:
+def ask(info: RingInfo, request: dict, as_json: bool) -> dict:
     """Send one control request; print the reply with ``--json``; a refusal is a one-line
     error (exit 2) naming the request."""
     try:
@@ -100,7 +100,7 @@ def inject(kind: str, seconds: float | None, station: int | str | None, which: s
     if seconds is not None and kind != "pause":
         raise click.UsageError("SECONDS is only valid for 'pause'")
     info = ring_of(which, spec_file)
-    reply = _ask(info, {"cmd": "inject", "kind": kind, "arg": seconds,
+    reply = ask(info, {"cmd": "inject", "kind": kind, "arg": seconds,
                         "station": None if station == ACTIVE_MONITOR else station,
                         "active_monitor": station == ACTIVE_MONITOR}, as_json)
     if not as_json:
@@ -212,7 +212,7 @@ def restart(station: int, which: str | None, spec_file: str | None, as_json: boo
     """Bring dead station STATION back: the launcher starts its process again (it resumes
     from its payload journal) and the ring inserts it between its neighbours."""
     info = ring_of(which, spec_file)
-    _ask(info, {"cmd": "restart", "station": station}, as_json)
+    ask(info, {"cmd": "restart", "station": station}, as_json)
     if not as_json:
         click.echo(f"station {station} of ring {info.run_id} will be started again")
     return 0

@@ -8,14 +8,11 @@ as an ``impairment`` event.
 
 from __future__ import annotations
 
-import json
 
 import click
 
-from ringemu.cli.control_cmds import RUN_OPTION
+from ringemu.cli.control_cmds import RUN_OPTION, ask
 from ringemu.cli.options import impairment_from_options, impairment_options, warn_reordering
-from ringemu.errors import ConfigError
-from ringemu.live.client import ControlClient, RingUnreachable
 from ringemu.live.paths import find_ring
 
 
@@ -59,16 +56,8 @@ def link(target: str, clear: bool, which: str | None, as_json: bool, **kw) -> in
     if imp is not None:
         warn_reordering([imp])
     info = find_ring(which)
-    try:
-        reply = ControlClient.for_ring(info).request(
-            {"cmd": "link", "station": station,
-             "impairment": None if imp is None else imp.to_json()})
-    except RingUnreachable as e:
-        raise ConfigError(str(e)) from None
-    if as_json:
-        click.echo(json.dumps(reply))
-    if not reply.get("ok"):
-        raise ConfigError(f"link refused: {reply.get('error')}")
+    reply = ask(info, {"cmd": "link", "station": station,
+                       "impairment": None if imp is None else imp.to_json()}, as_json)
     if not as_json:
         name = "every link" if station is None else f"link {station}"
         click.echo(f"{name} of ring {info.run_id}: {reply.get('impairment')}")

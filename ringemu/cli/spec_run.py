@@ -38,19 +38,14 @@ def load(spec_file: str) -> RingSpec:
 def spec_config(ctx: click.Context, spec: RingSpec, kw: dict) -> RingConfig:
     """The ring's configuration from the spec; an option of the ring given on the command line
     as well is refused (the spec is the one place every host reads them from)."""
-    for name in (*SHARED, *LIVE, "chaos", "chaos_kinds"):
-        if name in HOST_OUTPUTS or name not in kw:
-            continue
-        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
-            flag = "--" + name.replace("_", "-")
-            raise click.UsageError(f"{flag}: with --spec the ring's options come from "
-                                   f"{spec.path} ([ring]); set them there")
-    for name in ("impair", *IMPAIRMENT_KEYS):
+    links_from = (f"the links' impairments come from {spec.path} ([impairments], [links.K]); "
+                  "set them there, or change them at runtime with ringemu link")
+    where = {**{n: f"the ring's options come from {spec.path} ([ring]); set them there"
+                for n in (*SHARED, *LIVE, "chaos", "chaos_kinds") if n not in HOST_OUTPUTS},
+             **{n: links_from for n in ("impair", *IMPAIRMENT_KEYS)}}
+    for name, why in where.items():
         if name in kw and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
-            raise click.UsageError(f"--{name.replace('_', '-')}: with --spec the links' "
-                                   f"impairments come from {spec.path} ([impairments], "
-                                   "[links.K]); set them there, or change them at runtime "
-                                   "with ringemu link")
+            raise click.UsageError(f"--{name.replace('_', '-')}: with --spec {why}")
     links = {k: v for k, v in spec.impairments.items() if k is not None}
     cfg = RingConfig(stations=len(spec.stations), transport="tcp", runs_dir=kw.get("runs_dir"),
                      pcap=kw.get("pcap"), impairment=spec.impairments.get(None, NONE),

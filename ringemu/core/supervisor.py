@@ -119,10 +119,7 @@ class Supervisor:
         self.suspicions = suspicions
         self.control_latency = control_latency
         self.timer_floor = timer_floor
-        """The least any station timer may be; a live shell raises it while the machine is
-        loaded (a station's wake-up then may wait that long), and the next measured rotation
-        sends every station its new timers."""
-        self._floor = timer_floor
+        """The least any station timer may be (a live process's scheduling noise)."""
         self.next_snapshot = float("inf")
         self.rotation: float | None = None
         self.timers: StationTimers | None = None
@@ -156,11 +153,9 @@ class Supervisor:
             return []
         self.snapshots.down_after = DOWN_AFTER_ROTATIONS * rotation + 2 * self.control_latency
         old = self.rotation
-        if (old is not None and 0.8 < rotation / old < 1.25 and self.timers is not None
-                and self._floor == self.timer_floor):
+        if old is not None and 0.8 < rotation / old < 1.25 and self.timers is not None:
             return []
         self.rotation = rotation
-        self._floor = self.timer_floor
         self.timers = StationTimers.for_rotation(rotation, self.timer_floor)
         return [Order(k, SetTimers(self.timers)) for k in self.ring.members]
 
