@@ -18,6 +18,7 @@ import time
 
 from ringemu.bench import measure as m
 from ringemu.bench import see
+from ringemu.params import MAX_STATIONS
 
 
 PROGRESS = sys.stderr.isatty()
@@ -377,6 +378,13 @@ def main(argv: list[str] | None = None) -> int:
         sizes = tuple(int(x) for x in args.sizes.split(",") if x.strip()) or None
     except ValueError:
         ap.error("--sizes takes whole numbers, like 8,32,256")
+    if sizes and not all(2 <= n <= MAX_STATIONS for n in sizes):
+        ap.error(f"--sizes: a ring has 2 to {MAX_STATIONS} stations")
+    for flag, path in (("--json", args.json), ("--plot", args.plot)):
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder is not None and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
+            ap.error(f"{flag} {path}: cannot write there (no such folder, or not writable); "
+                     "checked before the run, not after it")
     with tempfile.TemporaryDirectory(prefix="ringemu-bench-") as tmp:
         results = run(args.quick, args.runs_dir or tmp, skip, sizes)
     print(table(results))

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
+
+from ringemu.params import MAX_STATIONS
 
 ROWS = [
     ("none", []),
@@ -57,11 +60,18 @@ def row(name: str, d: dict, rate_key: str) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="scripts/bench-impairments",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("--stations", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rotations", type=int, default=2000)
     a = ap.parse_args()
+    if not 2 <= a.stations <= MAX_STATIONS:
+        ap.error(f"--stations: a ring has 2 to {MAX_STATIONS} stations")
+    if not (math.isfinite(a.seconds) and a.seconds > 0):
+        ap.error(f"--seconds must be a positive number of seconds, not {a.seconds}")
+    if a.rotations <= 0:
+        ap.error(f"--rotations must be positive, not {a.rotations}")
     head = ("| impairment | {} | snapshots | alarms | unexplained | wrong counts | link drops / "
             "dups | payloads delivered / sent | valid |\n|---|---|---|---|---|---|---|---|---|")
     live, sim = [], []
