@@ -350,7 +350,7 @@ def _judge_fault(f: FaultRecord, h: RunHistory,
                  counted: list[tuple[SnapshotResult, Cut]]) -> FaultOutcome:
     if f.fired_at is None:
         return FaultOutcome(f, Outcome.NOT_FIRED, note=(
-            "its station's process ended before it took effect" if f.ended_unfired
+            "its station's process ended before it took effect" if f.ended_at is not None
             else "it never took effect"))
     if FAULTS[f.kind].actor is Actor.PROCESS:
         return _judge_process_fault(f, h)

@@ -213,6 +213,21 @@ def test_a_fault_armed_in_a_process_that_ended_is_not_taken_for_a_later_one():
     assert outcome(j, kill) is not Outcome.NOT_FIRED
 
 
+def test_a_firing_reported_after_its_process_ended_is_still_its_own():
+    """A station fires a lose, is killed, and the monitor hears of the exit before the
+    report of the firing (they travel apart): the lose fired all the same (found by the
+    healing property: the truth missed a lose, and a count of 0 looked wrong)."""
+    run = Run()
+    run.snap(0.5, 0.6, 1)
+    lose = run.fault("lose", 2, 1.0)
+    run.fault("kill", 2, 1.1, 1.1)
+    run.h.station_exit(1.1, 2, -9, None)
+    run.h.station_event(FaultFired(2, 1.05, "lose", -1, step(1.05)))  # fired before the kill
+    run.snap(1.5, 1.6, 0)
+    j = run.judge()
+    assert outcome(j, lose) is Outcome.DETECTED and j.defects == []
+
+
 def test_faults_that_cancel_before_any_cut_are_masked_and_the_run_unknown():
     run = Run()
     a = run.fault("lose", 1, 1.0, 1.0)

@@ -51,9 +51,10 @@ class FaultRecord:
     fired_at: float | None = None
     fired_step: int | None = None
     """The station's logical clock when the fault took effect (station faults only)."""
-    ended_unfired: bool = False
-    """Armed in a station process that ended before it took effect: it never will (a fault
-    of the same kind armed later in a new process must not be taken for it)."""
+    ended_at: float | None = None
+    """When the station process it was armed in ended, not having reported it taken effect.
+    A report of its firing may still come (it travels apart from the news of the exit), but
+    one of a firing after that time is a fault armed in a new process, never this one."""
 
     @property
     def effect(self) -> int | None:
@@ -248,17 +249,17 @@ class RunHistory:
     def station_exit(self, t: float, station: int, status: int | None, pid: int | None) -> None:
         self.exits.setdefault(station, t)
         self.gone.add(station)
-        self.unfired_ended(station)
+        self.unfired_ended(station, t)
         self.emit({"event": "station_exit", "t": t, "station": station, "status": status,
                    "pid": pid})
 
-    def unfired_ended(self, station: int) -> None:
-        """Station ``station``'s process ended: what it had armed and not carried out ended
-        with it."""
+    def unfired_ended(self, station: int, t: float) -> None:
+        """Station ``station``'s process ended at ``t``: what it had armed and not reported
+        carried out can have fired only before then."""
         for f in self.faults:
-            if (f.fired_at is None and f.station == station
+            if (f.fired_at is None and f.ended_at is None and f.station == station
                     and FAULTS[f.kind].actor is not Actor.PROCESS):
-                f.ended_unfired = True
+                f.ended_at = t
 
     def resumed(self, t: float, station: int) -> None:
         self.resumes.append((station, t))
@@ -355,7 +356,7 @@ class RunHistory:
         only the kind; faults it carries out fire in the order they were armed)."""
         for f in self.faults:
             if (f.fired_at is None and f.station == station and f.kind == kind
-                    and not f.ended_unfired):
+                    and (f.ended_at is None or t <= f.ended_at)):
                 return f
         return None
 
@@ -471,7 +472,7 @@ def _replay(h: RunHistory, e: dict, alarms: dict[int, Alarm]) -> None:
         k = wire_int(e.get("station"), "station")
         h.exits.setdefault(k, t)
         h.gone.add(k)
-        h.unfired_ended(k)
+        h.unfired_ended(k, t)
     elif kind == "restart":
         h.gone.discard(wire_int(e.get("station"), "station"))
     elif kind == "steady":
