@@ -343,7 +343,8 @@ class StationProcess:
 
     def _make_send(self):
         """The one send helper, ``send(out)``: first whatever the station has to keep and report
-        (journal, then reports), then ``out`` downstream, never blocking (a full queue drops and
+        (journal, then reports; a marker's part alone goes after), then ``out`` downstream,
+        never blocking (a full queue drops and
         counts). The free token skips ``encode``. A closure over its locals, since every hop
         calls it; it calls pyzmq's Cython ``send`` directly (the Python-level wrapper adds
         routing-id and group handling that a PUSH socket never needs). While the link layer is
@@ -366,18 +367,29 @@ class StationProcess:
 
             return send_impaired
 
+        outbox = station.outbox
+
         def send(out: tuple) -> None:
-            if station.outbox:
-                # journal, then reports, before anything that acknowledges them leaves: a
-                # process killed in between must not have delivered (or accepted) a payload
-                # the monitor never hears of
-                self._ship()
+            later = False
+            if outbox:
+                if len(outbox) == 1 and type(outbox[0]) is LocalSnapshot:
+                    later = True  # a marker's part alone: the marker first (see below)
+                else:
+                    # journal, then reports, before anything that acknowledges them leaves:
+                    # a process killed in between must not have delivered (or accepted) a
+                    # payload the monitor never hears of
+                    self._ship()
             for m in out:
                 try:
                     base_send(ring_out, free_wire if m is FREE_TOKEN else header + encode(m),
                               noblock)
                 except again:
                     self.send_dropped += 1
+            if later:
+                # a snapshot part acknowledges nothing, and encoding it takes longer than a
+                # hop: the marker goes on first, so a snapshot's markers cross the ring at
+                # the token's pace, not at the pace of every station's report
+                self._ship()
 
         return send
 

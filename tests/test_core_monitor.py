@@ -228,3 +228,24 @@ def test_snapshots_under_way_while_the_ring_is_broken_do_not_stretch_the_deadlin
         _finish(mon, s, 3, t + 0.27)
     assert not mon.alarms.active  # the first of them counted one and cleared it
     assert mon.deadline() == pytest.approx(healthy)
+
+
+def test_a_second_down_station_behind_a_named_one_is_named_next():
+    """A marker stops at the first down station it meets: with 2 already named, a verdict
+    that waits on both 2 and 5 names 5, and once both are named it goes back to the first."""
+    mon = SnapshotMonitor(range(8), recovery=False, min_deadline=0.5)
+    mon.down = {2}
+    sid, _ = mon.begin(0.0, initiator=0)
+    mon.on_report(part(sid, 1, upstream=0), 0.1)
+    (r,) = results(mon.poll(1.0))
+    assert r.suspect == 2 and mon.named == {2}
+    mon.down = {2, 5}
+    sid, _ = mon.begin(2.0, initiator=6)  # markers pass 7, 0, 1 and stop at 2
+    for node in (6, 7, 0, 1):
+        mon.on_report(part(sid, node, upstream=(node - 1) % 8), 2.1)
+    (r,) = results(mon.poll(3.0))
+    assert r.silent[:2] == (2, 3) and 5 in r.silent
+    assert r.suspect == 5 and r.cause == Cause.DOWN and mon.named == {2, 5}
+    sid, _ = mon.begin(4.0, initiator=6)
+    (r,) = results(mon.poll(5.0))
+    assert r.suspect == 2

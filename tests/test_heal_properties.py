@@ -84,3 +84,16 @@ def test_the_ring_heals_and_the_ground_truth_agrees(config):
     last = [r for r in out.results if r.count is not None][-1]
     assert last.verdict is Verdict.OK and last.count == 1
     assert j.valid in (True, "unknown")
+
+
+def test_a_station_paused_behind_a_paused_one_is_named_within_two_rotations():
+    """Station 8 stops while station 2 is still stopped: the rotating initiators alone would
+    name 8 only when one happened to start between them (9 rotations here); a snapshot begun
+    just after it names it at once."""
+    config = SimConfig(stations=12, rotations=200, seed=1, faults=[
+        ScheduledFault(FaultKind.PAUSE, 40.0, 2, 60.0),
+        ScheduledFault(FaultKind.PAUSE, 50.0, 8, 20.0)])
+    out = RingSim(config).run()
+    first, second = out.judgement.faults
+    assert [f.outcome.value for f in (first, second)] == ["detected", "detected"]
+    assert second.fault.station == 8 and second.latency < 2 * out.rotation

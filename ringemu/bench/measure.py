@@ -9,6 +9,7 @@ load; ratios measured close together do not.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import statistics
@@ -53,7 +54,7 @@ def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, int(round(p / 100.0 * len(ordered) + 0.5)) - 1))
+    k = max(0, min(len(ordered) - 1, math.ceil(p / 100.0 * len(ordered) - 1e-9) - 1))
     return ordered[k]
 
 

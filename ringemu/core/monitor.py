@@ -115,6 +115,11 @@ class SnapshotMonitor:
         """Stations the shell knows are dead or stopped: a snapshot waiting on one of them is
         concluded ``down_after`` seconds after it began, not at its deadline."""
         self.down_after = float("inf")
+        self.named: set[int] = set()
+        """Down stations a verdict has named since they went down: a snapshot that waits on
+        several names one not named yet, so a station stopped behind another stopped one is
+        named by the next verdict, not when the rotating initiators happen to start between
+        them (a marker stops at the first down station it meets)."""
         self.cuts: dict[int, int] = {}
         """Links the shell cut, from -> to: a snapshot waiting on a station behind one is
         concluded like one waiting on a down station, naming the link (cause ``cut``)."""
@@ -341,13 +346,17 @@ class SnapshotMonitor:
             order = [order[-1]] + order[:-1]
         silent = [s for s in order if s not in pending.parts]
         if suspect is None:
-            suspect = next((s for s in silent if s in down), silent[0] if silent else None)
+            downs = [s for s in silent if s in down]
+            fresh = [s for s in downs if s not in self.named]
+            suspect = (fresh or downs or silent or [None])[0]
         if cause is None:
             cause = Cause.DOWN if suspect in down else Cause.LATE
             if suspect not in self.down:
                 link = next(((a, b) for a, b in self.cut_links() if b == suspect), None)
                 if link is not None:
                     cause = Cause.CUT
+        if cause is Cause.DOWN and suspect is not None:
+            self.named.add(suspect)
         for other in self._pending.values():  # under way across a verdict that the ring is
             other.typical = False  # broken: what they take says nothing of a whole ring
         result = SnapshotResult(

@@ -45,6 +45,17 @@ from ringemu.params import Recovery
 DOWN_AFTER_ROTATIONS = 3.0
 """A snapshot waiting on a station known down concludes this many rotations after it began (the
 time its marker needs to reach every station that can still answer)."""
+TVX_BACKOFF = 1.25
+"""A suspicion whose snapshot counted exactly one stretches the valid-transmission timer by
+this factor (up to ``TVX_BACKOFF_MAX``); the stretch halves again every
+``TVX_BACKOFF_HALF_LIFE`` seconds. A loaded machine, whose scheduling stalls outlast 4
+rotations dozens of times a second, settles where groundless suspicions come about
+ln 2 / (half-life x ln 1.25), 12 a second, instead of a storm of 60 that slows the ring; a
+quiet one (1 or 2 a second) keeps the timer within about 15 % of its 4 rotations on average
+(the mean log-stretch is their rate over that 12), so a lost token is still suspected within
+a few milliseconds."""
+TVX_BACKOFF_HALF_LIFE = 0.25
+TVX_BACKOFF_MAX = 8.0
 TRACE_LIMIT = 32
 """Snapshots traced per run at most (a storm of faults must not fill the run's events)."""
 TRACE_BUDGET = 1024
@@ -121,10 +132,17 @@ class Supervisor:
         self.timer_floor = timer_floor
         """The least any station timer may be (a live process's scheduling noise)."""
         self.next_snapshot = float("inf")
+        self.tvx_scale = 1.0
+        """The valid-transmission timer's back-off (``TVX_BACKOFF``), as of ``_scaled_at``."""
+        self._scaled_at = 0.0
+        self._suspected: set[int] = set()
+        """Snapshots begun on a suspicion, not yet concluded."""
         self.rotation: float | None = None
         self.timers: StationTimers | None = None
         self.down: set[int] = set()
         """Stations known dead or stopped."""
+        self.to_name: set[int] = set()
+        """Stopped stations still to get a snapshot begun just after them (``_seek_stopped``)."""
         self.rolling_back: int | None = None
 
     # -- life ------------------------------------------------------------------------------------
@@ -156,8 +174,24 @@ class Supervisor:
         if old is not None and 0.8 < rotation / old < 1.25 and self.timers is not None:
             return []
         self.rotation = rotation
-        self.timers = StationTimers.for_rotation(rotation, self.timer_floor)
+        self.timers = StationTimers.for_rotation(rotation, self.timer_floor, self.tvx_scale)
         return [Order(k, SetTimers(self.timers)) for k in self.ring.members]
+
+    def _backoff(self, now: float, groundless: bool) -> list[Order]:
+        """The back-off decays with time and grows with a groundless suspicion; the stations
+        get new timers when their valid-transmission timer moves by a quarter or more."""
+        scale = max(1.0, self.tvx_scale
+                    * 0.5 ** (max(0.0, now - self._scaled_at) / TVX_BACKOFF_HALF_LIFE))
+        if groundless:
+            scale = min(TVX_BACKOFF_MAX, scale * TVX_BACKOFF)
+        self.tvx_scale, self._scaled_at = scale, now
+        if self.rotation is None or self.timers is None:
+            return []
+        timers = StationTimers.for_rotation(self.rotation, self.timer_floor, scale)
+        if 0.8 < timers.valid_transmission / self.timers.valid_transmission < 1.25:
+            return []
+        self.timers = timers
+        return [Order(k, SetTimers(timers)) for k in self.ring.members]
 
     def next_wake(self) -> float:
         """When ``tick`` next has something to do (periodic snapshots wait for a steady
@@ -175,6 +209,7 @@ class Supervisor:
         extra = (down or set()) - self.down
         if self.snapshots.next_deadline is not None and now >= self.snapshots.next_deadline:
             orders += self._handle(self.snapshots.poll(now, self.down | extra, load), now)
+            orders += self._seek_stopped(now)
         return orders + self._periodic(now)
 
     def _may_begin(self) -> bool:
@@ -184,7 +219,10 @@ class Supervisor:
         """The periodic snapshot, if it is due and may begin."""
         if self._may_begin() and now >= self.next_snapshot:
             self.next_snapshot = max(self.next_snapshot + self.interval, now)
-            return self.begin(now)
+            orders = self.begin(now)
+            if self.tvx_scale > 1.0:
+                orders += self._backoff(now, groundless=False)
+            return orders
         return []
 
     def begin(self, now: float, initiator: int | None = None) -> list[Order]:
@@ -198,6 +236,8 @@ class Supervisor:
     # -- inputs ----------------------------------------------------------------------------------
     def part(self, part: LocalSnapshot, now: float) -> list[Order]:
         orders = self._handle(self.snapshots.on_report(part, now), now)
+        if not self.snapshots.busy:
+            orders += self._seek_stopped(now)
         if self.one_at_a_time and not self.snapshots.busy:
             orders += self._periodic(now)  # one was waiting for this one to complete
         return orders
@@ -218,6 +258,8 @@ class Supervisor:
             self.snapshots.set_active_monitor(ev.station)
         elif t is Suspicion and self.suspicions and not self.snapshots.busy:
             orders += self.begin(now)
+            if orders:
+                self._suspected.add(orders[0].command.sid)  # type: ignore[union-attr]
         elif t is LinkFault and ev.what == "marker":  # type: ignore[attr-defined]
             orders += self._handle(self.snapshots.marker_dropped(
                 ev.sid, (ev.station, ev.to), now), now)  # type: ignore[attr-defined]
@@ -233,15 +275,28 @@ class Supervisor:
             return []
         self.down.add(k)
         self.snapshots.down = set(self.down)
+        self.snapshots.named.discard(k)
+        self.to_name.add(k)
         orders: list[Order] = []
         if dead:
             orders += self._handle(self.snapshots.fail_pending(k, now), now)
             orders += self._change(self.ring.remove(k), now)
             return orders + self.tick(now)
-        if not self.snapshots.busy and self.ring.steady:
-            _, down = self.ring.current.neighbours(k)
-            orders += self.begin(now, down)  # a snapshot that waits on it names it
-        return orders + self.tick(now)
+        return orders + self._seek_stopped(now) + self.tick(now)
+
+    def _seek_stopped(self, now: float) -> list[Order]:
+        """A stopped member no verdict has named yet gets a snapshot of its own as soon as
+        none is under way, begun just after it (so its marker meets no other stopped station
+        first): a snapshot that waits on it names it. Asked when a station stops and when a
+        snapshot concludes (one under way when the station stopped may have passed it)."""
+        if not self.to_name or self.snapshots.busy or not self.ring.steady:
+            return []
+        members = self.ring.members
+        for k in sorted(self.to_name):
+            self.to_name.discard(k)  # one snapshot each: one that counts means it goes on
+            if k in self.down and k in members and k not in self.snapshots.named:
+                return self.begin(now, self.ring.current.neighbours(k)[1])
+        return []
 
     def link_cut(self, k: int, now: float) -> list[Order]:
         """Station ``k``'s outgoing link (to its downstream neighbour now) was cut: a snapshot
@@ -272,6 +327,7 @@ class Supervisor:
         orders: list[Order] = []
         self.down.discard(k)
         self.snapshots.down = set(self.down)
+        self.snapshots.named.discard(k)
         if k in self.ring.bypassed:
             self.snapshots.cuts.pop(k, None)  # a restarted station's link layer is new
             orders += self._change(self.ring.insert(k), now)
@@ -299,6 +355,10 @@ class Supervisor:
             t = type(ev)
             if t is SnapshotResult:
                 orders += self._trace(ev)
+                if self._suspected and ev.snapshot_id in self._suspected:
+                    self._suspected.discard(ev.snapshot_id)
+                    if ev.verdict is Verdict.OK:
+                        orders += self._backoff(now, groundless=True)
             elif t is PurgeRequest:
                 orders.append(Order(ev.station, StartPurge()))
             elif t is RollbackRequest:
@@ -332,6 +392,7 @@ class Supervisor:
         m: Membership = self.ring.current
         if any(type(a) is Install for a in actions):
             self.snapshots.set_members(m.members, m.epoch, m.active_monitor)
+            self._suspected.clear()  # abandoned with the old ring's snapshots
             self.history.membership(now, m, sorted(self.ring.bypassed))
             if self.timers is not None:
                 orders += [Order(k, SetTimers(self.timers)) for k in m.members]

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 TVX_ROTATIONS = 4.0
 TNT_ROTATIONS = 20.0
 SHORT_GAPS_WITHIN_ROTATIONS = 2.5
-TNT_FLOOR_SHARE = 520.0
-"""A standby waits at least this many floors (2.6 s at a live ring's 5 ms: 802.5's own
+TNT_FLOOR_SHARE = 1300.0
+"""A standby waits at least this many floors (2.6 s at a live ring's 2 ms: 802.5's own
 T_GOOD_TOKEN): on a loaded machine one station can stall for a second or more, and a standby
 that claimed then would start an election while the active monitor lives. Nothing fast
 depends on it: a dead active monitor's dropped connection rebuilds the ring without it, and
@@ -57,11 +57,13 @@ class StationTimers:
     makes one every rotation); 0 turns the too-soon check off."""
 
     @classmethod
-    def for_rotation(cls, rotation: float, floor: float = 0.0) -> StationTimers:
+    def for_rotation(cls, rotation: float, floor: float = 0.0,
+                     tvx_scale: float = 1.0) -> StationTimers:
         """Timers for a ring that turns in ``rotation`` seconds; ``floor`` is the least time
-        any waiting timer may be (a live ring's scheduling noise)."""
+        any waiting timer may be (a live ring's scheduling noise); ``tvx_scale`` stretches the
+        valid-transmission timer (the supervisor's back-off after groundless suspicions)."""
         return cls(
-            valid_transmission=max(floor, TVX_ROTATIONS * rotation),
+            valid_transmission=tvx_scale * max(floor, TVX_ROTATIONS * rotation),
             no_token=max(TNT_FLOOR_SHARE * floor, TNT_ROTATIONS * rotation),
             claim_retry=max(floor, CLAIM_RETRY_ROTATIONS * rotation),
             short_gaps_within=SHORT_GAPS_WITHIN_ROTATIONS * rotation,

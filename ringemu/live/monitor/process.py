@@ -87,7 +87,7 @@ STATS_PERIOD = 1.0
 STATS_PERIOD_PER_STATION = 0.004
 """Each station is asked for its counters every ``max(STATS_PERIOD, this * stations)``
 seconds when the token passes are shared (4 s in a ring of 1024)."""
-TIMER_FLOOR = 0.005
+TIMER_FLOOR = 0.002
 """The least any station timer may be: a live process can be held back that long for nothing.
 It bounds how soon the active monitor suspects a lost token (its valid-transmission timer),
 so it is most of a lost token's detection time in a small ring; a suspicion only starts a

@@ -80,6 +80,8 @@ class Reporting:
             "bypassed": sorted(self.supervisor.ring.bypassed),
             "active_monitor": self.supervisor.ring.current.active_monitor,
             "ring_phase": self.supervisor.ring.phase.value,
+            "tvx_ms": (None if self.supervisor.timers is None
+                       else round(1000 * self.supervisor.timers.valid_transmission, 3)),
             "bad_reports": self.bad_reports,
             "bad_requests": self.bad_requests,
             "malformed": self.stations.total("malformed"),
