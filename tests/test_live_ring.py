@@ -266,3 +266,13 @@ def test_send_queues_payloads_that_are_delivered(ring_factory):
     wait_for(lambda: delivered_total(ring) == 2)
     status = ring.request({"cmd": "status"})
     assert status["bad_reports"] == 0 and status["alarms"] == []
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_pin_split_puts_the_stations_on_one_cpu_and_the_monitor_on_the_others(ring_factory):
+    ring = ring_factory(stations=3, pin="split")
+    cpus = os.sched_getaffinity(0)
+    stations = [r["pid"] for r in ring.records if r["role"] == "station"]
+    (monitor,) = [r["pid"] for r in ring.records if r["role"] == "monitor"]
+    assert all(os.sched_getaffinity(pid) == {min(cpus)} for pid in stations)
+    assert os.sched_getaffinity(monitor) == cpus - {min(cpus)}

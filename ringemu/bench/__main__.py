@@ -93,8 +93,8 @@ def _pin(out: dict, quick: bool, runs_dir: str, sizes) -> None:
 
 def _overhead(out: dict, quick: bool, runs_dir: str, sizes) -> None:
     quads = 8 if quick else 40
-    _log(f"snapshot overhead: 16 stations on one CPU, snapshots every 100 ms vs off, "
-         f"{quads} ABBA quads of 0.5 s windows")
+    _log(f"snapshot overhead: 16 stations on one CPU, the monitor on the other, suspicions "
+         f"off, snapshots every 100 ms vs off, {quads} ABBA quads of 0.5 s windows")
     r = m.snapshot_overhead(16, quads, 0.5, runs_dir)
     v = r["loss_pct"].values
     out["snapshot_overhead_pct"] = round(statistics.mean(v), 2)

@@ -166,10 +166,11 @@ def ring_options(live: bool, default_stations: int = 8) -> Callable:
         click.option("--transport", type=click.Choice([t.value for t in Transport]),
                      default=Transport.IPC.value, show_default=True,
                      help="ipc:// sockets in a private folder, or tcp on 127.0.0.1."),
-        click.option("--pin", type=click.Choice(["none", "one"]), default="none",
+        click.option("--pin", type=click.Choice(["none", "one", "split"]), default="none",
                      show_default=True,
                      help="CPU placement: 'one' puts every station on one CPU, so no hop waits "
-                          "for a wake-up on another CPU (see docs/benchmarks.md)."),
+                          "for a wake-up on another CPU; 'split' also keeps the monitor off "
+                          "that CPU (see docs/benchmarks.md)."),
         click.option("--restart/--no-restart", default=False, show_default=True,
                      help="Start a station whose process died again (from its payload "
                           "journal) --restart-delay later; it is inserted back into the ring."),

@@ -35,6 +35,7 @@ from ringemu.core.state import StationState, wire_int
 from ringemu.core.station_events import StationEvent, station_event_from_json
 from ringemu.core import trace as _trace  # noqa: F401  (registers the trace event's reader)
 from ringemu.errors import MalformedFrame, RemoteProtocolError
+from ringemu.frames.codec import encode
 
 MAX_MESSAGE = 1 << 20
 """Largest side-channel message accepted (a snapshot part of a big ring stays far below)."""
@@ -67,8 +68,13 @@ def loads(data: bytes) -> dict:
     return obj
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+"""Made once: ``json.dumps`` with options builds a new encoder on every call, and every report
+a station sends (a snapshot part at each marker) goes through here."""
+
+
 def dumps(obj: dict) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+    return _ENCODER.encode(obj).encode()
 
 
 def _check(name: str, hint: Any, v: Any) -> Any:
@@ -249,12 +255,11 @@ class Part(Report):
     part: LocalSnapshot
 
     def to_json(self) -> dict[str, Any]:
-        from ringemu.frames.codec import encode
-
         p = self.part
         return {"type": self.tag, "station": self.station, "sid": p.snapshot_id,
                 "state": p.state.to_json(),
-                "channels": {str(k): [encode(m).hex() for m in v] for k, v in p.channels.items()}}
+                "channels": {str(k): [encode(m).hex() for m in v] if v else []
+                             for k, v in p.channels.items()}}
 
     @classmethod
     def from_json(cls, d: dict) -> Part:

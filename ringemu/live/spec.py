@@ -90,7 +90,7 @@ RING_OPTIONS: dict[str, Option] = {
     "suspicions": Option("suspicions", bool),
     "restart": Option("restart", bool, help="start a dead station again (on its host)"),
     "restart-delay": Option("restart_delay", float, 0, 3600, help="s"),
-    "pin": Option("pin", str, choices=("none", "one")),
+    "pin": Option("pin", str, choices=("none", "one", "split")),
     "startup-timeout": Option("startup_timeout", float, 1, 3600,
                               help="s the monitor waits for every station's hello"),
 }
