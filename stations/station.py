@@ -51,7 +51,7 @@ from typing import Any
 import zmq
 
 from ringemu.core.impairments import Impairment
-from ringemu.core.messages import FREE_TOKEN
+from ringemu.core.messages import FREE_TOKEN, Marker
 from ringemu.core.snapshot import LocalSnapshot
 from ringemu.core.station import PASS_FREE, Station
 from ringemu.core.station_events import Malformed
@@ -195,6 +195,11 @@ class StationProcess:
         self.engaged = self.link.engaged
         """Does what the station sends go through its link layer now?"""
         self.rcvtimeo = -1
+        self.marker_wire: list = [None, b""]
+        """The last marker received and its octets: the core passes that very object on,
+        and its octets go out again as they came instead of being encoded anew (a marker
+        comes once per snapshot, when a station's encoder is no longer in its CPU's
+        caches)."""
         self.report = self.ctx.socket(zmq.PUSH)
         self.report.sndhwm = 100_000
         tap_sock = self.ctx.socket(zmq.XPUB)
@@ -331,6 +336,8 @@ class StationProcess:
             if type(msg) is MacFrame:
                 self.station.on_malformed("unexpected MAC frame", now)
                 msg = None
+            elif type(msg) is Marker:
+                self.marker_wire[:] = (msg, body)  # the core passes this very marker on
         if self.station.outbox:
             self._ship()
         return msg
@@ -368,6 +375,7 @@ class StationProcess:
             return send_impaired
 
         outbox = station.outbox
+        marker_wire = self.marker_wire
 
         def send(out: tuple) -> None:
             later = False
@@ -381,8 +389,8 @@ class StationProcess:
                     self._ship()
             for m in out:
                 try:
-                    base_send(ring_out, free_wire if m is FREE_TOKEN else header + encode(m),
-                              noblock)
+                    base_send(ring_out, free_wire if m is FREE_TOKEN else header + (
+                        marker_wire[1] if m is marker_wire[0] else encode(m)), noblock)
                 except again:
                     self.send_dropped += 1
             if later:
