@@ -242,6 +242,7 @@ class StationProcess:
         send = self.send
         free_wire = self.free_wire
         pass_free = NEVER if self.engaged else PASS_FREE
+        passed = PASS_FREE  # what the core returns when it only passed the free token on
         timed = station.hold > 0
         record = self.trace.record if self.trace is not None else None
         tap = self.tap
@@ -276,7 +277,7 @@ class StationProcess:
                 capture.write(msg, time.time())
             out = on_receive(msg, now)
             if record is not None:
-                record((now, msg, out))
+                record(now if out is passed else (now, msg, out))  # a bare time: passed on
             if out is pass_free:  # the free-token fast path: its octets, nothing to report
                 try:
                     base_send(ring_out, free_wire, noblock)

@@ -386,7 +386,7 @@ class RingSim:
                     break
                 out = st.on_receive(msg, t)
                 if traces is not None:
-                    traces[j].record((t, msg, out))
+                    traces[j].record(t if out is pass_free else (t, msg, out))
                 if out is not pass_free or fast is False or st.outbox or links[j] is not None:
                     break
                 # The core only passed the free token on: its next delivery is the very next
