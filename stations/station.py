@@ -352,12 +352,11 @@ class StationProcess:
     def _make_send(self):
         """The one send helper, ``send(out)``: first whatever the station has to keep and report
         (journal, then reports; a marker's part alone goes after), then ``out`` downstream,
-        never blocking (a full queue drops and
-        counts). The free token skips ``encode``. A closure over its locals, since every hop
-        calls it; it calls pyzmq's Cython ``send`` directly (the Python-level wrapper adds
-        routing-id and group handling that a PUSH socket never needs). While the link layer is
-        engaged, ``out`` goes through it, and what the link layer reports (a dropped or doubled
-        message) is shipped after it."""
+        never blocking (a full queue drops and counts). The free token skips ``encode``. A
+        closure over its locals, since every hop calls it; it calls pyzmq's Cython ``send``
+        directly (the Python-level wrapper adds routing-id and group handling that a PUSH
+        socket never needs). While the link layer is engaged, ``out`` goes through it, and what
+        the link layer reports (a dropped or doubled message) is shipped after it."""
         base_send, ring_out, noblock, free_wire, header = (
             zmq.backend.Socket.send, self.ring_out, zmq.NOBLOCK, self.free_wire, self.header)
         station, again = self.station, zmq.Again

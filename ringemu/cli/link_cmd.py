@@ -8,7 +8,6 @@ as an ``impairment`` event.
 
 from __future__ import annotations
 
-
 import click
 
 from ringemu.cli.control_cmds import RUN_OPTION, ask

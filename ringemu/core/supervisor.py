@@ -175,7 +175,11 @@ class Supervisor:
             return []
         self.rotation = rotation
         self.timers = StationTimers.for_rotation(rotation, self.timer_floor, self.tvx_scale)
-        return [Order(k, SetTimers(self.timers)) for k in self.ring.members]
+        return self._timer_orders(self.ring.members)
+
+    def _timer_orders(self, members) -> list[Order]:
+        """Every station in ``members`` gets the current timers."""
+        return [Order(k, SetTimers(self.timers)) for k in members]  # type: ignore[arg-type]
 
     def _backoff(self, now: float, groundless: bool) -> list[Order]:
         """The back-off decays with time and grows with a groundless suspicion; the stations
@@ -191,7 +195,7 @@ class Supervisor:
         if 0.8 < timers.valid_transmission / self.timers.valid_transmission < 1.25:
             return []
         self.timers = timers
-        return [Order(k, SetTimers(timers)) for k in self.ring.members]
+        return self._timer_orders(self.ring.members)
 
     def next_wake(self) -> float:
         """When ``tick`` next has something to do (periodic snapshots wait for a steady
@@ -395,7 +399,7 @@ class Supervisor:
             self._suspected.clear()  # abandoned with the old ring's snapshots
             self.history.membership(now, m, sorted(self.ring.bypassed))
             if self.timers is not None:
-                orders += [Order(k, SetTimers(self.timers)) for k in m.members]
+                orders += self._timer_orders(m.members)
         for a in actions:
             if type(a) is Purge:
                 orders.append(Order(a.station, StartPurge()))
